@@ -1,0 +1,1 @@
+"""Built-in connectors, each registered through the migrate.connectors entry points."""

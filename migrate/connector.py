@@ -1,0 +1,184 @@
+"""The connector interface: what every platform module implements, and nothing more.
+
+A connector is a class registered under the entry-point group ``migrate.connectors`` with
+the endpoint scheme as its name. It declares, as class-level data, what it can read and
+write and which metadata it keeps (``Capabilities``); the engine and ``plan`` decide from
+these declarations alone, never from the connector's name.
+
+Sources *stream*: ``folders()`` and ``messages()`` are iterators, and a message's bytes
+are a ``Content`` that is read when needed. Targets write one item at a time and return a
+*target key*; ``commit()`` makes everything written so far durable, and only after it does
+the engine mark those items done. ``find()`` looks an item up at the target, which the
+engine uses for items that were in flight when a previous run died.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar
+
+from .endpoint import Endpoint
+from .errors import CapabilityError
+from .model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage
+
+
+class Kind(StrEnum):
+    """What kinds of items a connector reads or writes."""
+
+    MAIL = "mail"
+    CHAT = "chat"
+    CALENDAR = "calendar"
+    CONTACTS = "contacts"
+
+
+class Feature(StrEnum):
+    """Metadata a connector can keep beside the items themselves."""
+
+    FOLDERS = "folders"              # a folder hierarchy
+    SPECIAL_USE = "special-use"      # folder roles (inbox, sent ...)
+    FLAGS = "flags"                  # \\Seen \\Answered \\Flagged \\Draft \\Deleted
+    KEYWORDS = "keywords"            # $Forwarded, categories, user keywords
+    INTERNAL_DATE = "internal-date"  # received date, to the second
+    DATE_OFFSET = "date-offset"      # the received date's UTC offset
+    ORIGINAL_BYTES = "original-bytes"  # the message exactly as received (not rebuilt)
+    AUTHORS = "authors"
+    TIMESTAMPS = "timestamps"
+    THREADS = "threads"
+    REACTIONS = "reactions"
+    EDITS = "edits"
+    ATTACHMENTS = "attachments"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector reads, writes and keeps; ``limits`` says why a feature is missing."""
+
+    reads: frozenset[Kind] = frozenset()
+    writes: frozenset[Kind] = frozenset()
+    source_keeps: frozenset[Feature] = frozenset()  # provided when reading
+    target_keeps: frozenset[Feature] = frozenset()  # preserved when writing
+    limits: dict[Feature, str] = field(default_factory=dict)
+
+    def lost_between(self, target: Capabilities) -> list[tuple[Feature, str]]:
+        """Features this source provides that ``target`` cannot hold, with the reason."""
+        lost = []
+        for feature in Feature:
+            if feature in self.source_keeps and feature not in target.target_keeps:
+                lost.append((feature, target.limits.get(feature, "not supported by the target")))
+        return lost
+
+
+@dataclass(frozen=True)
+class FolderStats:
+    """How many messages and bytes a folder holds (for plans and progress totals)."""
+
+    messages: int
+    bytes: int
+
+
+class MailSource(ABC):
+    """Reads folders and messages, streaming."""
+
+    @abstractmethod
+    def folders(self) -> Iterator[Folder]:
+        """Every folder, parents before children."""
+
+    @abstractmethod
+    def messages(self, folder: Folder, cursor: str | None = None) -> Iterator[MailMessage]:
+        """The folder's messages in a stable order; with a ``cursor``, only those after it."""
+
+    def stats(self, folder: Folder) -> FolderStats:
+        """Count a folder; sources override this when they can count without reading bytes."""
+        count = size = 0
+        for message in self.messages(folder):
+            count += 1
+            size += message.size
+        return FolderStats(count, size)
+
+    def cursor(self, folder: Folder) -> str | None:
+        """A position to resume after, saved when a folder pass completes (None: no cursor)."""
+        return None
+
+    def close(self) -> None:
+        """Release files and connections."""
+
+
+class MailTarget(ABC):
+    """Writes folders and messages."""
+
+    @abstractmethod
+    def prepare_folder(self, folder: Folder) -> None:
+        """Create the folder if it does not exist (with its role where the target can)."""
+
+    @abstractmethod
+    def append(self, folder: Folder, message: MailMessage) -> str:
+        """Write one message; return its key at the target. Raise ItemError subclasses."""
+
+    @abstractmethod
+    def find(self, folder: Folder, message: MailMessage) -> str | None:
+        """The target key of an already written copy of ``message``, or None."""
+
+    def commit(self) -> None:
+        """Make everything appended so far durable; the engine checkpoints after this."""
+
+    def close(self) -> None:
+        """Finish (e.g. seal an archive) and release files and connections."""
+
+
+class ChatSource(ABC):
+    """Reads conversations, their messages (oldest first) and blobs."""
+
+    @abstractmethod
+    def conversations(self) -> Iterator[Conversation]: ...
+
+    @abstractmethod
+    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]: ...
+
+    @abstractmethod
+    def blob(self, ref: BlobRef) -> Blob: ...
+
+    def close(self) -> None: ...
+
+
+class ChatTarget(ABC):
+    """Writes conversations, messages and blobs."""
+
+    @abstractmethod
+    def prepare_conversation(self, conversation: Conversation) -> None: ...
+
+    @abstractmethod
+    def post(self, conversation: Conversation, message: ChatMessage) -> str: ...
+
+    @abstractmethod
+    def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None: ...
+
+    @abstractmethod
+    def put_blob(self, blob: Blob) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Connector(ABC):
+    """A platform. Subclasses set the class attributes and the ``open_*`` methods they can."""
+
+    scheme: ClassVar[str]
+    description: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    #: Example endpoint shown by ``migrate connectors``.
+    example: ClassVar[str] = ""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def open_source(self) -> MailSource | ChatSource:
+        """Open the endpoint for reading (raise ConnectError if it cannot be opened)."""
+        raise CapabilityError(f"{self.scheme}: cannot be used as a source")
+
+    def open_target(self) -> MailTarget | ChatTarget:
+        """Open the endpoint for writing, creating it if needed."""
+        raise CapabilityError(f"{self.scheme}: cannot be used as a target")

@@ -1,0 +1,429 @@
+"""The neutral model: what travels between a source connector and a target connector.
+
+Every connector translates its platform's objects into these data classes and back; the
+engine sees nothing else. A mail message is its original bytes (``Content``); everything
+a mail store keeps beside the bytes (flags, internal date, folder) travels beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from pathlib import Path
+from typing import BinaryIO
+
+#: Content larger than this is spooled to a temporary file instead of kept in memory.
+SPOOL_THRESHOLD = 4 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+class Role(StrEnum):
+    """Special-use role of a folder (RFC 6154 names, plus ``outbox``)."""
+
+    INBOX = "inbox"
+    SENT = "sent"
+    DRAFTS = "drafts"
+    TRASH = "trash"
+    JUNK = "junk"
+    ARCHIVE = "archive"
+    OUTBOX = "outbox"
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A mail folder: its path as Unicode names (never a joined string) and its role."""
+
+    path: tuple[str, ...]
+    role: Role | None = None
+    source_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path or any(not name for name in self.path):
+            raise ValueError(f"invalid folder path {self.path!r}: empty name")
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    def display(self) -> str:
+        """A readable form for reports; never parsed back."""
+        return "/".join(self.path)
+
+
+# IMAP system flags. Keywords (user flags, categories) travel as plain strings.
+SEEN, ANSWERED, FLAGGED, DRAFT, DELETED = "\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Deleted"
+FORWARDED = "$Forwarded"
+SYSTEM_FLAGS = frozenset({SEEN, ANSWERED, FLAGGED, DRAFT, DELETED})
+
+
+class Content:
+    """The exact bytes of an item, in memory, in a file (or a slice of one), or spooled.
+
+    Reading never changes a byte. ``size`` and ``sha256`` are computed once, by streaming.
+    """
+
+    __slots__ = ("_data", "_path", "_offset", "_length", "_spool", "_sha256")
+
+    def __init__(self) -> None:
+        self._data: bytes | None = None
+        self._path: Path | None = None
+        self._offset = 0
+        self._length: int | None = None
+        self._spool: BinaryIO | None = None
+        self._sha256: str | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Content:
+        content = cls()
+        content._data = bytes(data)
+        return content
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, offset: int = 0, length: int | None = None) -> Content:
+        """Bytes read lazily from ``path`` (the whole file, or ``length`` bytes at ``offset``)."""
+        content = cls()
+        content._path = Path(path)
+        content._offset = offset
+        content._length = length
+        return content
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterator[bytes] | list[bytes]) -> Content:
+        """Collect streamed bytes, spilling to a temporary file past ``SPOOL_THRESHOLD``."""
+        digest = hashlib.sha256()
+        memory = bytearray()
+        spill: BinaryIO | None = None
+        length = 0
+        for chunk in chunks:
+            digest.update(chunk)
+            length += len(chunk)
+            if spill is None:
+                memory += chunk
+                if len(memory) > SPOOL_THRESHOLD:
+                    spill = tempfile.TemporaryFile()
+                    spill.write(memory)
+                    memory = bytearray()
+            else:
+                spill.write(chunk)
+        content = cls()
+        if spill is None:
+            content._data = bytes(memory)
+        else:
+            spill.flush()
+            content._spool = spill
+            content._length = length
+        content._sha256 = digest.hexdigest()
+        return content
+
+    @property
+    def size(self) -> int:
+        if self._data is not None:
+            return len(self._data)
+        if self._length is not None:
+            return self._length
+        assert self._path is not None
+        self._length = self._path.stat().st_size - self._offset
+        return self._length
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            digest = hashlib.sha256()
+            for chunk in self.iter_chunks():
+                digest.update(chunk)
+            self._sha256 = digest.hexdigest()
+        return self._sha256
+
+    @property
+    def path(self) -> Path | None:
+        """The file holding exactly these bytes, when there is one (lets targets link or copy)."""
+        if self._path is not None and self._offset == 0 and self._length is None:
+            return self._path
+        return None
+
+    def open(self) -> BinaryIO:
+        """A fresh binary stream over the bytes, positioned at the start."""
+        if self._data is not None:
+            return io.BytesIO(self._data)
+        if self._spool is not None:
+            return _Window(self._spool, 0, self.size, close_base=False)
+        assert self._path is not None
+        handle = open(self._path, "rb")
+        if self._offset == 0 and self._length is None:
+            return handle
+        handle.seek(self._offset)
+        return _Window(handle, self._offset, self.size, close_base=True)
+
+    def iter_chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
+        with self.open() as stream:
+            while chunk := stream.read(size):
+                yield chunk
+
+    def read(self) -> bytes:
+        """All the bytes in memory: only for small items, tests, or header parsing."""
+        if self._data is not None:
+            return self._data
+        with self.open() as stream:
+            return stream.read()
+
+    def head(self, limit: int = 64 * 1024) -> bytes:
+        """The first ``limit`` bytes (enough for the header block of almost any message)."""
+        if self._data is not None:
+            return self._data[:limit]
+        with self.open() as stream:
+            return stream.read(limit)
+
+    def write_to(self, stream: BinaryIO) -> int:
+        """Copy the bytes into ``stream``; returns the number written."""
+        written = 0
+        for chunk in self.iter_chunks():
+            stream.write(chunk)
+            written += len(chunk)
+        return written
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Content):
+            return NotImplemented
+        return self.size == other.size and self.sha256 == other.sha256
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    def __repr__(self) -> str:
+        return f"<Content {self.size} bytes>"
+
+
+class _Window(io.RawIOBase):
+    """A read-only view of ``length`` bytes of a base stream starting at ``start``."""
+
+    def __init__(self, base: BinaryIO, start: int, length: int, close_base: bool) -> None:
+        super().__init__()
+        self._base, self._start, self._left, self._close_base = base, start, length, close_base
+        base.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[: self._left]
+        count = self._base.readinto(view)  # type: ignore[attr-defined]
+        self._left -= count or 0
+        return count or 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > self._left:
+            size = self._left
+        data = self._base.read(size)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        if self._close_base and not self.closed:
+            self._base.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """Header fields people need in reports; parsed leniently, never used to rebuild bytes."""
+
+    message_id: str | None = None
+    subject: str | None = None
+    sender: str | None = None
+    date: str | None = None
+
+
+@dataclass
+class MailMessage:
+    """One mail message: original RFC 5322 bytes plus the metadata a mail store keeps beside.
+
+    ``source_id`` is the source's stable key for this message (UID, file name, offset ...);
+    ``flags`` holds IMAP system flags and keywords (``\\Seen``, ``$Forwarded``, categories).
+    """
+
+    content: Content
+    source_id: str
+    flags: frozenset[str] = frozenset()
+    internal_date: datetime | None = None
+    _summary: MessageSummary | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def size(self) -> int:
+        return self.content.size
+
+    @property
+    def sha256(self) -> str:
+        return self.content.sha256
+
+    @property
+    def system_flags(self) -> frozenset[str]:
+        return frozenset(f for f in self.flags if f in SYSTEM_FLAGS)
+
+    @property
+    def keywords(self) -> frozenset[str]:
+        return frozenset(f for f in self.flags if not f.startswith("\\"))
+
+    @property
+    def summary(self) -> MessageSummary:
+        if self._summary is None:
+            self._summary = summarize(self.content.head())
+        return self._summary
+
+
+def summarize(head: bytes) -> MessageSummary:
+    """Read Message-ID, Subject, From and Date from a header block; broken input gives None."""
+    end = head.find(b"\n\n")
+    if end < 0:
+        end = head.find(b"\r\n\r\n")
+    block = head if end < 0 else head[: end + 2]
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(block)
+    except Exception:  # a header block we cannot parse still gets a summary of Nones
+        return MessageSummary()
+
+    def text(name: str) -> str | None:
+        value = headers.get(name)
+        if value is None:
+            return None
+        value = str(value).replace("\r", "").replace("\n", "").strip()
+        return value or None
+
+    return MessageSummary(text("Message-ID"), text("Subject"), text("From"), text("Date"))
+
+
+# --- chat ------------------------------------------------------------------------------
+
+
+class ConversationKind(StrEnum):
+    CHANNEL = "channel"
+    GROUP_CHAT = "group-chat"
+    DIRECT_CHAT = "direct-chat"
+    ROOM = "room"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person or bot as the source knows them (Entra id, Matrix id ...)."""
+
+    source_id: str
+    display_name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The parent of conversations: a Teams team, a Matrix space."""
+
+    source_id: str
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A Teams channel or chat, a Matrix room."""
+
+    source_id: str
+    kind: ConversationKind
+    name: str | None = None
+    topic: str | None = None
+    members: tuple[Identity, ...] = ()
+    workspace: Workspace | None = None
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """An attachment or inline image, by the sha256 of its bytes."""
+
+    sha256: str
+    size: int
+    name: str | None = None
+    media_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Reaction:
+    author: Identity
+    key: str  # emoji or reaction name, e.g. "👍" or "like"
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A former version of a chat message body."""
+
+    edited: datetime
+    body_html: str | None = None
+    body_text: str | None = None
+
+
+class ChatMessageType(StrEnum):
+    MESSAGE = "message"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One chat message with everything a faithful import needs; ``raw`` is the source JSON."""
+
+    source_id: str
+    conversation_id: str
+    author: Identity | None
+    created: datetime
+    body_html: str | None = None
+    body_text: str | None = None
+    thread_root_id: str | None = None
+    reply_to_id: str | None = None
+    edited: datetime | None = None
+    deleted: datetime | None = None
+    subject: str | None = None
+    message_type: ChatMessageType = ChatMessageType.MESSAGE
+    mentions: tuple[Identity, ...] = ()
+    reactions: tuple[Reaction, ...] = ()
+    edits: tuple[Edit, ...] = ()
+    attachments: tuple[BlobRef, ...] = ()
+    raw: str | None = None  # the untouched source JSON text
+
+
+@dataclass
+class Blob:
+    """Bytes addressed by their sha256 (attachments, inline images, files)."""
+
+    content: Content
+    name: str | None = None
+    media_type: str | None = None
+
+    @property
+    def ref(self) -> BlobRef:
+        return BlobRef(self.content.sha256, self.content.size, self.name, self.media_type)
+
+
+# --- calendars and contacts --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """An event as iCalendar text, with the source's id."""
+
+    source_id: str
+    ical: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A contact as vCard text, with the source's id."""
+
+    source_id: str
+    vcard: str
+
