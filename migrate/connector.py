@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from .endpoint import Endpoint
 from .errors import CapabilityError
-from .model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage
+from .model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage, Role
 
 
 class Kind(StrEnum):
@@ -174,6 +174,13 @@ class Connector(ABC):
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+
+    def role_folder(self, role: Role) -> tuple[str, ...] | None:
+        """The path of the folder this platform keeps for ``role`` (e.g. INBOX), if any.
+
+        Asked before the target is opened (``plan`` must not create it).
+        """
+        return None
 
     def open_source(self) -> MailSource | ChatSource:
         """Open the endpoint for reading (raise ConnectError if it cannot be opened)."""

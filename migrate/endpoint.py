@@ -22,7 +22,7 @@ from .errors import ConfigError
 class Secret:
     """A password or token, fetched only when used; printing it shows ``***``."""
 
-    __slots__ = ("_value", "_env", "_file", "_command")
+    __slots__ = ("_command", "_env", "_file", "_value")
 
     def __init__(self, value: str | None = None, *, env: str | None = None,
                  file: str | None = None, command: str | None = None) -> None:

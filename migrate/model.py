@@ -14,9 +14,9 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
@@ -59,9 +59,20 @@ class Folder:
 
 
 # IMAP system flags. Keywords (user flags, categories) travel as plain strings.
-SEEN, ANSWERED, FLAGGED, DRAFT, DELETED = "\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Deleted"
+SEEN, ANSWERED, FLAGGED = "\\Seen", "\\Answered", "\\Flagged"
+DRAFT, DELETED = "\\Draft", "\\Deleted"
 FORWARDED = "$Forwarded"
 SYSTEM_FLAGS = frozenset({SEEN, ANSWERED, FLAGGED, DRAFT, DELETED})
+
+
+def system_flags(flags: frozenset[str]) -> frozenset[str]:
+    """The IMAP system flags among ``flags``."""
+    return frozenset(f for f in flags if f in SYSTEM_FLAGS)
+
+
+def keywords(flags: frozenset[str]) -> frozenset[str]:
+    """The keywords (user flags, categories) among ``flags``."""
+    return frozenset(f for f in flags if not f.startswith("\\"))
 
 
 class Content:
@@ -70,7 +81,7 @@ class Content:
     Reading never changes a byte. ``size`` and ``sha256`` are computed once, by streaming.
     """
 
-    __slots__ = ("_data", "_path", "_offset", "_length", "_spool", "_sha256")
+    __slots__ = ("_data", "_length", "_offset", "_path", "_sha256", "_spool")
 
     def __init__(self) -> None:
         self._data: bytes | None = None
@@ -87,7 +98,8 @@ class Content:
         return content
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, offset: int = 0, length: int | None = None) -> Content:
+    def from_file(cls, path: str | os.PathLike, offset: int = 0,
+                  length: int | None = None) -> Content:
         """Bytes read lazily from ``path`` (the whole file, or ``length`` bytes at ``offset``)."""
         content = cls()
         content._path = Path(path)
@@ -136,10 +148,9 @@ class Content:
     @property
     def sha256(self) -> str:
         if self._sha256 is None:
-            digest = hashlib.sha256()
-            for chunk in self.iter_chunks():
-                digest.update(chunk)
-            self._sha256 = digest.hexdigest()
+            for _ in self.iter_chunks():
+                pass
+        assert self._sha256 is not None
         return self._sha256
 
     @property
@@ -163,9 +174,15 @@ class Content:
         return _Window(handle, self._offset, self.size, close_base=True)
 
     def iter_chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
+        """Stream the bytes; a complete pass also computes ``sha256`` on the way."""
+        digest = hashlib.sha256() if self._sha256 is None else None
         with self.open() as stream:
             while chunk := stream.read(size):
+                if digest is not None:
+                    digest.update(chunk)
                 yield chunk
+        if digest is not None:
+            self._sha256 = digest.hexdigest()
 
     def read(self) -> bytes:
         """All the bytes in memory: only for small items, tests, or header parsing."""
@@ -267,11 +284,11 @@ class MailMessage:
 
     @property
     def system_flags(self) -> frozenset[str]:
-        return frozenset(f for f in self.flags if f in SYSTEM_FLAGS)
+        return system_flags(self.flags)
 
     @property
     def keywords(self) -> frozenset[str]:
-        return frozenset(f for f in self.flags if not f.startswith("\\"))
+        return keywords(self.flags)
 
     @property
     def summary(self) -> MessageSummary:

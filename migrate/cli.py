@@ -1,0 +1,285 @@
+"""The ``migrate`` command line.
+
+Exit codes: 0 all done; 1 some items failed or differ; 2 usage or configuration error;
+3 could not connect or authenticate. Only endpoint *display* forms are ever printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import MigrateError
+from .i18n import Texts, detect_language, human_size
+
+DEFAULT_STATE = "state.db"
+DEFAULT_CONFIG = "migrate.toml"
+
+
+@dataclass
+class Context:
+    texts: Texts
+    config_path: str | None
+
+    def config(self):
+        from .endpoint import Config
+
+        return Config.load(self.config_path)
+
+    def connector(self, text: str):
+        from .endpoint import parse_endpoint
+        from .registry import connector_for
+
+        return connector_for(parse_endpoint(text, self.config()))
+
+
+def _run(action):
+    """Call ``action``; turn our errors into a one-line message and their exit code."""
+    try:
+        return action()
+    except MigrateError as exc:
+        texts = click.get_current_context().find_object(Context).texts
+        click.echo(texts("error.prefix", message=str(exc)), err=True)
+        sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migrate")
+@click.option("--config", "config_path", envvar="MIGRATE_CONFIG", type=click.Path(),
+              help="TOML file of named endpoints and their credentials "
+                   f"(default: ./{DEFAULT_CONFIG} if present).")
+@click.option("--lang", type=click.Choice(["fr", "en"]), envvar="MIGRATE_LANG",
+              help="Language of summaries and reports (default: from the locale).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, lang: str | None) -> None:
+    """Move mail and chat to sovereign platforms, with a verifiable archive."""
+    if config_path is None and Path(DEFAULT_CONFIG).is_file():
+        config_path = DEFAULT_CONFIG
+    ctx.obj = Context(Texts(detect_language(lang)), config_path)
+
+
+def state_option(function):
+    return click.option("--state", "state_path", envvar="MIGRATE_STATE", default=DEFAULT_STATE,
+                        show_default=True,
+                        help="State database: a SQLite file or a SQLAlchemy URL.")(function)
+
+
+def mapping_options(function):
+    function = click.option("--map", "map_files", multiple=True, type=click.Path(exists=True),
+                            help="Folder mapping TOML file (repeatable).")(function)
+    function = click.option("--include", multiple=True, metavar="GLOB",
+                            help="Copy only folders matching GLOB (repeatable).")(function)
+    function = click.option("--exclude", multiple=True, metavar="GLOB",
+                            help="Skip folders matching GLOB (repeatable).")(function)
+    return function
+
+
+def _options(map_files, include, exclude, label=None):
+    from .engine import CopyOptions
+    from .mapping import FolderMapping
+
+    return CopyOptions(mapping=FolderMapping.load(map_files, include, exclude), label=label)
+
+
+@main.command()
+@click.pass_obj
+def connectors(obj: Context) -> None:
+    """List installed connectors and what each can do."""
+    from .registry import available_schemes, connector_class
+
+    def show() -> None:
+        for scheme in available_schemes():
+            cls = connector_class(scheme)
+            caps = cls.capabilities
+            click.echo(f"{scheme:<10} {cls.description}")
+            click.echo(f"{'':<10} reads: {', '.join(sorted(caps.reads)) or '-'}; "
+                       f"writes: {', '.join(sorted(caps.writes)) or '-'}")
+            click.echo(f"{'':<10} keeps as source: {', '.join(sorted(caps.source_keeps)) or '-'}")
+            click.echo(f"{'':<10} keeps as target: {', '.join(sorted(caps.target_keeps)) or '-'}")
+            if cls.example:
+                click.echo(f"{'':<10} e.g. {cls.example}")
+
+    _run(show)
+
+
+def _print_plan(obj: Context, plan) -> None:
+    t = obj.texts
+    click.echo(t("plan.title", source=plan.source, target=plan.target))
+    for folder in plan.folders:
+        done = t("plan.done", done=folder.done) if folder.done else ""
+        click.echo(t("plan.folder", source=folder.source.display(),
+                     target=folder.target.display(), messages=folder.stats.messages,
+                     size=human_size(folder.stats.bytes), done=done))
+    click.echo(t("plan.total", folders=len(plan.folders), messages=plan.messages,
+                 size=human_size(plan.bytes)))
+    if plan.conversations:
+        click.echo(t("plan.conversations", count=plan.conversations))
+    if plan.lost:
+        click.echo(t("plan.lost.title"))
+        for feature, reason in plan.lost:
+            click.echo(t("plan.lost.item", feature=feature.value, reason=reason))
+    else:
+        click.echo(t("plan.lost.none"))
+
+
+def _plan(obj: Context, source: str, target: str, state_path: str, map_files, include,
+          exclude) -> None:
+    from .engine import make_plan
+    from .state import StateDB
+
+    def run() -> None:
+        options = _options(map_files, include, exclude)
+        src, dst = obj.connector(source), obj.connector(target)
+        state = StateDB.open(state_path) if _state_exists(state_path) else None
+        _print_plan(obj, make_plan(src, dst, state, options))
+        click.echo(obj.texts("plan.nothing_written"))
+
+    _run(run)
+
+
+def _state_exists(state_path: str) -> bool:
+    return "://" in state_path or Path(state_path).exists()
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@state_option
+@mapping_options
+@click.pass_obj
+def plan(obj: Context, source: str, target: str, state_path: str, map_files, include,
+         exclude) -> None:
+    """Show what a copy would do (folders, counts, bytes, mapping, losses); write nothing."""
+    _plan(obj, source, target, state_path, map_files, include, exclude)
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@click.option("--dry-run", is_flag=True, help="Show the plan and write nothing.")
+@state_option
+@mapping_options
+@click.option("--label", help="A name for this job in reports (e.g. the mailbox owner).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--log-json", type=click.Path(dir_okay=False),
+              help="Append one JSON object per event to FILE (for a SIEM).")
+@click.pass_obj
+def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str, map_files,
+         include, exclude, label: str | None, quiet: bool, log_json: str | None) -> None:
+    """Copy SOURCE to TARGET; resumable: run it again to finish or to catch up."""
+    if dry_run:
+        _plan(obj, source, target, state_path, map_files, include, exclude)
+        return
+    from . import engine
+    from .observe import JsonLog, Observers, ProgressBars
+    from .state import StateDB
+
+    def run() -> int:
+        options = _options(map_files, include, exclude, label)
+        src, dst = obj.connector(source), obj.connector(target)
+        state = StateDB.open(state_path)
+        observers = []
+        if ProgressBars.wanted(quiet):
+            observers.append(ProgressBars())
+        if log_json:
+            observers.append(JsonLog(log_json, {"operator": state.operator,
+                                                "pid": os.getpid()}))
+        observer = Observers(*observers)
+        try:
+            result = engine.copy(src, dst, state, options, observer)
+        finally:
+            observer.close()
+        _print_copy_summary(obj, result, quiet)
+        return 0 if result.ok else 1
+
+    sys.exit(_run(run))
+
+
+def _print_copy_summary(obj: Context, result, quiet: bool) -> None:
+    t = obj.texts
+    click.echo(t("copy.summary", copied=result.copied, size=human_size(result.bytes),
+                 seconds=result.seconds, skipped=result.skipped, failed=result.failed))
+    if result.failures:
+        click.echo(t("copy.failures"))
+        for failure in result.failures[:100]:
+            click.echo(t("copy.failure", folder="/".join(failure.folder), key=failure.key,
+                         subject=failure.subject or "", error=failure.error))
+        if len(result.failures) > 100:
+            click.echo(t("copy.more", count=len(result.failures) - 100))
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@mapping_options
+@click.pass_obj
+def verify(obj: Context, source: str, target: str, map_files, include, exclude) -> None:
+    """Compare SOURCE and TARGET; exit 1 if anything was lost or differs."""
+    from .verify import compare
+
+    def run() -> int:
+        options = _options(map_files, include, exclude)
+        result = compare(obj.connector(source), obj.connector(target), options)
+        _print_comparison(obj, result)
+        return 0 if result.ok else 1
+
+    sys.exit(_run(run))
+
+
+def _print_comparison(obj: Context, result) -> None:
+    t = obj.texts
+    click.echo(t("verify.title", source=result.source, target=result.target))
+    for folder in result.folders:
+        click.echo(t("verify.folder", folder=folder.source.display(), match=folder.match,
+                     differ=folder.differ, missing=folder.missing, extra=folder.extra))
+    listed = [d for d in result.differences if d.kind in ("missing", "differ", "extra")]
+    for difference in listed[:100]:
+        summary = difference.summary
+        click.echo(t("verify.item", kind=t(f"verify.kind.{difference.kind}"),
+                     folder="/".join(difference.folder), date=summary.date or "-",
+                     sender=summary.sender or "-", subject=summary.subject or "-",
+                     message_id=summary.message_id or "-",
+                     detail=f" ({difference.detail})" if difference.detail else ""))
+    if len(listed) > 100:
+        click.echo(t("copy.more", count=len(listed) - 100))
+    if result.unverifiable:
+        click.echo(t("verify.unverifiable",
+                     features=", ".join(f.value for f in result.unverifiable)))
+    if result.ok:
+        click.echo(t("verify.ok"))
+    else:
+        click.echo(t("verify.bad", missing=result.total("missing"),
+                     differ=result.total("differ")))
+
+
+@main.command()
+@state_option
+@click.pass_obj
+def status(obj: Context, state_path: str) -> None:
+    """Show every job of the state database (works while a copy runs)."""
+    from .state import StateDB
+
+    def run() -> None:
+        t = obj.texts
+        if not _state_exists(state_path):
+            click.echo(t("status.none", state=state_path))
+            return
+        rows = StateDB.open(state_path).jobs()
+        if not rows:
+            click.echo(t("status.none", state=state_path))
+            return
+        names = t.raw("status.columns")
+        click.echo(t("status.header", id=names[0], status=names[1], done=names[2],
+                     size=names[3], errors=names[4], source="", target=""))
+        for row in rows:
+            click.echo(t("status.header", id=row.id, status=row.status,
+                         done=f"{row.messages_done}/{row.messages_total}",
+                         size=f"{human_size(row.bytes_done)}/{human_size(row.bytes_total)}",
+                         errors=row.errors, source=row.source, target=row.target))
+
+    _run(run)

@@ -1,0 +1,422 @@
+"""The copy engine: source connector → mapping → target connector, resumable and idempotent.
+
+Per folder, messages are taken from the source in batches. For each batch the engine
+
+1. looks the source keys up in the state DB and drops those already done;
+2. asks the target to ``find`` those left *pending* by a run that died mid-write;
+3. marks the rest pending (write-ahead, committed), appends them one by one;
+4. calls ``target.commit()`` so the writes are durable, then marks them done.
+
+So a kill -9 anywhere leaves each item either done (never written again), pending (looked
+up at the target before any new write) or untouched. One failing item is recorded with its
+error and the run goes on; it is tried again on the next run. The engine imports no
+connector and never asks which platform it talks to: only ``Capabilities``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from .connector import (
+    ChatSource,
+    ChatTarget,
+    Connector,
+    Feature,
+    FolderStats,
+    Kind,
+    MailSource,
+    MailTarget,
+)
+from .errors import CapabilityError, ConnectError, ItemError, MigrateError, RetryableError
+from .mapping import FolderMapping
+from .model import ChatMessage, Conversation, Folder, MailMessage
+from .observe import Observer
+from .state import ItemStatus, JobStatus, StateDB
+
+
+@dataclass
+class CopyOptions:
+    """How a copy runs; the defaults suit a local copy."""
+
+    mapping: FolderMapping = field(default_factory=FolderMapping)
+    batch_messages: int = 200
+    batch_bytes: int = 32 * 1024 * 1024
+    retries: int = 3
+    max_wait: float = 300.0  # the longest Retry-After honoured, in seconds
+    label: str | None = None
+
+
+@dataclass
+class FolderPlan:
+    source: Folder
+    target: Folder
+    stats: FolderStats
+    done: int = 0  # messages already recorded as copied by earlier runs
+
+
+@dataclass
+class Plan:
+    """What a copy would do: folders, counts, bytes, mapping, and what the target loses."""
+
+    source: str
+    target: str
+    folders: list[FolderPlan]
+    lost: list[tuple[Feature, str]]
+    conversations: int = 0
+
+    @property
+    def messages(self) -> int:
+        return sum(f.stats.messages for f in self.folders)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.stats.bytes for f in self.folders)
+
+    @property
+    def already_done(self) -> int:
+        return sum(f.done for f in self.folders)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One item that could not be copied, and why."""
+
+    folder: tuple[str, ...]
+    key: str
+    error: str
+    subject: str | None = None
+    message_id: str | None = None
+
+
+@dataclass
+class FolderResult:
+    source: Folder
+    target: Folder
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class CopyResult:
+    """The outcome of a copy run."""
+
+    job_id: int
+    run_id: int
+    folders: list[FolderResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def copied(self) -> int:
+        return sum(f.copied for f in self.folders)
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.folders)
+
+    @property
+    def failed(self) -> int:
+        return sum(f.failed for f in self.folders)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.folders)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+def make_plan(source: Connector, target: Connector, state: StateDB | None,
+              options: CopyOptions) -> Plan:
+    """Read the source (and the state) to say what a copy would do; writes nothing."""
+    reader = source.open_source()
+    try:
+        folders: list[FolderPlan] = []
+        if isinstance(reader, MailSource):
+            role_folder = target.role_folder
+            job_id = _existing_job(state, source, target)
+            for src, dst in options.mapping.plan(reader.folders(), role_folder):
+                done = 0
+                if state is not None and job_id is not None:
+                    done = state.done_count(job_id, src.path)
+                folders.append(FolderPlan(src, dst, reader.stats(src), done))
+        conversations = 0
+        if isinstance(reader, ChatSource):
+            conversations = sum(1 for _ in reader.conversations())
+    finally:
+        reader.close()
+    lost = source.capabilities.lost_between(target.capabilities)
+    return Plan(source.endpoint.display, target.endpoint.display, folders, lost, conversations)
+
+
+def _existing_job(state: StateDB | None, source: Connector, target: Connector) -> int | None:
+    if state is None:
+        return None
+    return state.find_job(source.endpoint.display, target.endpoint.display)
+
+
+class Copier:
+    """Runs one copy job between two opened connectors, recording everything in the state."""
+
+    def __init__(self, source: Connector, target: Connector, state: StateDB,
+                 options: CopyOptions, observer: Observer, run_id: int) -> None:
+        self.source, self.target, self.state = source, target, state
+        self.options, self.observer, self.run_id = options, observer, run_id
+        self.job_id = state.job(source.endpoint.display, target.endpoint.display, options.label)
+        self.result = CopyResult(self.job_id, run_id)
+        done, done_bytes = state.job_counts(self.job_id)
+        self._done, self._done_bytes = done, done_bytes
+
+    # --- mail -------------------------------------------------------------------------
+
+    def copy_mail(self, reader: MailSource, writer: MailTarget) -> None:
+        pairs = self.options.mapping.plan(reader.folders(), self.target.role_folder)
+        stats = [reader.stats(src) for src, _ in pairs]
+        self.state.update_job(self.job_id, messages_total=sum(s.messages for s in stats),
+                              bytes_total=sum(s.bytes for s in stats))
+        self.observer.copy_started(self.source.endpoint.display, self.target.endpoint.display,
+                                   sum(s.messages for s in stats), sum(s.bytes for s in stats))
+        for (src, dst), folder_stats in zip(pairs, stats, strict=True):
+            self._copy_folder(reader, writer, src, dst, folder_stats)
+
+    def _copy_folder(self, reader: MailSource, writer: MailTarget, src: Folder, dst: Folder,
+                     stats: FolderStats) -> None:
+        folder_id, cursor = self.state.folder(self.job_id, src.path, dst.path,
+                                              dst.role.value if dst.role else None)
+        self.state.set_folder_totals(folder_id, stats.messages, stats.bytes)
+        result = FolderResult(src, dst)
+        self.result.folders.append(result)
+        self.observer.folder_started(src, dst, stats)
+        writer.prepare_folder(dst)
+        next_cursor = reader.cursor(src)  # taken before reading, so nothing new is skipped
+        complete = True
+        batch: list[MailMessage] = []
+        size = 0
+        try:
+            for message in reader.messages(src, cursor):
+                batch.append(message)
+                size += _safe_size(message)
+                if len(batch) >= self.options.batch_messages or size >= self.options.batch_bytes:
+                    self._copy_batch(writer, folder_id, src, dst, batch, result)
+                    batch, size = [], 0
+        except ConnectError:
+            raise
+        except MigrateError as exc:  # the source broke off this folder: record, go on
+            complete = False
+            self._fail(folder_id, src, f"folder:{src.display()}", f"reading stopped: {exc}",
+                       result)
+        if batch:
+            self._copy_batch(writer, folder_id, src, dst, batch, result)
+        if complete and result.failed == 0:
+            self.state.save_cursor(folder_id, next_cursor)
+        self.observer.folder_finished(src, result)
+
+    def _copy_batch(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
+                    batch: list[MailMessage], result: FolderResult) -> None:
+        known = self.state.lookup(folder_id, (m.source_id for m in batch))
+        todo: list[MailMessage] = []
+        confirmed: list[tuple[str, str, str | None]] = []
+        seen: set[str] = set()
+        for message in batch:
+            key = message.source_id
+            record = known.get(key)
+            if key in seen or (record is not None and record.status == ItemStatus.DONE):
+                result.skipped += 1
+                self.observer.item_skipped(src, message)
+                continue
+            seen.add(key)
+            if record is not None and record.status == ItemStatus.PENDING:
+                found = self._guard(src, message, lambda m=message: writer.find(dst, m))
+                if isinstance(found, str):
+                    confirmed.append((key, found, None))
+                    result.skipped += 1
+                    self.observer.item_skipped(src, message)
+                    continue
+            todo.append(message)
+        pending = []
+        for message in todo:
+            size = _safe_size(message)
+            pending.append((message.source_id, size))
+        self.state.mark_pending(self.job_id, folder_id, pending)
+        failed: list[tuple[str, str]] = []
+        written: list[MailMessage] = []
+        for message in todo:
+            outcome = self._guard(src, message, lambda m=message: self._append(writer, dst, m))
+            if isinstance(outcome, str):
+                confirmed.append((message.source_id, outcome, message.content.sha256))
+                written.append(message)
+            else:
+                failed.append((message.source_id, outcome.error))
+                result.failed += 1
+                self.result.failures.append(outcome)
+                self.observer.item_failed(src, message.source_id, outcome.error)
+        writer.commit()
+        self.state.mark_results(folder_id, confirmed, failed)
+        for message in written:
+            result.copied += 1
+            result.bytes += message.size
+            self._done += 1
+            self._done_bytes += message.size
+            self.observer.item_copied(src, message)
+        self.state.update_job(self.job_id, messages_done=self._done,
+                              bytes_done=self._done_bytes,
+                              errors=self.state.failed_count(self.job_id))
+
+    def _append(self, writer: MailTarget, folder: Folder, message: MailMessage) -> str:
+        """Append with retries for passing failures, honouring the server's Retry-After."""
+        for attempt in range(self.options.retries + 1):
+            try:
+                return writer.append(folder, message)
+            except RetryableError as exc:
+                if attempt == self.options.retries:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else 2.0 ** attempt
+                time.sleep(min(wait, self.options.max_wait))
+        raise AssertionError("unreachable")
+
+    def _guard(self, folder: Folder, message: MailMessage, action) -> str | Failure | None:
+        """Run a per-item action; an item-level error becomes a Failure, not a crash."""
+        try:
+            return action()
+        except ConnectError:
+            raise
+        except (ItemError, RetryableError) as exc:
+            return self._failure(folder, message, str(exc))
+        except OSError as exc:
+            return self._failure(folder, message, f"{exc.strerror or exc}")
+        except MigrateError as exc:
+            return self._failure(folder, message, str(exc))
+
+    def _failure(self, folder: Folder, message: MailMessage, error: str) -> Failure:
+        summary = _safe_summary(message)
+        return Failure(folder.path, message.source_id, error,
+                       summary.subject if summary else None,
+                       summary.message_id if summary else None)
+
+    def _fail(self, folder_id: int, folder: Folder, key: str, error: str,
+              result: FolderResult) -> None:
+        self.state.record_failure(self.job_id, folder_id, key, error)
+        result.failed += 1
+        self.result.failures.append(Failure(folder.path, key, error))
+        self.observer.item_failed(folder, key, error)
+
+    # --- chat -------------------------------------------------------------------------
+
+    def copy_chat(self, reader: ChatSource, writer: ChatTarget) -> None:
+        for conversation in reader.conversations():
+            self._copy_conversation(reader, writer, conversation)
+
+    def _copy_conversation(self, reader: ChatSource, writer: ChatTarget,
+                           conversation: Conversation) -> None:
+        marker = (json.dumps({"conversation": conversation.source_id}),)
+        folder = Folder((conversation.name or conversation.source_id,))
+        folder_id, _ = self.state.folder(self.job_id, marker, marker, None)
+        result = FolderResult(folder, folder)
+        self.result.folders.append(result)
+        writer.prepare_conversation(conversation)
+        for message in reader.chat_messages(conversation):
+            self._copy_chat_message(reader, writer, conversation, message, folder_id, result)
+        writer.commit()
+
+    def _copy_chat_message(self, reader: ChatSource, writer: ChatTarget,
+                           conversation: Conversation, message: ChatMessage, folder_id: int,
+                           result: FolderResult) -> None:
+        key = message.source_id
+        record = self.state.lookup(folder_id, [key]).get(key)
+        if record is not None and record.status == ItemStatus.DONE:
+            result.skipped += 1
+            return
+        if record is not None and record.status == ItemStatus.PENDING:
+            found = writer.find_chat(conversation, message)
+            if found is not None:
+                self.state.mark_results(folder_id, [(key, found, None)], [])
+                result.skipped += 1
+                return
+        self.state.mark_pending(self.job_id, folder_id, [(key, 0)])
+        try:
+            for ref in message.attachments:
+                writer.put_blob(reader.blob(ref))
+            target_key = writer.post(conversation, message)
+        except ConnectError:
+            raise
+        except MigrateError as exc:
+            self.state.mark_results(folder_id, [], [(key, str(exc))])
+            result.failed += 1
+            self.result.failures.append(Failure(result.source.path, key, str(exc)))
+            return
+        writer.commit()
+        self.state.mark_results(folder_id, [(key, target_key, None)], [])
+        result.copied += 1
+
+
+def _safe_size(message: MailMessage) -> int:
+    try:
+        return message.size
+    except (OSError, MigrateError):
+        return 0
+
+
+def _safe_summary(message: MailMessage):
+    try:
+        return message.summary
+    except (OSError, MigrateError):
+        return None
+
+
+def copy(source: Connector, target: Connector, state: StateDB, options: CopyOptions,
+         observer: Observer, command: str = "copy") -> CopyResult:
+    """Copy everything the two connectors have in common; resumable and idempotent."""
+    common = source.capabilities.reads & target.capabilities.writes
+    if not common:
+        raise CapabilityError(f"{source.endpoint.scheme} cannot be copied to "
+                              f"{target.endpoint.scheme}: no kind of item in common")
+    run_id = state.start_run(command, source.endpoint.display, target.endpoint.display,
+                             {"include": options.mapping.include,
+                              "exclude": options.mapping.exclude})
+    started = time.monotonic()
+    copier: Copier | None = None
+    outcome = "aborted"
+    try:
+        copier = Copier(source, target, state, options, observer, run_id)
+        copier.state.update_job(copier.job_id, status=JobStatus.RUNNING)
+        state.audit("job-started", run_id, copier.job_id)
+        with _opened(source.open_source()) as reader, _opened(target.open_target()) as writer:
+            if Kind.MAIL in common and isinstance(reader, MailSource) \
+                    and isinstance(writer, MailTarget):
+                copier.copy_mail(reader, writer)
+            if Kind.CHAT in common and isinstance(reader, ChatSource) \
+                    and isinstance(writer, ChatTarget):
+                copier.copy_chat(reader, writer)
+        result = copier.result
+        result.seconds = time.monotonic() - started
+        outcome = "done" if result.ok else "failed-items"
+        status = JobStatus.DONE if result.ok else JobStatus.FAILED
+        state.update_job(copier.job_id, status=status)
+        state.audit("job-finished", run_id, copier.job_id, outcome=outcome,
+                    copied=result.copied, failed=result.failed)
+        observer.copy_finished(result)
+        return result
+    finally:
+        if copier is not None and outcome == "aborted":
+            state.update_job(copier.job_id, status=JobStatus.ABORTED)
+        copied = copier.result.copied if copier else 0
+        failed = copier.result.failed if copier else 0
+        state.finish_run(run_id, outcome, copied, failed)
+
+
+class _opened:
+    """Close a connector's reader or writer at the end of a ``with`` block."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def __enter__(self):
+        return self.handle
+
+    def __exit__(self, *exc_info) -> None:
+        self.handle.close()

@@ -1,0 +1,448 @@
+"""The state database: what was copied where, so that every run can resume and never repeat.
+
+SQLAlchemy 2.x; a SQLite file in WAL mode by default (``state.db``), any SQLAlchemy URL
+otherwise (PostgreSQL to share one migration between machines). Tables: runs, jobs,
+folders, items and an append-only audit log. No secret is ever written here: endpoints are
+stored by their ``display`` form.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from .errors import StateError
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ItemStatus(StrEnum):
+    PENDING = "pending"  # written or about to be; not confirmed durable at the target
+    DONE = "done"        # the target confirmed and committed the write
+    FAILED = "failed"    # recorded with its error; retried on the next run
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # finished with failed items
+    ABORTED = "aborted"  # stopped by an error that ended the job
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Run(Base):
+    """One invocation of a command."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    operator: Mapped[str] = mapped_column(String(128))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started: Mapped[datetime] = mapped_column(default=utcnow)
+    finished: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    copied: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+
+
+class Job(Base):
+    """A source → target pair (one mailbox, one team); resumable on its own."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("source", "target"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    target: Mapped[str] = mapped_column(String(1024))
+    label: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.PENDING)
+    messages_total: Mapped[int] = mapped_column(default=0)
+    bytes_total: Mapped[int] = mapped_column(default=0)
+    messages_done: Mapped[int] = mapped_column(default=0)
+    bytes_done: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires: Mapped[datetime | None]
+    started: Mapped[datetime | None]
+    updated: Mapped[datetime | None]
+    finished: Mapped[datetime | None]
+
+
+class FolderState(Base):
+    """A source folder of a job, where it goes, and the cursor of its last complete pass."""
+
+    __tablename__ = "folders"
+    __table_args__ = (UniqueConstraint("job_id", "source_path"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    source_path: Mapped[str] = mapped_column(Text)  # JSON array of names
+    target_path: Mapped[str] = mapped_column(Text)  # JSON array of names
+    role: Mapped[str | None] = mapped_column(String(16))
+    cursor: Mapped[str | None] = mapped_column(Text)
+    messages_total: Mapped[int] = mapped_column(default=0)
+    bytes_total: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[datetime | None]
+
+
+class Item(Base):
+    """One source item: where it went, its fingerprint, and whether the write is confirmed."""
+
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("folder_id", "source_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id"))
+    source_key: Mapped[str] = mapped_column(String(1024))
+    target_key: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only: who ran what, when, on which job, with what outcome."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    operator: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+_APPEND_ONLY_SQLITE = [
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+]
+_APPEND_ONLY_POSTGRESQL = [
+    "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger AS $$ BEGIN "
+    "RAISE EXCEPTION 'the audit log is append-only'; END; $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS audit_append_only ON audit",
+    "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+]
+
+
+def state_url(value: str | os.PathLike) -> str:
+    """A SQLAlchemy URL from ``--state``: a URL as is, a plain path as a SQLite file."""
+    text_value = str(value)
+    if "://" in text_value:
+        return text_value
+    return f"sqlite:///{Path(text_value).expanduser().resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (migrate status) never block the copy
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """What the state knows of one source item."""
+
+    source_key: str
+    status: ItemStatus
+    target_key: str | None
+    attempts: int
+
+
+class StateDB:
+    """Access to the state database; one engine, short sessions, explicit transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.operator = _operator()
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            Base.metadata.create_all(self.engine)
+            self._install_append_only()
+            self._check_schema()
+        except OperationalError as exc:
+            raise StateError(f"cannot open the state database {self.safe_url}: "
+                             f"{exc.orig}") from None
+        except SQLAlchemyError as exc:
+            raise StateError(f"state database {self.safe_url}: {exc}") from None
+
+    @classmethod
+    def open(cls, value: str | os.PathLike) -> StateDB:
+        return cls(state_url(value))
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def _install_append_only(self) -> None:
+        statements = {"sqlite": _APPEND_ONLY_SQLITE,
+                      "postgresql": _APPEND_ONLY_POSTGRESQL}.get(self.engine.dialect.name, [])
+        with self.engine.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+
+    def _check_schema(self) -> None:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(Meta, "schema_version")
+            if row is None:
+                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(row.value) > SCHEMA_VERSION:
+                raise StateError(f"the state database {self.safe_url} was written by a newer "
+                                 f"version (schema {row.value}); upgrade sovereign-migrate")
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # --- runs and audit ---------------------------------------------------------------
+
+    def start_run(self, command: str, source: str | None, target: str | None,
+                  options: dict) -> int:
+        with self.session() as session, session.begin():
+            run = Run(command=command, source=source, target=target, options=options,
+                      operator=self.operator, host=socket.gethostname(), pid=os.getpid())
+            session.add(run)
+            session.flush()
+            session.add(AuditEntry(run_id=run.id, operator=self.operator, event="run-started",
+                                   detail={"command": command, "source": source,
+                                           "target": target}))
+            return run.id
+
+    def finish_run(self, run_id: int, outcome: str, copied: int, failed: int) -> None:
+        with self.session() as session, session.begin():
+            session.execute(update(Run).where(Run.id == run_id).values(
+                finished=utcnow(), outcome=outcome, copied=copied, failed=failed))
+            session.add(AuditEntry(run_id=run_id, operator=self.operator, event="run-finished",
+                                   detail={"outcome": outcome, "copied": copied,
+                                           "failed": failed}))
+
+    def audit(self, event_name: str, run_id: int | None = None, job_id: int | None = None,
+              **detail: object) -> None:
+        with self.session() as session, session.begin():
+            session.add(AuditEntry(run_id=run_id, job_id=job_id, operator=self.operator,
+                                   event=event_name, detail=detail))
+
+    # --- jobs and folders ---------------------------------------------------------------
+
+    def job(self, source: str, target: str, label: str | None = None) -> int:
+        """The id of the job for this pair, created on first use."""
+        with self.session() as session, session.begin():
+            found = session.scalar(select(Job).where(Job.source == source,
+                                                     Job.target == target))
+            if found is None:
+                found = Job(source=source, target=target, label=label)
+                session.add(found)
+                session.flush()
+            return found.id
+
+    def find_job(self, source: str, target: str) -> int | None:
+        """The id of the job for this pair, if one was ever started."""
+        with self.session() as session:
+            return session.scalar(select(Job.id).where(Job.source == source,
+                                                       Job.target == target))
+
+    def jobs(self) -> list[Job]:
+        """Every job, oldest first (detached rows, for display)."""
+        with self.session() as session:
+            return list(session.scalars(select(Job).order_by(Job.id)))
+
+    def update_job(self, job_id: int, **values: object) -> None:
+        with self.session() as session, session.begin():
+            session.execute(update(Job).where(Job.id == job_id).values(updated=utcnow(),
+                                                                        **values))
+
+    def folder(self, job_id: int, source_path: Sequence[str], target_path: Sequence[str],
+               role: str | None) -> tuple[int, str | None]:
+        """The folder row for this source path (created or re-targeted) and its cursor."""
+        source_json, target_json = _path_json(source_path), _path_json(target_path)
+        with self.session() as session, session.begin():
+            row = session.scalar(select(FolderState).where(
+                FolderState.job_id == job_id, FolderState.source_path == source_json))
+            if row is None:
+                row = FolderState(job_id=job_id, source_path=source_json,
+                                  target_path=target_json, role=role)
+                session.add(row)
+                session.flush()
+            elif row.target_path != target_json:
+                # A new mapping sends this folder elsewhere: what was copied is not there.
+                row.target_path, row.cursor = target_json, None
+                session.execute(update(Item).where(Item.folder_id == row.id)
+                                .values(status=ItemStatus.FAILED,
+                                        error="folder mapping changed; to copy again"))
+            row.role, row.updated = role, utcnow()
+            return row.id, row.cursor
+
+    def set_folder_totals(self, folder_id: int, messages: int, size: int) -> None:
+        with self.session() as session, session.begin():
+            session.execute(update(FolderState).where(FolderState.id == folder_id)
+                            .values(messages_total=messages, bytes_total=size))
+
+    def save_cursor(self, folder_id: int, cursor: str | None) -> None:
+        with self.session() as session, session.begin():
+            session.execute(update(FolderState).where(FolderState.id == folder_id)
+                            .values(cursor=cursor, updated=utcnow()))
+
+    # --- items --------------------------------------------------------------------------
+
+    def lookup(self, folder_id: int, keys: Iterable[str]) -> dict[str, ItemRecord]:
+        """What is known of these source keys in this folder (absent keys: never seen)."""
+        keys = list(keys)
+        found: dict[str, ItemRecord] = {}
+        with self.session() as session:
+            for start in range(0, len(keys), 500):
+                rows = session.execute(
+                    select(Item.source_key, Item.status, Item.target_key, Item.attempts)
+                    .where(Item.folder_id == folder_id,
+                           Item.source_key.in_(keys[start:start + 500])))
+                for key, status, target_key, attempts in rows:
+                    found[key] = ItemRecord(key, ItemStatus(status), target_key, attempts)
+        return found
+
+    def mark_pending(self, job_id: int, folder_id: int,
+                     items: Sequence[tuple[str, int]]) -> None:
+        """Record (source key, size) as about to be written: the write-ahead mark."""
+        if not items:
+            return
+        with self.session() as session, session.begin():
+            existing = {row.source_key: row for row in session.scalars(
+                select(Item).where(Item.folder_id == folder_id,
+                                   Item.source_key.in_([key for key, _ in items])))}
+            for key, size in items:
+                row = existing.get(key)
+                if row is None:
+                    session.add(Item(job_id=job_id, folder_id=folder_id, source_key=key,
+                                     size=size, status=ItemStatus.PENDING, attempts=1))
+                else:
+                    row.status, row.size = ItemStatus.PENDING, size
+                    row.attempts += 1
+                    row.updated = utcnow()
+
+    def mark_results(self, folder_id: int, done: Sequence[tuple[str, str, str | None]],
+                     failed: Sequence[tuple[str, str]]) -> None:
+        """Record confirmed writes (source key, target key, sha256) and failures (key, error)."""
+        now = utcnow()
+        with self.session() as session, session.begin():
+            for key, target_key, sha256 in done:
+                values = {"status": ItemStatus.DONE, "target_key": target_key, "error": None,
+                          "updated": now}
+                if sha256 is not None:
+                    values["sha256"] = sha256
+                session.execute(update(Item).where(Item.folder_id == folder_id,
+                                                   Item.source_key == key).values(**values))
+            for key, error in failed:
+                session.execute(update(Item).where(Item.folder_id == folder_id,
+                                                   Item.source_key == key)
+                                .values(status=ItemStatus.FAILED, error=error, updated=now))
+
+    def record_failure(self, job_id: int, folder_id: int, key: str, error: str,
+                       sha256: str | None = None, size: int | None = None) -> None:
+        """Record an item that failed before it could be written (e.g. unreadable)."""
+        with self.session() as session, session.begin():
+            row = session.scalar(select(Item).where(Item.folder_id == folder_id,
+                                                    Item.source_key == key))
+            if row is None:
+                session.add(Item(job_id=job_id, folder_id=folder_id, source_key=key,
+                                 sha256=sha256, size=size, status=ItemStatus.FAILED,
+                                 error=error, attempts=1))
+            else:
+                row.status, row.error, row.updated = ItemStatus.FAILED, error, utcnow()
+                row.attempts += 1
+
+    def job_counts(self, job_id: int) -> tuple[int, int]:
+        """(messages done, bytes done) of a job, counted once at start."""
+        with self.session() as session:
+            done_count, done_bytes = session.execute(
+                select(func.count(), func.coalesce(func.sum(Item.size), 0))
+                .where(Item.job_id == job_id, Item.status == ItemStatus.DONE)).one()
+            return int(done_count), int(done_bytes)
+
+    def done_count(self, job_id: int, source_path: Sequence[str]) -> int:
+        """Messages of one source folder already copied by earlier runs."""
+        with self.session() as session:
+            return int(session.scalar(
+                select(func.count()).select_from(Item)
+                .join(FolderState, FolderState.id == Item.folder_id)
+                .where(FolderState.job_id == job_id,
+                       FolderState.source_path == _path_json(source_path),
+                       Item.status == ItemStatus.DONE)) or 0)
+
+    def failed_count(self, job_id: int) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count()).select_from(Item).where(
+                Item.job_id == job_id, Item.status == ItemStatus.FAILED)) or 0)
+
+    def failures(self, job_id: int, limit: int = 1000) -> list[tuple[list[str], str, str]]:
+        """Failed items of a job: (folder path, source key, error)."""
+        with self.session() as session:
+            rows = session.execute(
+                select(FolderState.source_path, Item.source_key, Item.error)
+                .join(FolderState, FolderState.id == Item.folder_id)
+                .where(Item.job_id == job_id, Item.status == ItemStatus.FAILED)
+                .order_by(Item.id).limit(limit))
+            return [(json.loads(path), key, error or "") for path, key, error in rows]
+
+
+def _path_json(path: Sequence[str]) -> str:
+    return json.dumps(list(path), ensure_ascii=False)
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
