@@ -1,0 +1,37 @@
+# Two commands for a fresh machine:  make demo   (sample mailbox → archive → Maildir)
+#                                    make test   (the test suite)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= demo-out
+SAMPLE := samples/mairie-exemple.mbox
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/migrate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/migrate
+	rm -rf $(OUT) && mkdir -p $(OUT)
+	$(BIN)/migrate plan mbox:$(SAMPLE) archive:$(OUT)/archive --state $(OUT)/state.db
+	$(BIN)/migrate copy mbox:$(SAMPLE) archive:$(OUT)/archive --state $(OUT)/state.db
+	$(BIN)/migrate archive validate $(OUT)/archive
+	$(BIN)/migrate copy archive:$(OUT)/archive maildir:$(OUT)/maildir --state $(OUT)/state.db
+	$(BIN)/migrate verify mbox:$(SAMPLE) maildir:$(OUT)/maildir
+	$(BIN)/migrate status --state $(OUT)/state.db
+
+test: $(BIN)/migrate
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(BIN)/migrate
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/ruff check migrate connectors tests benchmarks
+
+bench: $(BIN)/migrate
+	$(BIN)/python benchmarks/mbox_to_archive.py
+
+clean:
+	rm -rf $(VENV) $(OUT)

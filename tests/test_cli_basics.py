@@ -1,0 +1,43 @@
+"""The command line starts fast, imports no connector it does not use, and speaks French."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from migrate.i18n import MESSAGES, detect_language
+
+
+def test_every_text_has_both_languages():
+    for key, texts in MESSAGES.items():
+        assert set(texts) == {"en", "fr"}, key
+
+
+def test_language_from_locale(monkeypatch):
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(variable, raising=False)
+    assert detect_language() == "en"
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    assert detect_language() == "fr"
+    assert detect_language("en") == "en"
+
+
+def test_cli_starts_fast_without_importing_connectors():
+    code = ("import sys, time; t = time.perf_counter(); "
+            "from migrate.cli import main; "
+            "from click.testing import CliRunner; "
+            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output; "
+            "bad = [m for m in sys.modules if m.startswith(('connectors.', 'sqlalchemy', "
+            "'exchangelib', 'msgraph', 'imapclient', 'bagit'))]; "
+            "assert not bad, bad")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_python_dash_m_and_unknown_scheme_exit_2():
+    done = subprocess.run([sys.executable, "-m", "migrate", "plan", "nosuch:x", "eml:y"],
+                          capture_output=True, text=True, env={"LANG": "C", "PATH": ""})
+    assert done.returncode == 2
+    assert "no connector for 'nosuch:'" in done.stderr
