@@ -213,6 +213,10 @@ class StateDB:
             Base.metadata.create_all(self.engine)
             self._install_append_only()
             self._check_schema()
+        except ImportError as exc:
+            raise StateError(f"the state database {self.safe_url} needs a driver that is not "
+                             f"installed ({exc.name}); for PostgreSQL: pip install "
+                             "'sovereign-migrate[postgresql]'") from None
         except OperationalError as exc:
             raise StateError(f"cannot open the state database {self.safe_url}: "
                              f"{exc.orig}") from None
