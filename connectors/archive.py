@@ -1,0 +1,127 @@
+"""``archive:PATH`` — the neutral archive as a source and a target, for mail and chat.
+
+A thin adapter: all the work is in ``migrate.archive``. As a target, ``close()`` seals the
+archive; the endpoint display of the copy's source is taken from the ``source`` endpoint
+parameter (config file) or set by the engine through ``ArchiveTarget.set_source``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrate.archive import ArchiveReader, ArchiveWriter, open_archive
+from migrate.connector import (
+    Capabilities,
+    ChatSource,
+    ChatTarget,
+    Connector,
+    Feature,
+    FolderStats,
+    Kind,
+    MailSource,
+    MailTarget,
+)
+from migrate.model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage
+
+_KEEPS = frozenset(Feature)  # everything: mail metadata and bytes, chat in full
+
+
+class ArchiveSource(MailSource, ChatSource):
+    """Reads an archive (any known format version); ``sealed`` is False for an unfinished one."""
+
+    def __init__(self, reader: ArchiveReader) -> None:
+        self.reader = reader
+
+    @property
+    def sealed(self) -> bool:
+        return self.reader.sealed
+
+    def folders(self) -> Iterator[Folder]:
+        return self.reader.folders()
+
+    def messages(self, folder: Folder, cursor: str | None = None) -> Iterator[MailMessage]:
+        """Messages keyed by their archive number; a bad index line comes as a message whose
+        content raises BadInputError (see migrate.archive.reader_v1)."""
+        return self.reader.messages(folder, cursor)
+
+    def stats(self, folder: Folder) -> FolderStats:
+        return self.reader.stats(folder)
+
+    def cursor(self, folder: Folder) -> str | None:
+        return self.reader.cursor(folder)
+
+    def conversations(self) -> Iterator[Conversation]:
+        return self.reader.conversations()
+
+    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]:
+        return self.reader.chat_messages(conversation)
+
+    def blob(self, ref: BlobRef) -> Blob:
+        return self.reader.blob(ref)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class ArchiveTarget(MailTarget, ChatTarget):
+    """Appends to an archive; ``commit`` makes items durable, ``close`` seals."""
+
+    def __init__(self, writer: ArchiveWriter) -> None:
+        self.writer = writer
+
+    def set_source(self, display: str | None) -> None:
+        """Record which endpoint the following messages come from (no secret in it)."""
+        self.writer.source = display
+
+    def prepare_folder(self, folder: Folder) -> None:
+        self.writer.prepare_folder(folder)
+
+    def append(self, folder: Folder, message: MailMessage) -> str:
+        return self.writer.append(folder, message)
+
+    def find(self, folder: Folder, message: MailMessage) -> str | None:
+        return self.writer.find(folder, message)
+
+    def prepare_conversation(self, conversation: Conversation) -> None:
+        self.writer.prepare_conversation(conversation)
+
+    def post(self, conversation: Conversation, message: ChatMessage) -> str:
+        return self.writer.post(conversation, message)
+
+    def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None:
+        return self.writer.find_chat(conversation, message)
+
+    def put_blob(self, blob: Blob) -> None:
+        self.writer.put_blob(blob)
+
+    def commit(self) -> None:
+        self.writer.commit()
+
+    def close(self) -> None:
+        """Seal the archive and release it."""
+        self.writer.close()
+
+    def abort(self) -> None:
+        """Make what was written durable but leave the archive unsealed (the run failed)."""
+        self.writer.close(seal_archive=False)
+
+
+class ArchiveConnector(Connector):
+    scheme = "archive"
+    description = ("neutral archive: a BagIt bag of original .eml files, JSON Lines "
+                   "indexes, chat as JSON Lines with HTML transcripts (docs/archive-format.md)")
+    capabilities = Capabilities(
+        reads=frozenset({Kind.MAIL, Kind.CHAT}),
+        writes=frozenset({Kind.MAIL, Kind.CHAT}),
+        source_keeps=_KEEPS,
+        target_keeps=_KEEPS,
+    )
+    example = "archive:/srv/archives/alice"
+
+    def open_source(self) -> ArchiveSource:
+        return ArchiveSource(open_archive(self.endpoint.local_path()))
+
+    def open_target(self) -> ArchiveTarget:
+        writer = ArchiveWriter.open(self.endpoint.local_path(),
+                                    source=self.endpoint.params.get("source"))
+        return ArchiveTarget(writer)

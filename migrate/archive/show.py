@@ -1,0 +1,96 @@
+"""``migrate archive show``: what an archive holds, from its indexes (no file is hashed)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import MigrateError
+from ..model import Role
+from .bag import read_tags
+from .layout import BAG_INFO
+from .reader import open_archive
+
+
+@dataclass(frozen=True)
+class FolderSummary:
+    path: tuple[str, ...]
+    role: Role | None
+    messages: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    source_id: str
+    name: str | None
+    kind: str
+    messages: int
+
+
+@dataclass
+class ArchiveSummary:
+    """Folders with counts and sizes, conversations, totals, seal state and format version."""
+
+    root: Path
+    version: int
+    sealed: bool
+    bag_info: list[tuple[str, str]] = field(default_factory=list)
+    folders: list[FolderSummary] = field(default_factory=list)
+    conversations: list[ConversationSummary] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return sum(f.messages for f in self.folders)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.folders)
+
+    @property
+    def chat_messages(self) -> int:
+        return sum(c.messages for c in self.conversations)
+
+    def to_text(self) -> str:
+        lines = [f"archive {self.root}", f"  format version {self.version}, "
+                 f"{'sealed' if self.sealed else 'NOT SEALED (a run is writing it or died)'}"]
+        info = dict(self.bag_info)
+        for tag in ("Bagging-Date", "Sovereign-Migrate-Version", "Mailbag-Source"):
+            if tag in info:
+                lines.append(f"  {tag}: {info[tag]}")
+        lines.append(f"  mail: {self.messages} messages, {self.bytes} bytes, "
+                     f"{len(self.folders)} folders")
+        for folder in self.folders:
+            role = f" ({folder.role.value})" if folder.role else ""
+            lines.append(f"    {'/'.join(folder.path)}{role}: {folder.messages} messages, "
+                         f"{folder.bytes} bytes")
+        lines.append(f"  chat: {self.chat_messages} messages in "
+                     f"{len(self.conversations)} conversations")
+        for conversation in self.conversations:
+            lines.append(f"    {conversation.name or conversation.source_id} "
+                         f"[{conversation.kind}]: {conversation.messages} messages")
+        lines += [f"  problem: {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def summary(path: str | os.PathLike) -> ArchiveSummary:
+    """Summarise the archive at ``path`` (ArchiveError if it cannot be read at all)."""
+    reader = open_archive(path)
+    result = ArchiveSummary(reader.root, reader.version, reader.sealed,
+                            read_tags(reader.root / BAG_INFO))
+    for folder in reader.folders():
+        stats = reader.stats(folder)
+        result.folders.append(FolderSummary(folder.path, folder.role, stats.messages,
+                                            stats.bytes))
+    try:
+        for conversation in reader.conversations():
+            count = reader.chat_message_count(conversation)
+            result.conversations.append(ConversationSummary(
+                conversation.source_id, conversation.name, conversation.kind.value, count))
+    except MigrateError as exc:
+        result.problems.append(str(exc))
+    result.problems[:0] = reader.problems
+    return result
+
