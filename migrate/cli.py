@@ -283,3 +283,56 @@ def status(obj: Context, state_path: str) -> None:
                          errors=row.errors, source=row.source, target=row.target))
 
     _run(run)
+
+
+@main.group()
+def archive() -> None:
+    """Check and describe a neutral archive."""
+
+
+@archive.command("validate")
+@click.argument("path", type=click.Path())
+@click.pass_obj
+def archive_validate(obj: Context, path: str) -> None:
+    """Check the bag, every checksum and the index; exit 1 naming what is wrong."""
+    from .archive import validate as validate_archive
+
+    def run() -> int:
+        result = validate_archive(path)
+        t = obj.texts
+        click.echo(t("archive.valid", path=path) if result.ok and result.sealed
+                   else t("archive.invalid", path=path))
+        for problem in result.problems:
+            click.echo(f"  {problem}")
+        return 0 if result.ok and result.sealed else 1
+
+    sys.exit(_run(run))
+
+
+@archive.command("show")
+@click.argument("path", type=click.Path())
+@click.pass_obj
+def archive_show(obj: Context, path: str) -> None:
+    """Summarise an archive: format, seal, folders with counts and sizes, conversations."""
+    from .archive import summary
+
+    def run() -> None:
+        found = summary(path)
+        t = obj.texts
+        click.echo(t("show.head", path=path, version=found.version,
+                     sealed=t("show.sealed" if found.sealed else "show.unsealed")))
+        click.echo(t("show.mail", messages=found.messages, size=human_size(found.bytes),
+                     folders=len(found.folders)))
+        for folder in found.folders:
+            role = f" ({folder.role.value})" if folder.role else ""
+            click.echo(f"    {'/'.join(folder.path)}{role}: {folder.messages} · "
+                       f"{human_size(folder.bytes)}")
+        click.echo(t("show.chat", messages=found.chat_messages,
+                     conversations=len(found.conversations)))
+        for conversation in found.conversations:
+            click.echo(f"    {conversation.name or conversation.source_id} "
+                       f"[{conversation.kind}]: {conversation.messages}")
+        for problem in found.problems:
+            click.echo(f"  ! {problem}")
+
+    _run(run)

@@ -61,6 +61,16 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "fr": "L'archive {path} est valide et scellée."},
     "archive.invalid": {"en": "Archive {path} is NOT valid:",
                         "fr": "L'archive {path} n'est PAS valide :"},
+    "show.head": {"en": "Archive {path}: format v{version}, {sealed}",
+                  "fr": "Archive {path} : format v{version}, {sealed}"},
+    "show.sealed": {"en": "sealed", "fr": "scellée"},
+    "show.unsealed": {"en": "NOT SEALED (a run is writing it, or died)",
+                      "fr": "NON SCELLÉE (une copie l'écrit, ou s'est arrêtée)"},
+    "show.mail": {"en": "  mail: {messages} messages, {size}, {folders} folders",
+                  "fr": "  courrier : {messages} messages, {size}, {folders} dossiers"},
+    "show.chat": {"en": "  chat: {messages} messages in {conversations} conversations",
+                  "fr": "  conversations : {messages} messages dans {conversations} "
+                        "conversations"},
     "status.none": {"en": "No job in {state}.", "fr": "Aucune tâche dans {state}."},
     "status.header": {
         "en": "{id:>4}  {status:<10} {done:>15} {size:>21} {errors:>6}  {source} → {target}",
