@@ -3,8 +3,6 @@
 - ``NameCodec``: folder names <-> directory entry names, reversible, contained under the
   root and collision-free, whatever the name holds ('/', '..', NUL, controls, length);
 - ``FolderIndex``: the folders found in a local tree and where their messages live;
-- ``FileContent``: message bytes whose read errors are a ``BadInputError`` naming
-  the file, so one bad file fails alone and never ends an iteration;
 - ``message_key``, file times, ``write_file`` (temp file + rename) and ``PendingSync``
   (the fsyncs that ``commit()`` does in one batch).
 """
@@ -22,7 +20,6 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
 
 from migrate.connector import MailTarget
 from migrate.errors import BadInputError, ConnectError, ItemError, QuotaError, TooLargeError
@@ -97,49 +94,6 @@ def _set_file_date(path: Path, when: datetime) -> None:
         os.utime(path, ns=(stamp, stamp))
     except (OverflowError, ValueError):
         log.warning("%s: internal date %s cannot be a file time; left as now", path, when)
-
-
-# --- contents -------------------------------------------------------------------------------
-
-
-class FileContent(Content):
-    """Bytes of a file (or a slice); a read error is a BadInputError naming the file."""
-
-    __slots__ = ()
-
-    def _error(self, exc: OSError) -> BadInputError:
-        return BadInputError(f"cannot read {self._path}: {exc.strerror or exc}")
-
-    @property
-    def size(self) -> int:
-        try:
-            return super().size
-        except OSError as exc:
-            raise self._error(exc) from None
-
-    def open(self) -> BinaryIO:
-        try:
-            return super().open()
-        except OSError as exc:
-            raise self._error(exc) from None
-
-    def iter_chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
-        try:
-            yield from super().iter_chunks(size)
-        except OSError as exc:
-            raise self._error(exc) from None
-
-    def read(self) -> bytes:
-        try:
-            return super().read()
-        except OSError as exc:
-            raise self._error(exc) from None
-
-    def head(self, limit: int = 64 * 1024) -> bytes:
-        try:
-            return super().head(limit)
-        except OSError as exc:
-            raise self._error(exc) from None
 
 
 # --- folder names -----------------------------------------------------------------------------

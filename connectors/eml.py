@@ -26,10 +26,9 @@ from migrate.connector import (
     MailSource,
 )
 from migrate.errors import BadInputError, ConnectError
-from migrate.model import Folder, MailMessage
+from migrate.model import Content, Folder, MailMessage
 
 from ._files import (
-    FileContent,
     FileTarget,
     FolderIndex,
     NameCodec,
@@ -76,7 +75,7 @@ class EmlSource(MailSource):
     def messages(self, folder: Folder, cursor: str | None = None) -> Iterator[MailMessage]:
         for directory in self._index.places(folder):
             for path in _eml_files(directory):
-                yield MailMessage(FileContent.from_file(path),
+                yield MailMessage(Content.from_file(path),
                                   path.relative_to(self._root).as_posix(),
                                   internal_date=file_date(path))
 

@@ -37,13 +37,13 @@ from migrate.model import (
     FLAGGED,
     FORWARDED,
     SEEN,
+    Content,
     Folder,
     MailMessage,
     Role,
 )
 
 from ._files import (
-    FileContent,
     FileTarget,
     FolderIndex,
     NameCodec,
@@ -172,7 +172,7 @@ class MaildirSource(MailSource):
             keywords = _Keywords(directory)
             for base, path, letters in _listing(directory):
                 flags = {_LETTERS[c] for c in letters if c in _LETTERS} | keywords.flags(letters)
-                yield MailMessage(FileContent.from_file(path), base, frozenset(flags),
+                yield MailMessage(Content.from_file(path), base, frozenset(flags),
                                   file_date(path))
 
     def stats(self, folder: Folder) -> FolderStats:

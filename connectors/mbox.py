@@ -57,7 +57,6 @@ from migrate.model import (
 )
 
 from ._files import (
-    FileContent,
     FileTarget,
     FolderIndex,
     NameCodec,
@@ -294,7 +293,7 @@ def _message(path: Path, reader: BinaryIO, span: _Span, prefix: str) -> MailMess
 def _content(path: Path, span: _Span) -> Content:
     """The message's bytes: a slice of the file, unquoted on the fly when it needs it."""
     if not span.quoted:
-        return FileContent.from_file(path, span.start, span.end - span.start)
+        return Content.from_file(path, span.start, span.end - span.start)
     return _UnquotedContent.of(path, span)
 
 
@@ -310,7 +309,7 @@ class _UnquotedContent(Content):
     def of(cls, path: Path, span: _Span) -> _UnquotedContent:
         content = cls()
         content._file = path
-        content._raw = FileContent.from_file(path, span.start, span.end - span.start)
+        content._raw = Content.from_file(path, span.start, span.end - span.start)
         content._unquoted_size = span.size
         return content
 

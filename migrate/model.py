@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -19,6 +20,8 @@ from email.policy import compat32
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
+
+from .errors import BadInputError
 
 #: Content larger than this is spooled to a temporary file instead of kept in memory.
 SPOOL_THRESHOLD = 4 * 1024 * 1024
@@ -79,6 +82,7 @@ class Content:
     """The exact bytes of an item, in memory, in a file (or a slice of one), or spooled.
 
     Reading never changes a byte. ``size`` and ``sha256`` are computed once, by streaming.
+    A file that cannot be read raises ``BadInputError`` naming it, so that item fails alone.
     """
 
     __slots__ = ("_data", "_length", "_offset", "_path", "_sha256", "_spool")
@@ -142,7 +146,8 @@ class Content:
         if self._length is not None:
             return self._length
         assert self._path is not None
-        self._length = self._path.stat().st_size - self._offset
+        with self._reading():
+            self._length = self._path.stat().st_size - self._offset
         return self._length
 
     @property
@@ -167,17 +172,29 @@ class Content:
         if self._spool is not None:
             return _Window(self._spool, 0, self.size, close_base=False)
         assert self._path is not None
-        handle = open(self._path, "rb")
+        with self._reading():
+            handle = open(self._path, "rb")
         if self._offset == 0 and self._length is None:
             return handle
-        handle.seek(self._offset)
         return _Window(handle, self._offset, self.size, close_base=True)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turn a file error into a BadInputError naming the file: that item fails alone."""
+        try:
+            yield
+        except OSError as exc:
+            raise BadInputError(f"cannot read {self._path}: {exc.strerror or exc}") from None
 
     def iter_chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
         """Stream the bytes; a complete pass also computes ``sha256`` on the way."""
         digest = hashlib.sha256() if self._sha256 is None else None
         with self.open() as stream:
-            while chunk := stream.read(size):
+            while True:
+                with self._reading():
+                    chunk = stream.read(size)
+                if not chunk:
+                    break
                 if digest is not None:
                     digest.update(chunk)
                 yield chunk
@@ -188,14 +205,14 @@ class Content:
         """All the bytes in memory: only for small items, tests, or header parsing."""
         if self._data is not None:
             return self._data
-        with self.open() as stream:
+        with self.open() as stream, self._reading():
             return stream.read()
 
     def head(self, limit: int = 64 * 1024) -> bytes:
         """The first ``limit`` bytes (enough for the header block of almost any message)."""
         if self._data is not None:
             return self._data[:limit]
-        with self.open() as stream:
+        with self.open() as stream, self._reading():
             return stream.read(limit)
 
     def write_to(self, stream: BinaryIO) -> int:

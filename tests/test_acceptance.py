@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -21,14 +24,16 @@ def corpus_mbox(tmp_path, corpus) -> Path:
     thing an mbox cannot carry: see the mbox connector's limits)."""
     messages = [path.read_bytes() for path in corpus]
     messages = [m if m.endswith(b"\n") else m + b"\n" for m in messages]
-    return write_mbox(tmp_path / "Inbox.mbox", messages)
+    flagged = [b"Status: RO\nX-Status: " + status + b"\n" + synthetic_message(n)
+               for n, status in enumerate([b"A", b"F", b"", b"AF"])]
+    return write_mbox(tmp_path / "Inbox.mbox", messages + flagged)
 
 
-def test_mbox_archive_maildir_eml_chain_is_byte_identical(tmp_path, corpus_mbox):
+def test_mbox_archive_maildir_eml_chain_is_byte_identical(tmp_path, corpus_mbox, corpus):
     state = str(tmp_path / "state.db")
     archive, maildir, eml = tmp_path / "A", tmp_path / "M", tmp_path / "E"
     original = read_endpoint(f"mbox:{corpus_mbox}")
-    assert sum(sum(c.values()) for c in original.values()) > 50
+    assert sum(sum(c.values()) for c in original.values()) == len(corpus) + 4
 
     plan = run_cli("plan", f"mbox:{corpus_mbox}", f"archive:{archive}", "--state", state,
                    check=True)
@@ -116,6 +121,7 @@ def test_progress_bars_only_on_a_terminal(tmp_path):
     assert "msg/s" not in piped.stderr and "%|" not in piped.stderr
 
     primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     process = subprocess.Popen([sys.executable, "-m", "migrate", "copy", f"mbox:{mbox}",
                                 f"eml:{tmp_path / 'E2'}", "--state", str(tmp_path / "s.db")],
                                stdout=subprocess.PIPE, stderr=secondary,
