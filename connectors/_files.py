@@ -322,7 +322,7 @@ class FileTarget(MailTarget):
     def commit(self) -> None:
         self._sync.sync()
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         """Commit: what was written stays, and a rerun finds it."""
         self.commit()
 

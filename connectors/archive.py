@@ -2,7 +2,7 @@
 
 A thin adapter: all the work is in ``migrate.archive``. As a target, ``close()`` seals the
 archive; the endpoint display of the copy's source is taken from the ``source`` endpoint
-parameter (config file) or set by the engine through ``ArchiveTarget.set_source``.
+parameter (config file) or given by the engine through ``ArchiveTarget.begin``.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ class ArchiveTarget(MailTarget, ChatTarget):
     def __init__(self, writer: ArchiveWriter) -> None:
         self.writer = writer
 
-    def set_source(self, display: str | None) -> None:
+    def begin(self, source: str) -> None:
         """Record which endpoint the following messages come from (no secret in it)."""
-        self.writer.source = display
+        self.writer.source = source
 
     def prepare_folder(self, folder: Folder) -> None:
         self.writer.prepare_folder(folder)
@@ -97,13 +97,9 @@ class ArchiveTarget(MailTarget, ChatTarget):
     def commit(self) -> None:
         self.writer.commit()
 
-    def close(self) -> None:
-        """Seal the archive and release it."""
-        self.writer.close()
-
-    def abort(self) -> None:
-        """Make what was written durable but leave the archive unsealed (the run failed)."""
-        self.writer.close(seal_archive=False)
+    def close(self, complete: bool = True) -> None:
+        """Seal the archive and release it; after a broken-off run, leave it unsealed."""
+        self.writer.close(seal_archive=complete)
 
 
 class ArchiveConnector(Connector):

@@ -121,11 +121,15 @@ class MailTarget(ABC):
     def find(self, folder: Folder, message: MailMessage) -> str | None:
         """The target key of an already written copy of ``message``, or None."""
 
+    def begin(self, source: str) -> None:
+        """Told, before any write, which endpoint the copy reads (its display form)."""
+
     def commit(self) -> None:
         """Make everything appended so far durable; the engine checkpoints after this."""
 
-    def close(self) -> None:
-        """Finish (e.g. seal an archive) and release files and connections."""
+    def close(self, complete: bool = True) -> None:
+        """Release files and connections; ``complete`` is False when the run broke off,
+        so that a target does not finish (e.g. seal an archive) what is partial."""
 
 
 class ChatSource(ABC):
@@ -158,9 +162,12 @@ class ChatTarget(ABC):
     @abstractmethod
     def put_blob(self, blob: Blob) -> None: ...
 
+    def begin(self, source: str) -> None:
+        """Told, before any write, which endpoint the copy reads (its display form)."""
+
     def commit(self) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, complete: bool = True) -> None: ...
 
 
 class Connector(ABC):

@@ -386,6 +386,7 @@ def copy(source: Connector, target: Connector, state: StateDB, options: CopyOpti
         copier.state.update_job(copier.job_id, status=JobStatus.RUNNING)
         state.audit("job-started", run_id, copier.job_id)
         with _opened(source.open_source()) as reader, _opened(target.open_target()) as writer:
+            writer.begin(source.endpoint.display)
             if Kind.MAIL in common and isinstance(reader, MailSource) \
                     and isinstance(writer, MailTarget):
                 copier.copy_mail(reader, writer)
@@ -410,7 +411,8 @@ def copy(source: Connector, target: Connector, state: StateDB, options: CopyOpti
 
 
 class _opened:
-    """Close a connector's reader or writer at the end of a ``with`` block."""
+    """Close a connector's reader or writer at the end of a ``with`` block; a block left by
+    an exception closes it as incomplete (an archive stays unsealed)."""
 
     def __init__(self, handle) -> None:
         self.handle = handle
@@ -418,5 +420,8 @@ class _opened:
     def __enter__(self):
         return self.handle
 
-    def __exit__(self, *exc_info) -> None:
-        self.handle.close()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        if isinstance(self.handle, MailTarget | ChatTarget):
+            self.handle.close(complete=exc_type is None)
+        else:
+            self.handle.close()

@@ -95,7 +95,7 @@ def test_archive_to_archive_copy_is_identical(tmp_path) -> None:
     fill(first)
     source = connector_for(parse_endpoint(f"archive:{first}")).open_source()
     target = connector_for(parse_endpoint(f"archive:{second}")).open_target()
-    target.set_source(f"archive:{first}")
+    target.begin(f"archive:{first}")
     copy(source, target)
     assert validate(second).ok and bagit.Bag(str(second)).validate()
     a, b = open_archive(first), open_archive(second)
@@ -124,6 +124,6 @@ def test_copying_again_adds_nothing(tmp_path) -> None:
 def test_abort_leaves_the_archive_unsealed(tmp_path) -> None:
     target = ArchiveTarget(ArchiveWriter.open(tmp_path / "a"))
     target.append(FOLDERS[0], MailMessage(Content.from_bytes(b"x"), "1"))
-    target.abort()
+    target.close(complete=False)
     assert not validate(tmp_path / "a").sealed
     assert not ArchiveSource(open_archive(tmp_path / "a")).sealed
