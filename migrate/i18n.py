@@ -100,7 +100,7 @@ class Texts:
             raise ValueError(f"unsupported language {language!r}")
         self.language = language
 
-    def __call__(self, key: str, **values: object) -> str:
+    def __call__(self, key: str, /, **values: object) -> str:
         return MESSAGES[key][self.language].format(**values)
 
     def raw(self, key: str):
