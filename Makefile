@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo-out
-SAMPLE := samples/mairie-exemple.mbox
+SAMPLE := samples/mairie-exemple
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean example-state
 
 $(BIN)/migrate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,7 @@ demo: $(BIN)/migrate
 	$(BIN)/migrate plan mbox:$(SAMPLE) archive:$(OUT)/archive --state $(OUT)/state.db
 	$(BIN)/migrate copy mbox:$(SAMPLE) archive:$(OUT)/archive --state $(OUT)/state.db
 	$(BIN)/migrate archive validate $(OUT)/archive
+	$(BIN)/migrate plan archive:$(OUT)/archive maildir:$(OUT)/maildir --state $(OUT)/state.db
 	$(BIN)/migrate copy archive:$(OUT)/archive maildir:$(OUT)/maildir --state $(OUT)/state.db
 	$(BIN)/migrate verify mbox:$(SAMPLE) maildir:$(OUT)/maildir
 	$(BIN)/migrate status --state $(OUT)/state.db
@@ -32,6 +33,11 @@ lint: $(BIN)/migrate
 
 bench: $(BIN)/migrate
 	$(BIN)/python benchmarks/mbox_to_archive.py
+
+# state.db.example: the demo's state database, as one file, for `sqlite3 state.db.example`.
+example-state: demo
+	$(BIN)/python -c "import sqlite3; src = sqlite3.connect('$(OUT)/state.db'); \
+	dst = sqlite3.connect('state.db.example'); src.backup(dst); dst.execute('VACUUM'); dst.close()"
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -275,7 +275,7 @@ def status(obj: Context, state_path: str) -> None:
             return
         names = t.raw("status.columns")
         click.echo(t("status.header", id=names[0], status=names[1], done=names[2],
-                     size=names[3], errors=names[4], source="", target=""))
+                     size=names[3], errors=names[4], source=names[5], target=names[6]))
         for row in rows:
             click.echo(t("status.header", id=row.id, status=row.status,
                          done=f"{row.messages_done}/{row.messages_total}",

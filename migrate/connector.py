@@ -35,7 +35,7 @@ class Kind(StrEnum):
 
 
 class Feature(StrEnum):
-    """Metadata a connector can keep beside the items themselves."""
+    """Metadata a connector can keep beside the items themselves (``kind`` says of what)."""
 
     FOLDERS = "folders"              # a folder hierarchy
     SPECIAL_USE = "special-use"      # folder roles (inbox, sent ...)
@@ -52,6 +52,15 @@ class Feature(StrEnum):
     ATTACHMENTS = "attachments"
 
 
+    @property
+    def kind(self) -> Kind:
+        return Kind.CHAT if self in _CHAT_FEATURES else Kind.MAIL
+
+
+_CHAT_FEATURES = frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
+                            Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS})
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a connector reads, writes and keeps; ``limits`` says why a feature is missing."""
@@ -63,10 +72,13 @@ class Capabilities:
     limits: dict[Feature, str] = field(default_factory=dict)
 
     def lost_between(self, target: Capabilities) -> list[tuple[Feature, str]]:
-        """Features this source provides that ``target`` cannot hold, with the reason."""
+        """Features this source provides that ``target`` cannot hold, with the reason
+        (only for the kinds of items that both can exchange)."""
+        common = self.reads & target.writes
         lost = []
         for feature in Feature:
-            if feature in self.source_keeps and feature not in target.target_keeps:
+            if feature.kind in common and feature in self.source_keeps \
+                    and feature not in target.target_keeps:
                 lost.append((feature, target.limits.get(feature, "not supported by the target")))
         return lost
 

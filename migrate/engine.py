@@ -146,7 +146,7 @@ def make_plan(source: Connector, target: Connector, state: StateDB | None,
                     done = state.done_count(job_id, src.path)
                 folders.append(FolderPlan(src, dst, reader.stats(src), done))
         conversations = 0
-        if isinstance(reader, ChatSource):
+        if isinstance(reader, ChatSource) and Kind.CHAT in target.capabilities.writes:
             conversations = sum(1 for _ in reader.conversations())
     finally:
         reader.close()

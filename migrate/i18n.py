@@ -75,8 +75,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.header": {
         "en": "{id:>4}  {status:<10} {done:>15} {size:>21} {errors:>6}  {source} → {target}",
         "fr": "{id:>4}  {status:<10} {done:>15} {size:>21} {errors:>6}  {source} → {target}"},
-    "status.columns": {"en": ("job", "state", "messages", "bytes", "errors"),
-                       "fr": ("tâche", "état", "messages", "octets", "erreurs")},
+    "status.columns": {"en": ("job", "state", "messages", "bytes", "errors", "source",
+                              "target"),
+                       "fr": ("tâche", "état", "messages", "octets", "erreurs", "source",
+                              "cible")},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
 }
 

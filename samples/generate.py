@@ -1,8 +1,10 @@
-"""Write samples/mairie-exemple.mbox: a small, deterministic sample mailbox for the demo.
+"""Write samples/mairie-exemple/: a small, deterministic sample mailbox for the demo.
 
-Fictitious messages of a town hall (French and English, attachments, flags through
-Status/X-Status headers), plus a few odd real-world shapes: no Message-ID, 8-bit headers,
-a body line starting with "From ", a long line. Run: python samples/generate.py
+A directory of mbox files, as Thunderbird keeps them, with an Outlook-style French folder
+tree ("Boîte de réception" with a subfolder "Projets", "Éléments envoyés"): fictitious
+messages of a town hall (attachments, flags through Status/X-Status headers) and a few odd
+real-world shapes: no Message-ID, 8-bit headers, a body line starting with "From ", a
+20,000-character line. Run: python samples/generate.py
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-OUT = Path(__file__).with_name("mairie-exemple.mbox")
+OUT = Path(__file__).with_name("mairie-exemple")
+FOLDERS = {"Boîte de réception.mbox": range(0, 25), "Boîte de réception.sbd/Projets.mbox":
+           range(25, 32), "Éléments envoyés.mbox": range(32, 40)}
 START = datetime(2024, 3, 4, 8, 30, tzinfo=UTC)
 PEOPLE = ["Claire Martin <claire.martin@mairie-exemple.fr>",
           "Jean Dupont <jean.dupont@mairie-exemple.fr>",
@@ -73,15 +77,24 @@ def mbox_escape(data: bytes) -> bytes:
                       for line in lines)
 
 
-def main() -> None:
-    with OUT.open("wb") as out:
-        for n, data in enumerate([message(n) for n in range(40)] + ODD):
+def write_mbox(path: Path, messages: list[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        for n, data in enumerate(messages):
             date = (START + timedelta(hours=7 * n)).strftime("%a %b %d %H:%M:%S %Y")
             out.write(f"From MAILER-DAEMON {date}\n".encode())
             out.write(mbox_escape(data))
             if not data.endswith(b"\n"):
                 out.write(b"\n")
             out.write(b"\n")
+
+
+def main() -> None:
+    for name, numbers in FOLDERS.items():
+        messages = [message(n) for n in numbers]
+        if name.startswith("Boîte de réception.mbox"):
+            messages += ODD
+        write_mbox(OUT / name, messages)
     print(f"wrote {OUT}")
 
 
