@@ -12,8 +12,10 @@ line stays in the message. One ``>`` is taken off ``>From ``, ``>>From `` ... li
 bytes are the lines after the From_ line up to, not including, the one empty line before
 the next separator (or the end); CRLF files work the same. Flags are read from
 ``Status``/``X-Status`` (and Thunderbird's ``X-Mozilla-Status``), never removed. The
-internal date is the From_ line's (UTC). ``source_id`` is the byte offset of the From_
-line: free to compute and stable while the file is only appended to.
+internal date is the From_ line's (UTC). ``source_id`` is the sha256 of the message's
+bytes (with a counter for identical copies in one folder): stable when a mail client
+compacts the file or the mailbox is exported again, so a delta pass copies only what is
+new.
 
 Writing: ``From MAILER-DAEMON <UTC asctime>``, the message with ``^>*From `` lines given
 one more ``>``, then an empty line. An mbox message always ends with a newline, so one
@@ -290,6 +292,22 @@ def _message(path: Path, reader: BinaryIO, span: _Span, prefix: str) -> MailMess
                        span.date)
 
 
+def _content_key(message: MailMessage, occurrences: dict[str, int]) -> str:
+    """A key from the message's sha256 (and how many identical ones came before it).
+
+    Offsets change when a mail client compacts the file or when a mailbox is exported
+    again for a delta pass; the bytes do not, so a rerun on a new export copies only what
+    is new. A message that cannot be read keeps its offset key and fails alone.
+    """
+    try:
+        digest = message.content.sha256[:32]
+    except BadInputError:
+        return f"offset:{message.source_id}"
+    seen = occurrences.get(digest, 0)
+    occurrences[digest] = seen + 1
+    return f"{digest}.{seen}" if seen else digest
+
+
 def _content(path: Path, span: _Span) -> Content:
     """The message's bytes: a slice of the file, unquoted on the fly when it needs it."""
     if not span.quoted:
@@ -389,11 +407,13 @@ class MboxSource(MailSource):
         return self._tree().folders()
 
     def messages(self, folder: Folder, cursor: str | None = None) -> Iterator[MailMessage]:
-        """Messages in file order; a second file of the same folder prefixes ids with ``N:``."""
+        """Messages in file order, keyed by their bytes (see ``_content_key``)."""
+        occurrences: dict[str, int] = {}
         for number, path in enumerate(self._tree().places(folder)):
-            prefix = f"{number}:" if number else ""
             for span, reader in _spans(path):
-                yield _message(path, reader, span, prefix)
+                message = _message(path, reader, span, f"{number}:" if number else "")
+                message.source_id = _content_key(message, occurrences)
+                yield message
 
     def stats(self, folder: Folder) -> FolderStats:
         """Counted by one scan of the file, reading no message."""

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import read_endpoint, run_cli, synthetic_message, write_mbox
 
 
@@ -165,3 +164,19 @@ def test_status_reads_the_state_while_a_copy_runs(tmp_path):
     assert process.returncode == 0
     final = run_cli("status", "--state", state, check=True)
     assert "done" in final.stdout and "3000/3000" in final.stdout
+
+
+def test_delta_pass_on_a_new_export_copies_only_what_is_new(tmp_path):
+    """Pre-stage from one export, then a final pass from a later export of the same mailbox
+    (some messages deleted meanwhile, some new): only the new ones are copied."""
+    state, target = str(tmp_path / "s.db"), f"maildir:{tmp_path / 'M'}"
+    export = tmp_path / "export"
+    export.mkdir()
+    write_mbox(export / "Inbox.mbox", [synthetic_message(n) for n in range(10)])
+    run_cli("copy", f"mbox:{export}", target, "--state", state, check=True)
+    # The same mailbox exported again weeks later, over the first export.
+    write_mbox(export / "Inbox.mbox", [synthetic_message(n) for n in [*range(2, 10), 10, 11, 12]])
+    delta = run_cli("copy", f"mbox:{export}", target, "--state", state, check=True)
+    assert "Copied 3 messages" in delta.stdout
+    total = sum(sum(c.values()) for c in read_endpoint(target).values())
+    assert total == 13

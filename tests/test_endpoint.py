@@ -65,7 +65,7 @@ password_env = "MIGRATE_TEST_UNSET"
 def test_bad_config_file(tmp_path):
     broken = tmp_path / "c.toml"
     broken.write_text("[endpoints\n")
-    with pytest.raises(ConfigError, match="c.toml"):
+    with pytest.raises(ConfigError, match=r"c\.toml"):
         Config.load(broken)
     no_url = tmp_path / "n.toml"
     no_url.write_text("[endpoints.x]\npassword = 'y'\n")

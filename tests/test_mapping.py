@@ -77,7 +77,7 @@ def test_bad_map_files_are_clear(tmp_path):
         FolderMapping.load([bad_role])
     broken = tmp_path / "b.toml"
     broken.write_text("[roles\n")
-    with pytest.raises(ConfigError, match="b.toml"):
+    with pytest.raises(ConfigError, match=r"b\.toml"):
         FolderMapping.load([broken])
     empty_name = tmp_path / "e.toml"
     empty_name.write_text('[folders]\n"A//B" = "C"\n')

@@ -12,7 +12,6 @@ import time
 from collections import Counter
 
 import pytest
-
 from conftest import read_endpoint, run_cli, synthetic_message, write_mbox
 
 COUNT = 5000
