@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -41,3 +42,36 @@ def test_python_dash_m_and_unknown_scheme_exit_2():
                           capture_output=True, text=True, env={"LANG": "C", "PATH": ""})
     assert done.returncode == 2
     assert "no connector for 'nosuch:'" in done.stderr
+
+
+def test_connectors_lists_builtins_with_capabilities():
+    done = subprocess.run([sys.executable, "-m", "migrate", "connectors"], capture_output=True,
+                          text=True, check=True)
+    for scheme in ("archive", "eml", "maildir", "mbox"):
+        assert f"\n{scheme} " in "\n" + done.stdout
+    assert "keeps as target: " in done.stdout and "original-bytes" in done.stdout
+
+
+THIRD_PARTY = '''
+from migrate.connector import Capabilities, Connector, Kind
+
+
+class NullConnector(Connector):
+    scheme = "null"
+    description = "a third-party connector that reads nothing"
+    capabilities = Capabilities(reads=frozenset({Kind.MAIL}))
+'''
+
+
+def test_third_party_connector_registers_through_entry_points(tmp_path):
+    (tmp_path / "null_connector.py").write_text(THIRD_PARTY)
+    info = tmp_path / "null_connector-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: null-connector\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text("[migrate.connectors]\n"
+                                           "null = null_connector:NullConnector\n")
+    done = subprocess.run([sys.executable, "-m", "migrate", "connectors"], capture_output=True,
+                          text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert "null       a third-party connector that reads nothing" in done.stdout
