@@ -17,6 +17,7 @@ unique part of the file name (before ':'). Written files are named
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -136,8 +137,10 @@ def _listing(directory: Path) -> list[tuple[str, Path, str]]:
     """(unique name, file, info letters) of a folder's messages, oldest name first."""
     found: dict[str, tuple[Path, str]] = {}
     for sub in ("new", "cur"):  # a name in both: cur/ wins
-        if not (directory / sub).is_dir():
+        if not os.path.lexists(directory / sub):
             continue
+        if not (directory / sub).is_dir():  # damaged: never skip it silently
+            raise BadInputError(f"{directory / sub} is not a readable directory")
         for entry in scan_dir(directory / sub):
             if entry.name.startswith(".") or entry.is_dir():
                 continue

@@ -112,6 +112,8 @@ def _print_plan(obj: Context, plan) -> None:
     click.echo(t("plan.title", source=plan.source, target=plan.target))
     for folder in plan.folders:
         done = t("plan.done", done=folder.done) if folder.done else ""
+        if folder.error:
+            done += t("plan.unreadable", error=folder.error)
         click.echo(t("plan.folder", source=folder.source.display(),
                      target=folder.target.display(), messages=folder.stats.messages,
                      size=human_size(folder.stats.bytes), done=done))

@@ -54,6 +54,17 @@ class FolderPlan:
     target: Folder
     stats: FolderStats
     done: int = 0  # messages already recorded as copied by earlier runs
+    error: str | None = None  # why the folder could not be counted
+
+
+def folder_stats(reader: MailSource, folder: Folder) -> tuple[FolderStats, str | None]:
+    """A folder's counts, or zero and the reason when it cannot be read (it fails alone)."""
+    try:
+        return reader.stats(folder), None
+    except ConnectError:
+        raise
+    except (MigrateError, OSError) as exc:
+        return FolderStats(0, 0), str(exc)
 
 
 @dataclass
@@ -144,7 +155,8 @@ def make_plan(source: Connector, target: Connector, state: StateDB | None,
                 done = 0
                 if state is not None and job_id is not None:
                     done = state.done_count(job_id, src.path)
-                folders.append(FolderPlan(src, dst, reader.stats(src), done))
+                stats, error = folder_stats(reader, src)
+                folders.append(FolderPlan(src, dst, stats, done, error))
         conversations = 0
         if isinstance(reader, ChatSource) and Kind.CHAT in target.capabilities.writes:
             conversations = sum(1 for _ in reader.conversations())
@@ -176,13 +188,13 @@ class Copier:
 
     def copy_mail(self, reader: MailSource, writer: MailTarget) -> None:
         pairs = self.options.mapping.plan(reader.folders(), self.target.role_folder)
-        stats = [reader.stats(src) for src, _ in pairs]
+        stats = [folder_stats(reader, src)[0] for src, _ in pairs]
         self.state.update_job(self.job_id, messages_total=sum(s.messages for s in stats),
                               bytes_total=sum(s.bytes for s in stats))
         self.observer.copy_started(self.source.endpoint.display, self.target.endpoint.display,
                                    sum(s.messages for s in stats), sum(s.bytes for s in stats))
-        for (src, dst), folder_stats in zip(pairs, stats, strict=True):
-            self._copy_folder(reader, writer, src, dst, folder_stats)
+        for (src, dst), counted in zip(pairs, stats, strict=True):
+            self._copy_folder(reader, writer, src, dst, counted)
 
     def _copy_folder(self, reader: MailSource, writer: MailTarget, src: Folder, dst: Folder,
                      stats: FolderStats) -> None:
@@ -194,6 +206,7 @@ class Copier:
         self.observer.folder_started(src, dst, stats)
         writer.prepare_folder(dst)
         next_cursor = reader.cursor(src)  # taken before reading, so nothing new is skipped
+        folder_key = f"folder:{src.display()}"  # the item that records a folder read failure
         complete = True
         batch: list[MailMessage] = []
         size = 0
@@ -208,12 +221,14 @@ class Copier:
             raise
         except MigrateError as exc:  # the source broke off this folder: record, go on
             complete = False
-            self._fail(folder_id, src, f"folder:{src.display()}", f"reading stopped: {exc}",
-                       result)
+            self._fail(folder_id, src, folder_key, f"reading stopped: {exc}", result)
         if batch:
             self._copy_batch(writer, folder_id, src, dst, batch, result)
-        if complete and result.failed == 0:
-            self.state.save_cursor(folder_id, next_cursor)
+        if complete:
+            self.state.mark_results(folder_id, [(folder_key, "", None)], [])  # if it had failed
+            if result.failed == 0:
+                self.state.save_cursor(folder_id, next_cursor)
+        self._save_counters()
         self.observer.folder_finished(src, result)
 
     def _copy_batch(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
@@ -263,6 +278,9 @@ class Copier:
             self._done += 1
             self._done_bytes += message.size
             self.observer.item_copied(src, message)
+        self._save_counters()
+
+    def _save_counters(self) -> None:
         self.state.update_job(self.job_id, messages_done=self._done,
                               bytes_done=self._done_bytes,
                               errors=self.state.failed_count(self.job_id))

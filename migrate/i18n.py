@@ -15,6 +15,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "plan.folder": {"en": "  {source:<40} → {target:<30} {messages:>7} msg {size:>10}{done}",
                     "fr": "  {source:<40} → {target:<30} {messages:>7} msg {size:>10}{done}"},
     "plan.done": {"en": "  ({done} already copied)", "fr": "  ({done} déjà copiés)"},
+    "plan.unreadable": {"en": "  (cannot be read: {error})", "fr": "  (illisible : {error})"},
     "plan.total": {"en": "Total: {folders} folders, {messages} messages, {size}",
                    "fr": "Total : {folders} dossiers, {messages} messages, {size}"},
     "plan.conversations": {"en": "Conversations: {count}", "fr": "Conversations : {count}"},

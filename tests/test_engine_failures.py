@@ -58,3 +58,31 @@ def test_unreadable_source_is_exit_3_and_bad_config_exit_2(tmp_path):
                     str(bad_map), "--state", str(tmp_path / "s.db"))
     assert usage.returncode == 2
     assert "unknown role 'nonsense'" in usage.stderr
+
+
+def test_a_folder_that_cannot_be_read_is_recorded_and_the_others_copied(tmp_path):
+    mbox_dir = tmp_path / "src"
+    mbox_dir.mkdir()
+    write_mbox(mbox_dir / "INBOX.mbox", [synthetic_message(n) for n in range(3)])
+    write_mbox(mbox_dir / "Projets.mbox", [synthetic_message(n) for n in range(3, 5)])
+    maildir, state = tmp_path / "M", str(tmp_path / "s.db")
+    run_cli("copy", f"mbox:{mbox_dir}", f"maildir:{maildir}", "--state", state, check=True)
+    broken = maildir / ".Projets" / "cur"
+    moved = tmp_path / "saved-cur"
+    broken.rename(moved)
+    broken.symlink_to(broken)  # listing it fails (a loop), even for root
+
+    target, state2 = f"eml:{tmp_path / 'E'}", str(tmp_path / "s2.db")
+    plan = run_cli("plan", f"maildir:{maildir}", target, check=True)
+    assert "cannot be read" in plan.stdout and "not a readable directory" in plan.stdout
+    first = run_cli("copy", f"maildir:{maildir}", target, "--state", state2)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "Copied 3 messages" in first.stdout and "Projets" in first.stdout
+
+    broken.unlink()
+    moved.rename(broken)
+    second = run_cli("copy", f"maildir:{maildir}", target, "--state", state2)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Copied 2 messages" in second.stdout
+    status = run_cli("status", "--state", state2, check=True)
+    assert "5/5" in status.stdout and " 0  maildir:" in status.stdout
