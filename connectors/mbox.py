@@ -78,7 +78,6 @@ _LONG_LINE = 1024 * 1024  # longer lines are handled in pieces (memory stays fla
 _MAX_FROM_LINE = 1000
 _HEAD = 64 * 1024
 
-_LINE_START = re.compile(rb"^(?:(>+)From |From )", re.MULTILINE)
 _QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
 _TO_QUOTE = re.compile(rb"^(>*From )", re.MULTILINE)
 _SEPARATOR = re.compile(
@@ -181,9 +180,8 @@ class _Scanner:
         position = 0 if line_start else block.find(b"\n") + 1
         if position == 0 and not line_start:
             return
-        for found in _LINE_START.finditer(block, position):
-            at = found.start()
-            if found.group(1):
+        for at, quoted in _line_starts(block, position):
+            if quoted:
                 self._quoted += 1
                 continue
             context = (self._before + block[max(0, at - 3):at])[-3:]
@@ -197,6 +195,19 @@ class _Scanner:
     def _close(self, end: int) -> _Span:
         separator, start, date = self._open
         return _Span(separator, start, max(end, start), self._quoted, date)
+
+
+def _line_starts(block: bytes, position: int) -> Iterator[tuple[int, bool]]:
+    """Offsets of lines (at or after ``position``) that start with ``From `` or ``>…From ``,
+    each with whether it is quoted; a literal search, far faster than a ``^`` regex."""
+    at = block.find(b"From ", position)
+    while at >= 0:
+        start = at
+        while start > position and block[start - 1] == 0x3E:  # '>'
+            start -= 1
+        if start == position or block[start - 1] == 0x0A:
+            yield start, start != at
+        at = block.find(b"From ", at + 5)
 
 
 def _separator(block: bytes, at: int) -> tuple[bytes, datetime | None] | None:

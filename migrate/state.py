@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     func,
@@ -362,36 +363,50 @@ class StateDB:
         """Record (source key, size) as about to be written: the write-ahead mark."""
         if not items:
             return
-        with self.session() as session, session.begin():
-            existing = {row.source_key: row for row in session.scalars(
-                select(Item).where(Item.folder_id == folder_id,
-                                   Item.source_key.in_([key for key, _ in items])))}
-            for key, size in items:
-                row = existing.get(key)
-                if row is None:
-                    session.add(Item(job_id=job_id, folder_id=folder_id, source_key=key,
-                                     size=size, status=ItemStatus.PENDING, attempts=1))
-                else:
-                    row.status, row.size = ItemStatus.PENDING, size
-                    row.attempts += 1
-                    row.updated = utcnow()
+        now = utcnow()
+        table = Item.__table__
+        with self.engine.begin() as connection:
+            existing = set(connection.scalars(
+                select(table.c.source_key).where(
+                    table.c.folder_id == folder_id,
+                    table.c.source_key.in_([key for key, _ in items]))))
+            new = [{"job_id": job_id, "folder_id": folder_id, "source_key": key, "size": size,
+                    "status": ItemStatus.PENDING.value, "attempts": 1, "updated": now}
+                   for key, size in items if key not in existing]
+            if new:
+                connection.execute(table.insert(), new)
+            again = [{"b_folder": folder_id, "b_key": key, "b_size": size}
+                     for key, size in items if key in existing]
+            if again:
+                connection.execute(
+                    table.update().where((table.c.folder_id == bindparam("b_folder"))
+                                         & (table.c.source_key == bindparam("b_key")))
+                    .values(status=ItemStatus.PENDING.value, size=bindparam("b_size"),
+                            attempts=table.c.attempts + 1, updated=now), again)
 
     def mark_results(self, folder_id: int, done: Sequence[tuple[str, str, str | None]],
                      failed: Sequence[tuple[str, str]]) -> None:
         """Record confirmed writes (source key, target key, sha256) and failures (key, error)."""
         now = utcnow()
-        with self.session() as session, session.begin():
-            for key, target_key, sha256 in done:
-                values = {"status": ItemStatus.DONE, "target_key": target_key, "error": None,
-                          "updated": now}
-                if sha256 is not None:
-                    values["sha256"] = sha256
-                session.execute(update(Item).where(Item.folder_id == folder_id,
-                                                   Item.source_key == key).values(**values))
-            for key, error in failed:
-                session.execute(update(Item).where(Item.folder_id == folder_id,
-                                                   Item.source_key == key)
-                                .values(status=ItemStatus.FAILED, error=error, updated=now))
+        table = Item.__table__
+        where = (table.c.folder_id == bindparam("b_folder")) & \
+            (table.c.source_key == bindparam("b_key"))
+        with self.engine.begin() as connection:
+            if done:
+                connection.execute(
+                    table.update().where(where).values(
+                        status=ItemStatus.DONE.value, target_key=bindparam("b_target"),
+                        sha256=func.coalesce(bindparam("b_sha256"), table.c.sha256),
+                        error=None, updated=now),
+                    [{"b_folder": folder_id, "b_key": key, "b_target": target_key,
+                      "b_sha256": sha256} for key, target_key, sha256 in done])
+            if failed:
+                connection.execute(
+                    table.update().where(where).values(
+                        status=ItemStatus.FAILED.value, error=bindparam("b_error"),
+                        updated=now),
+                    [{"b_folder": folder_id, "b_key": key, "b_error": error}
+                     for key, error in failed])
 
     def record_failure(self, job_id: int, folder_id: int, key: str, error: str,
                        sha256: str | None = None, size: int | None = None) -> None:
