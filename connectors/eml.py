@@ -150,11 +150,20 @@ class EmlConnector(Connector):
         target_keeps=frozenset({Feature.FOLDERS, Feature.INTERNAL_DATE,
                                 Feature.ORIGINAL_BYTES}),
         limits={
-            Feature.FLAGS: "an .eml file holds only the message bytes",
-            Feature.KEYWORDS: "an .eml file holds only the message bytes",
-            Feature.DATE_OFFSET: "file times hold no UTC offset",
-            Feature.SPECIAL_USE: "a directory holds no folder role; roles are recognised "
-                                 "from common folder names only",
+            Feature.FLAGS: {
+                "en": "an .eml file holds only the message bytes",
+                "fr": "un fichier .eml ne contient que les octets du message"},
+            Feature.KEYWORDS: {
+                "en": "an .eml file holds only the message bytes",
+                "fr": "un fichier .eml ne contient que les octets du message"},
+            Feature.DATE_OFFSET: {
+                "en": "file times hold no UTC offset",
+                "fr": "les dates de fichier ne gardent pas de décalage UTC"},
+            Feature.SPECIAL_USE: {
+                "en": "a directory holds no folder role; roles are recognised from common folder "
+                      "names only",
+                "fr": "un répertoire n'a pas de rôle de dossier ; les rôles sont reconnus d'après "
+                      "les noms courants seulement"},
         },
     )
 

@@ -347,11 +347,18 @@ class MaildirConnector(Connector):
                                 Feature.KEYWORDS, Feature.INTERNAL_DATE,
                                 Feature.ORIGINAL_BYTES}),
         limits={
-            Feature.DATE_OFFSET: "file times hold no UTC offset",
-            Feature.KEYWORDS: "a folder's dovecot-keywords file holds 26 keywords at most; "
-                              "more are dropped",
-            Feature.SPECIAL_USE: "roles are recognised from common folder names only "
-                                 "(INBOX is the root)",
+            Feature.DATE_OFFSET: {
+                "en": "file times hold no UTC offset",
+                "fr": "les dates de fichier ne gardent pas de décalage UTC"},
+            Feature.KEYWORDS: {
+                "en": "a folder's dovecot-keywords file holds 26 keywords at most; more are "
+                      "dropped",
+                "fr": "le fichier dovecot-keywords d'un dossier tient 26 mots-clés au plus ; les "
+                      "suivants sont perdus"},
+            Feature.SPECIAL_USE: {
+                "en": "roles are recognised from common folder names only (INBOX is the root)",
+                "fr": "les rôles sont reconnus d'après les noms courants seulement (INBOX est la "
+                      "racine)"},
         },
     )
 

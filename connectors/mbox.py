@@ -697,15 +697,28 @@ class MboxConnector(Connector):
         target_keeps=frozenset({Feature.FOLDERS, Feature.INTERNAL_DATE,
                                 Feature.ORIGINAL_BYTES}),
         limits={
-            Feature.FLAGS: "an mbox file keeps flags only in Status headers, which would "
-                           "alter the message bytes",
-            Feature.KEYWORDS: "an mbox file keeps no keywords without altering the "
-                              "message bytes",
-            Feature.SPECIAL_USE: "an mbox file holds no folder role; roles are recognised "
-                                 "from common folder names only",
-            Feature.DATE_OFFSET: "the From_ line holds a UTC date",
-            Feature.ORIGINAL_BYTES: "a message that does not end with a newline gains one "
-                                    "(an mbox message always ends with one)",
+            Feature.FLAGS: {
+                "en": "an mbox file keeps flags only in Status headers, which would alter the "
+                      "message bytes",
+                "fr": "un fichier mbox ne garde les indicateurs que dans des en-têtes Status, ce "
+                      "qui modifierait les octets du message"},
+            Feature.KEYWORDS: {
+                "en": "an mbox file keeps no keywords without altering the message bytes",
+                "fr": "un fichier mbox ne garde pas de mots-clés sans modifier les octets du "
+                      "message"},
+            Feature.SPECIAL_USE: {
+                "en": "an mbox file holds no folder role; roles are recognised from common folder "
+                      "names only",
+                "fr": "un fichier mbox n'a pas de rôle de dossier ; les rôles sont reconnus "
+                      "d'après les noms courants seulement"},
+            Feature.DATE_OFFSET: {
+                "en": "the From_ line holds a UTC date",
+                "fr": "la ligne From_ porte une date UTC"},
+            Feature.ORIGINAL_BYTES: {
+                "en": "a message that does not end with a newline gains one (an mbox message "
+                      "always ends with one)",
+                "fr": "un message qui ne finit pas par un saut de ligne en reçoit un (un message "
+                      "mbox finit toujours par un saut de ligne)"},
         },
     )
 

@@ -108,6 +108,8 @@ def connectors(obj: Context) -> None:
 
 
 def _print_plan(obj: Context, plan) -> None:
+    from .connector import reason_text
+
     t = obj.texts
     click.echo(t("plan.title", source=plan.source, target=plan.target))
     for folder in plan.folders:
@@ -124,7 +126,8 @@ def _print_plan(obj: Context, plan) -> None:
     if plan.lost:
         click.echo(t("plan.lost.title"))
         for feature, reason in plan.lost:
-            click.echo(t("plan.lost.item", feature=feature.value, reason=reason))
+            click.echo(t("plan.lost.item", feature=t(f"feature.{feature.value}"),
+                         reason=reason_text(reason, t.language)))
     else:
         click.echo(t("plan.lost.none"))
 
@@ -251,7 +254,7 @@ def _print_comparison(obj: Context, result) -> None:
         click.echo(t("copy.more", count=len(listed) - 100))
     if result.unverifiable:
         click.echo(t("verify.unverifiable",
-                     features=", ".join(f.value for f in result.unverifiable)))
+                     features=", ".join(t(f"feature.{f.value}") for f in result.unverifiable)))
     if result.ok:
         click.echo(t("verify.ok"))
     else:

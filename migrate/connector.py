@@ -61,6 +61,18 @@ _CHAT_FEATURES = frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS
                             Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS})
 
 
+#: Why a connector cannot keep a feature: one sentence, or one per language
+#: (``{"en": …, "fr": …}``) since operators read plans in French and English.
+Reason = str | dict[str, str]
+
+
+def reason_text(reason: Reason, language: str) -> str:
+    """The reason in ``language``, else in English, else in any language given."""
+    if isinstance(reason, str):
+        return reason
+    return reason.get(language) or reason.get("en") or next(iter(reason.values()), "")
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a connector reads, writes and keeps; ``limits`` says why a feature is missing."""
@@ -69,9 +81,9 @@ class Capabilities:
     writes: frozenset[Kind] = frozenset()
     source_keeps: frozenset[Feature] = frozenset()  # provided when reading
     target_keeps: frozenset[Feature] = frozenset()  # preserved when writing
-    limits: dict[Feature, str] = field(default_factory=dict)
+    limits: dict[Feature, Reason] = field(default_factory=dict)
 
-    def lost_between(self, target: Capabilities) -> list[tuple[Feature, str]]:
+    def lost_between(self, target: Capabilities) -> list[tuple[Feature, Reason]]:
         """Features this source provides that ``target`` cannot hold, with the reason
         (only for the kinds of items that both can exchange)."""
         common = self.reads & target.writes
@@ -79,8 +91,11 @@ class Capabilities:
         for feature in Feature:
             if feature.kind in common and feature in self.source_keeps \
                     and feature not in target.target_keeps:
-                lost.append((feature, target.limits.get(feature, "not supported by the target")))
+                lost.append((feature, target.limits.get(feature, _NOT_SUPPORTED)))
         return lost
+
+
+_NOT_SUPPORTED = {"en": "not supported by the target", "fr": "non pris en charge par la cible"}
 
 
 @dataclass(frozen=True)

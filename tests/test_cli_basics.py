@@ -7,12 +7,22 @@ import subprocess
 import sys
 import time
 
+from migrate.connector import Feature
 from migrate.i18n import MESSAGES, detect_language
+from migrate.registry import connector_class
 
 
 def test_every_text_has_both_languages():
     for key, texts in MESSAGES.items():
         assert set(texts) == {"en", "fr"}, key
+
+
+def test_every_feature_and_builtin_limit_speaks_both_languages():
+    for feature in Feature:
+        assert f"feature.{feature.value}" in MESSAGES
+    for scheme in ("archive", "eml", "maildir", "mbox"):
+        for feature, reason in connector_class(scheme).capabilities.limits.items():
+            assert isinstance(reason, dict) and set(reason) == {"en", "fr"}, (scheme, feature)
 
 
 def test_language_from_locale(monkeypatch):
