@@ -191,5 +191,5 @@ def test_registered_with_capabilities():
     assert connector_class("eml") is EmlConnector
     caps = EmlConnector.capabilities
     assert Feature.FLAGS not in caps.target_keeps
-    assert caps.limits[Feature.FLAGS] == "an .eml file holds only the message bytes"
+    assert caps.limits[Feature.FLAGS]["en"] == "an .eml file holds only the message bytes"
     assert Feature.INTERNAL_DATE in caps.source_keeps & caps.target_keeps

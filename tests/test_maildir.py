@@ -284,4 +284,4 @@ def test_registered_with_capabilities():
     for feature in (Feature.FOLDERS, Feature.FLAGS, Feature.KEYWORDS, Feature.INTERNAL_DATE,
                     Feature.ORIGINAL_BYTES, Feature.SPECIAL_USE):
         assert feature in caps.source_keeps and feature in caps.target_keeps
-    assert caps.limits[Feature.DATE_OFFSET] == "file times hold no UTC offset"
+    assert caps.limits[Feature.DATE_OFFSET]["en"] == "file times hold no UTC offset"

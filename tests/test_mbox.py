@@ -243,7 +243,7 @@ def test_a_message_without_final_newline_gains_exactly_one(tmp_path):
     assert [m.content.read() for m in read_all(path)] == [b"Subject: x\n\nno newline\n",
                                                           b"Subject: y\r\n\r\nno newline\r\n"]
     limits = MboxConnector.capabilities.limits
-    assert "newline" in limits[Feature.ORIGINAL_BYTES]
+    assert "newline" in limits[Feature.ORIGINAL_BYTES]["en"]
 
 
 def test_internal_date_is_written_in_utc_to_the_second(tmp_path):
@@ -266,7 +266,7 @@ def test_flags_are_not_written(tmp_path):
     writer.close()
     assert read_all(path)[0].flags == frozenset()
     assert Feature.FLAGS not in MboxConnector.capabilities.target_keeps
-    assert "Status" in MboxConnector.capabilities.limits[Feature.FLAGS]
+    assert "Status" in MboxConnector.capabilities.limits[Feature.FLAGS]["en"]
 
 
 def test_directory_target_writes_one_file_per_folder(tmp_path):
@@ -438,5 +438,5 @@ def test_registered_under_its_scheme_with_capabilities():
     assert connector_class("mbox") is MboxConnector
     caps = MboxConnector.capabilities
     assert Feature.FLAGS in caps.source_keeps and Feature.INTERNAL_DATE in caps.target_keeps
-    assert caps.limits[Feature.DATE_OFFSET] == "the From_ line holds a UTC date"
+    assert caps.limits[Feature.DATE_OFFSET]["en"] == "the From_ line holds a UTC date"
     assert MboxConnector.example.startswith("mbox:")
