@@ -31,7 +31,13 @@ lint: $(BIN)/migrate
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check migrate connectors tests benchmarks
 
-bench: $(BIN)/migrate
+MAILBAGIT := .cache/mailbagit-venv/bin/mailbagit
+
+$(MAILBAGIT):
+	$(PYTHON) -m venv .cache/mailbagit-venv
+	.cache/mailbagit-venv/bin/python -m pip install --quiet mailbagit
+
+bench: $(BIN)/migrate $(MAILBAGIT)
 	$(BIN)/python benchmarks/mbox_to_archive.py
 
 # state.db.example: the demo's state database, as one file, for `sqlite3 state.db.example`.
