@@ -29,7 +29,7 @@ from .connector import (
     MailSource,
     MailTarget,
 )
-from .errors import CapabilityError, ConnectError, ItemError, MigrateError, RetryableError
+from .errors import CapabilityError, ConnectError, MigrateError, RetryableError
 from .mapping import FolderMapping
 from .model import ChatMessage, Conversation, Folder, MailMessage
 from .observe import Observer
@@ -204,13 +204,13 @@ class Copier:
         result = FolderResult(src, dst)
         self.result.folders.append(result)
         self.observer.folder_started(src, dst, stats)
-        writer.prepare_folder(dst)
-        next_cursor = reader.cursor(src)  # taken before reading, so nothing new is skipped
-        folder_key = f"folder:{src.display()}"  # the item that records a folder read failure
+        folder_key = f"folder:{src.display()}"  # the item that records a folder failure
         complete = True
         batch: list[MailMessage] = []
         size = 0
         try:
+            writer.prepare_folder(dst)
+            next_cursor = reader.cursor(src)  # taken before reading: nothing new is skipped
             for message in reader.messages(src, cursor):
                 batch.append(message)
                 size += _safe_size(message)
@@ -219,9 +219,9 @@ class Copier:
                     batch, size = [], 0
         except ConnectError:
             raise
-        except MigrateError as exc:  # the source broke off this folder: record, go on
+        except (MigrateError, OSError) as exc:  # this folder broke off: record it, go on
             complete = False
-            self._fail(folder_id, src, folder_key, f"reading stopped: {exc}", result)
+            self._fail(folder_id, src, folder_key, f"folder stopped: {exc}", result)
         if batch:
             self._copy_batch(writer, folder_id, src, dst, batch, result)
         if complete:
@@ -233,31 +233,9 @@ class Copier:
 
     def _copy_batch(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
                     batch: list[MailMessage], result: FolderResult) -> None:
-        known = self.state.lookup(folder_id, (m.source_id for m in batch))
-        todo: list[MailMessage] = []
-        confirmed: list[tuple[str, str, str | None]] = []
-        seen: set[str] = set()
-        for message in batch:
-            key = message.source_id
-            record = known.get(key)
-            if key in seen or (record is not None and record.status == ItemStatus.DONE):
-                result.skipped += 1
-                self.observer.item_skipped(src, message)
-                continue
-            seen.add(key)
-            if record is not None and record.status == ItemStatus.PENDING:
-                found = self._guard(src, message, lambda m=message: writer.find(dst, m))
-                if isinstance(found, str):
-                    confirmed.append((key, found, None))
-                    result.skipped += 1
-                    self.observer.item_skipped(src, message)
-                    continue
-            todo.append(message)
-        pending = []
-        for message in todo:
-            size = _safe_size(message)
-            pending.append((message.source_id, size))
-        self.state.mark_pending(self.job_id, folder_id, pending)
+        todo, confirmed = self._still_to_write(writer, folder_id, src, dst, batch, result)
+        self.state.mark_pending(self.job_id, folder_id,
+                                [(message.source_id, _safe_size(message)) for message in todo])
         failed: list[tuple[str, str]] = []
         written: list[MailMessage] = []
         for message in todo:
@@ -279,6 +257,34 @@ class Copier:
             self._done_bytes += message.size
             self.observer.item_copied(src, message)
         self._save_counters()
+
+    def _still_to_write(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
+                        batch: list[MailMessage], result: FolderResult,
+                        ) -> tuple[list[MailMessage], list[tuple[str, str, str | None]]]:
+        """Drop what is done; look up at the target what a dead run left pending.
+
+        Returns the messages to write, and the pending ones found written (key, target key).
+        """
+        known = self.state.lookup(folder_id, (m.source_id for m in batch))
+        todo: list[MailMessage] = []
+        found_written: list[tuple[str, str, str | None]] = []
+        seen: set[str] = set()
+        for message in batch:
+            key = message.source_id
+            record = known.get(key)
+            found = None
+            if record is not None and record.status == ItemStatus.PENDING and key not in seen:
+                found = self._guard(src, message, lambda m=message: writer.find(dst, m))
+                if isinstance(found, str):
+                    found_written.append((key, found, None))
+            if key in seen or isinstance(found, str) or \
+                    (record is not None and record.status == ItemStatus.DONE):
+                result.skipped += 1
+                self.observer.item_skipped(src, message)
+            else:
+                todo.append(message)
+            seen.add(key)
+        return todo, found_written
 
     def _save_counters(self) -> None:
         self.state.update_job(self.job_id, messages_done=self._done,
@@ -303,12 +309,10 @@ class Copier:
             return action()
         except ConnectError:
             raise
-        except (ItemError, RetryableError) as exc:
+        except MigrateError as exc:  # ItemError, RetryableError past its retries ...
             return self._failure(folder, message, str(exc))
         except OSError as exc:
             return self._failure(folder, message, f"{exc.strerror or exc}")
-        except MigrateError as exc:
-            return self._failure(folder, message, str(exc))
 
     def _failure(self, folder: Folder, message: MailMessage, error: str) -> Failure:
         summary = _safe_summary(message)
