@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from .endpoint import Endpoint
-from .errors import CapabilityError
+from .errors import CapabilityError, ConnectError, ItemError, MigrateError
 from .model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage, Role
 
 
@@ -125,6 +125,11 @@ class MailSource(ABC):
             size += message.size
         return FolderStats(count, size)
 
+    def prefetch(self, folder: Folder, messages: list[MailMessage]) -> None:
+        """Called with the messages of a batch that will be written, before any is read,
+        so that a server source can fetch their bytes in one round trip (and
+        ``Content.provide`` them). The default does nothing: contents load themselves."""
+
     def cursor(self, folder: Folder) -> str | None:
         """A position to resume after, saved when a folder pass completes (None: no cursor)."""
         return None
@@ -147,6 +152,26 @@ class MailTarget(ABC):
     @abstractmethod
     def find(self, folder: Folder, message: MailMessage) -> str | None:
         """The target key of an already written copy of ``message``, or None."""
+
+    def append_batch(self, folder: Folder,
+                     messages: list[MailMessage]) -> list[str | MigrateError]:
+        """Write several messages; for each, its target key or the error it met.
+
+        Targets that can send many messages at once (IMAP MULTIAPPEND) override this; the
+        default appends one by one. An error that concerns the whole target (ConnectError)
+        is raised, not returned.
+        """
+        results: list[str | MigrateError] = []
+        for message in messages:
+            try:
+                results.append(self.append(folder, message))
+            except ConnectError:
+                raise
+            except MigrateError as exc:
+                results.append(exc)
+            except OSError as exc:  # a target that let a file error through
+                results.append(ItemError(f"{exc.strerror or exc}"))
+        return results
 
     def begin(self, source: str) -> None:
         """Told, before any write, which endpoint the copy reads (its display form)."""

@@ -29,7 +29,7 @@ from .connector import (
     MailSource,
     MailTarget,
 )
-from .errors import CapabilityError, ConnectError, MigrateError, RetryableError
+from .errors import CapabilityError, ConnectError, ItemError, MigrateError, RetryableError
 from .mapping import FolderMapping
 from .model import ChatMessage, Conversation, Folder, MailMessage
 from .observe import Observer
@@ -215,7 +215,7 @@ class Copier:
                 batch.append(message)
                 size += _safe_size(message)
                 if len(batch) >= self.options.batch_messages or size >= self.options.batch_bytes:
-                    self._copy_batch(writer, folder_id, src, dst, batch, result)
+                    self._copy_batch(reader, writer, folder_id, src, dst, batch, result)
                     batch, size = [], 0
         except ConnectError:
             raise
@@ -223,7 +223,7 @@ class Copier:
             complete = False
             self._fail(folder_id, src, folder_key, f"folder stopped: {exc}", result)
         if batch:
-            self._copy_batch(writer, folder_id, src, dst, batch, result)
+            self._copy_batch(reader, writer, folder_id, src, dst, batch, result)
         if complete:
             self.state.mark_results(folder_id, [(folder_key, "", None)], [])  # if it had failed
             if result.failed == 0:
@@ -231,23 +231,28 @@ class Copier:
         self._save_counters()
         self.observer.folder_finished(src, result)
 
-    def _copy_batch(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
-                    batch: list[MailMessage], result: FolderResult) -> None:
+    def _copy_batch(self, reader: MailSource, writer: MailTarget, folder_id: int, src: Folder,
+                    dst: Folder, batch: list[MailMessage], result: FolderResult) -> None:
         todo, confirmed = self._still_to_write(writer, folder_id, src, dst, batch, result)
         self.state.mark_pending(self.job_id, folder_id,
                                 [(message.source_id, _safe_size(message)) for message in todo])
+        if todo:
+            self._prefetch(reader, src, todo)
         failed: list[tuple[str, str]] = []
         written: list[MailMessage] = []
-        for message in todo:
-            outcome = self._guard(src, message, lambda m=message: self._append(writer, dst, m))
+        for message, outcome in zip(todo, self._append_all(writer, dst, todo), strict=True):
             if isinstance(outcome, str):
-                confirmed.append((message.source_id, outcome, message.content.sha256))
-                written.append(message)
-            else:
-                failed.append((message.source_id, outcome.error))
-                result.failed += 1
-                self.result.failures.append(outcome)
-                self.observer.item_failed(src, message.source_id, outcome.error)
+                sha256 = _safe_sha256(message)
+                if sha256 is not None:
+                    confirmed.append((message.source_id, outcome, sha256))
+                    written.append(message)
+                    continue
+                outcome = ItemError("written, but its bytes could not be read for the checksum")
+            failure = self._failure(src, message, str(outcome))
+            failed.append((message.source_id, failure.error))
+            result.failed += 1
+            self.result.failures.append(failure)
+            self.observer.item_failed(src, message.source_id, failure.error)
         writer.commit()
         self.state.mark_results(folder_id, confirmed, failed)
         for message in written:
@@ -257,6 +262,32 @@ class Copier:
             self._done_bytes += message.size
             self.observer.item_copied(src, message)
         self._save_counters()
+
+    def _prefetch(self, reader: MailSource, folder: Folder, messages: list[MailMessage]) -> None:
+        """Let the source fetch a batch in one go; if that fails, each loads (or fails) alone."""
+        try:
+            reader.prefetch(folder, messages)
+        except ConnectError:
+            raise
+        except (MigrateError, OSError):
+            pass
+
+    def _append_all(self, writer: MailTarget, folder: Folder,
+                    messages: list[MailMessage]) -> list[str | MigrateError]:
+        """Append a batch; retry the passing failures, honouring the server's Retry-After."""
+        outcomes = writer.append_batch(folder, messages) if messages else []
+        for attempt in range(self.options.retries):
+            again = [i for i, outcome in enumerate(outcomes)
+                     if isinstance(outcome, RetryableError)]
+            if not again:
+                break
+            waits = [outcomes[i].retry_after for i in again]  # type: ignore[union-attr]
+            wait = max((w for w in waits if w is not None), default=2.0 ** attempt)
+            time.sleep(min(wait, self.options.max_wait))
+            retried = writer.append_batch(folder, [messages[i] for i in again])
+            for i, outcome in zip(again, retried, strict=True):
+                outcomes[i] = outcome
+        return outcomes
 
     def _still_to_write(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
                         batch: list[MailMessage], result: FolderResult,
@@ -290,18 +321,6 @@ class Copier:
         self.state.update_job(self.job_id, messages_done=self._done,
                               bytes_done=self._done_bytes,
                               errors=self.state.failed_count(self.job_id))
-
-    def _append(self, writer: MailTarget, folder: Folder, message: MailMessage) -> str:
-        """Append with retries for passing failures, honouring the server's Retry-After."""
-        for attempt in range(self.options.retries + 1):
-            try:
-                return writer.append(folder, message)
-            except RetryableError as exc:
-                if attempt == self.options.retries:
-                    raise
-                wait = exc.retry_after if exc.retry_after is not None else 2.0 ** attempt
-                time.sleep(min(wait, self.options.max_wait))
-        raise AssertionError("unreachable")
 
     def _guard(self, folder: Folder, message: MailMessage, action) -> str | Failure | None:
         """Run a per-item action; an item-level error becomes a Failure, not a crash."""
@@ -381,6 +400,13 @@ def _safe_size(message: MailMessage) -> int:
         return message.size
     except (OSError, MigrateError):
         return 0
+
+
+def _safe_sha256(message: MailMessage) -> str | None:
+    try:
+        return message.content.sha256
+    except (OSError, MigrateError):
+        return None
 
 
 def _safe_summary(message: MailMessage):

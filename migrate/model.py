@@ -11,7 +11,7 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,7 +85,7 @@ class Content:
     A file that cannot be read raises ``BadInputError`` naming it, so that item fails alone.
     """
 
-    __slots__ = ("_data", "_length", "_offset", "_path", "_sha256", "_spool")
+    __slots__ = ("_data", "_length", "_load", "_offset", "_path", "_sha256", "_spool")
 
     def __init__(self) -> None:
         self._data: bytes | None = None
@@ -94,6 +94,7 @@ class Content:
         self._length: int | None = None
         self._spool: BinaryIO | None = None
         self._sha256: str | None = None
+        self._load: Callable[[], Content] | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Content:
@@ -110,6 +111,38 @@ class Content:
         content._offset = offset
         content._length = length
         return content
+
+    @classmethod
+    def deferred(cls, load: Callable[[], Content], size: int | None = None) -> Content:
+        """Bytes fetched only when first needed (e.g. from a server), by ``load``.
+
+        ``size`` (if the source knows it, e.g. RFC822.SIZE) answers ``size`` without a fetch.
+        A source may also ``provide`` the bytes ahead, for a batch fetched in one go.
+        """
+        content = cls()
+        content._load = load
+        content._length = size
+        return content
+
+    def provide(self, loaded: Content) -> None:
+        """Give a deferred content its bytes now (ignored once it has them)."""
+        if self._load is not None:
+            self._take(loaded)
+
+    def _resolve(self) -> None:
+        if self._load is not None:
+            self._take(self._load())
+
+    def _take(self, loaded: Content) -> None:
+        self._load = None
+        self._data, self._path, self._offset = loaded._data, loaded._path, loaded._offset
+        self._length, self._spool = loaded._length, loaded._spool
+        self._sha256 = loaded._sha256 or self._sha256
+
+    @property
+    def loaded(self) -> bool:
+        """False while a deferred content has not fetched its bytes."""
+        return self._load is None
 
     @classmethod
     def from_chunks(cls, chunks: Iterator[bytes] | list[bytes]) -> Content:
@@ -141,6 +174,8 @@ class Content:
 
     @property
     def size(self) -> int:
+        if self._load is not None and self._length is None:
+            self._resolve()
         if self._data is not None:
             return len(self._data)
         if self._length is not None:
@@ -161,12 +196,14 @@ class Content:
     @property
     def path(self) -> Path | None:
         """The file holding exactly these bytes, when there is one (lets targets link or copy)."""
+        self._resolve()
         if self._path is not None and self._offset == 0 and self._length is None:
             return self._path
         return None
 
     def open(self) -> BinaryIO:
         """A fresh binary stream over the bytes, positioned at the start."""
+        self._resolve()
         if self._data is not None:
             return io.BytesIO(self._data)
         if self._spool is not None:
@@ -203,6 +240,7 @@ class Content:
 
     def read(self) -> bytes:
         """All the bytes in memory: only for small items, tests, or header parsing."""
+        self._resolve()
         if self._data is not None:
             return self._data
         with self.open() as stream, self._reading():
@@ -210,6 +248,7 @@ class Content:
 
     def head(self, limit: int = 64 * 1024) -> bytes:
         """The first ``limit`` bytes (enough for the header block of almost any message)."""
+        self._resolve()
         if self._data is not None:
             return self._data[:limit]
         with self.open() as stream, self._reading():
