@@ -170,12 +170,15 @@ def plan(obj: Context, source: str, target: str, state_path: str, map_files, inc
 @state_option
 @mapping_options
 @click.option("--label", help="A name for this job in reports (e.g. the mailbox owner).")
+@click.option("--connections", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Folders copied at once, each over its own connection (servers only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--log-json", type=click.Path(dir_okay=False),
               help="Append one JSON object per event to FILE (for a SIEM).")
 @click.pass_obj
 def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str, map_files,
-         include, exclude, label: str | None, quiet: bool, log_json: str | None) -> None:
+         include, exclude, label: str | None, connections: int, quiet: bool,
+         log_json: str | None) -> None:
     """Copy SOURCE to TARGET; resumable: run it again to finish or to catch up."""
     if dry_run:
         _plan(obj, source, target, state_path, map_files, include, exclude)
@@ -186,6 +189,7 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
 
     def run() -> int:
         options = _options(map_files, include, exclude, label)
+        options.connections = connections
         src, dst = obj.connector(source), obj.connector(target)
         state = StateDB.open(state_path)
         observers = []

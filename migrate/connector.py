@@ -230,6 +230,9 @@ class Connector(ABC):
     capabilities: ClassVar[Capabilities]
     #: Example endpoint shown by ``migrate connectors``.
     example: ClassVar[str] = ""
+    #: How many readers or writers of one endpoint may be open at once (``--connections``
+    #: never exceeds it): 1 for a file that one writer owns, more for a server.
+    max_connections: ClassVar[int] = 1
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint

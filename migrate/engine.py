@@ -16,7 +16,9 @@ connector and never asks which platform it talks to: only ``Capabilities``.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .connector import (
@@ -46,6 +48,7 @@ class CopyOptions:
     retries: int = 3
     max_wait: float = 300.0  # the longest Retry-After honoured, in seconds
     label: str | None = None
+    connections: int = 1  # folders copied at once, each over its own reader and writer
 
 
 @dataclass
@@ -183,6 +186,7 @@ class Copier:
         self.result = CopyResult(self.job_id, run_id)
         done, done_bytes = state.job_counts(self.job_id)
         self._done, self._done_bytes = done, done_bytes
+        self._lock = threading.Lock()  # counters and the work queue, when folders run at once
 
     # --- mail -------------------------------------------------------------------------
 
@@ -193,8 +197,47 @@ class Copier:
                               bytes_total=sum(s.bytes for s in stats))
         self.observer.copy_started(self.source.endpoint.display, self.target.endpoint.display,
                                    sum(s.messages for s in stats), sum(s.bytes for s in stats))
-        for (src, dst), counted in zip(pairs, stats, strict=True):
-            self._copy_folder(reader, writer, src, dst, counted)
+        work = [(src, dst, counted) for (src, dst), counted in zip(pairs, stats, strict=True)]
+        workers = min(self.options.connections, self.source.max_connections,
+                      self.target.max_connections, len(work))
+        if workers <= 1:
+            for src, dst, counted in work:
+                self._copy_folder(reader, writer, src, dst, counted)
+            return
+        # Biggest folders first, so that the last one to finish is a small one.
+        work.sort(key=lambda item: item[2].bytes, reverse=True)
+        self._copy_in_parallel(reader, writer, work, workers)
+
+    def _copy_in_parallel(self, reader: MailSource, writer: MailTarget,
+                          work: list[tuple[Folder, Folder, FolderStats]], workers: int) -> None:
+        """Folders over ``workers`` connections: the first uses the opened pair, the others
+        open their own. The first error that ends a job stops every worker after its folder."""
+        queue = list(reversed(work))
+        stop = threading.Event()
+
+        def take() -> tuple[Folder, Folder, FolderStats] | None:
+            with self._lock:
+                return queue.pop() if queue and not stop.is_set() else None
+
+        def run(own: bool) -> None:
+            try:
+                if not own:
+                    while (item := take()) is not None:
+                        self._copy_folder(reader, writer, *item)
+                    return
+                with _opened(self.source.open_source()) as mine, \
+                        _opened(self.target.open_target()) as theirs:
+                    theirs.begin(self.source.endpoint.display)
+                    while (item := take()) is not None:
+                        self._copy_folder(mine, theirs, *item)
+            except BaseException:
+                stop.set()
+                raise
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="copy") as pool:
+            futures = [pool.submit(run, n > 0) for n in range(workers)]
+            for future in futures:
+                future.result()
 
     def _copy_folder(self, reader: MailSource, writer: MailTarget, src: Folder, dst: Folder,
                      stats: FolderStats) -> None:
@@ -258,9 +301,10 @@ class Copier:
         for message in written:
             result.copied += 1
             result.bytes += message.size
-            self._done += 1
-            self._done_bytes += message.size
             self.observer.item_copied(src, message)
+        with self._lock:
+            self._done += len(written)
+            self._done_bytes += sum(message.size for message in written)
         self._save_counters()
 
     def _prefetch(self, reader: MailSource, folder: Folder, messages: list[MailMessage]) -> None:
@@ -318,8 +362,9 @@ class Copier:
         return todo, found_written
 
     def _save_counters(self) -> None:
-        self.state.update_job(self.job_id, messages_done=self._done,
-                              bytes_done=self._done_bytes,
+        with self._lock:
+            done, done_bytes = self._done, self._done_bytes
+        self.state.update_job(self.job_id, messages_done=done, bytes_done=done_bytes,
                               errors=self.state.failed_count(self.job_id))
 
     def _guard(self, folder: Folder, message: MailMessage, action) -> str | Failure | None:

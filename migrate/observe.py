@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
@@ -81,12 +82,17 @@ class Observers(Observer):
 
 
 class ProgressBars(Observer):
-    """tqdm bars: the whole copy in bytes (MB/s) and the current folder in messages/s."""
+    """tqdm bars: the whole copy in bytes (MB/s), and each folder being copied in messages/s.
+
+    Safe when several folders are copied at once: each has its own bar line.
+    """
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
         self.total: tqdm | None = None
-        self.folder: tqdm | None = None
+        self.folders: dict[tuple[str, ...], tqdm] = {}
+        self.positions: dict[tuple[str, ...], int] = {}  # bar line of each folder
+        self.lock = threading.Lock()
 
     @staticmethod
     def wanted(quiet: bool) -> bool:
@@ -98,31 +104,45 @@ class ProgressBars(Observer):
                           desc="total", position=0, file=self.stream, dynamic_ncols=True)
 
     def folder_started(self, source: Folder, target: Folder, stats: FolderStats) -> None:
-        if self.folder is not None:
-            self.folder.close()
-        self.folder = tqdm(total=stats.messages, unit="msg", desc=source.display()[:40],
-                           position=1, leave=False, file=self.stream, dynamic_ncols=True)
+        with self.lock:
+            used = set(self.positions.values())
+            position = next(p for p in range(1, len(used) + 2) if p not in used)
+            self.positions[source.path] = position
+            self.folders[source.path] = tqdm(
+                total=stats.messages, unit="msg", desc=source.display()[:40], position=position,
+                leave=False, file=self.stream, dynamic_ncols=True)
 
-    def _advance(self, message: MailMessage) -> None:
-        if self.folder is not None:
-            self.folder.update(1)
-        if self.total is not None:
-            self.total.update(message.size)
+    def _advance(self, folder: Folder, size: int) -> None:
+        with self.lock:
+            bar = self.folders.get(folder.path)
+            if bar is not None:
+                bar.update(1)
+            if self.total is not None and size:
+                self.total.update(size)
 
     def item_copied(self, folder: Folder, message: MailMessage) -> None:
-        self._advance(message)
+        self._advance(folder, message.size)
 
     def item_skipped(self, folder: Folder, message: MailMessage) -> None:
-        self._advance(message)
+        self._advance(folder, message.size)
 
     def item_failed(self, folder: Folder, key: str, error: str) -> None:
-        if self.folder is not None:
-            self.folder.update(1)
+        self._advance(folder, 0)
 
-    def close(self) -> None:
-        for bar in (self.folder, self.total):
+    def folder_finished(self, folder: Folder, result: FolderResult) -> None:
+        with self.lock:
+            bar = self.folders.pop(folder.path, None)
+            self.positions.pop(folder.path, None)
             if bar is not None:
                 bar.close()
+
+    def close(self) -> None:
+        with self.lock:
+            for bar in [*self.folders.values(), self.total]:
+                if bar is not None:
+                    bar.close()
+            self.folders.clear()
+            self.positions.clear()
 
 
 class JsonLog(Observer):
@@ -131,12 +151,15 @@ class JsonLog(Observer):
     def __init__(self, path: str | os.PathLike, run: dict[str, object]) -> None:
         self.file = open(path, "a", encoding="utf-8")
         self.run = run
+        self.lock = threading.Lock()  # one line at a time when folders run at once
 
     def _write(self, event: str, **fields: object) -> None:
         record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                   "event": event, **self.run, **fields}
-        self.file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        self.file.flush()
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        with self.lock:
+            self.file.write(line)
+            self.file.flush()
 
     def copy_started(self, source: str, target: str, messages: int, size: int) -> None:
         self._write("copy-started", source=source, target=target, messages=messages,

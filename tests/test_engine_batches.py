@@ -3,8 +3,12 @@ source provides in one go, and retries of passing failures."""
 
 from __future__ import annotations
 
-from conftest import synthetic_message, write_mbox
+import threading
 
+from conftest import read_endpoint, synthetic_message, write_mbox
+
+from connectors.maildir import MaildirConnector
+from connectors.mbox import MboxConnector
 from migrate import engine
 from migrate.connector import Capabilities, Connector, Kind, MailTarget
 from migrate.endpoint import parse_endpoint
@@ -80,3 +84,38 @@ def test_engine_retries_throttled_items_and_records_them_done(tmp_path):
     assert sorted(target.target.tries.values()) == [2] * 5
     again = engine.copy(source, target, state, engine.CopyOptions(), Observer())
     assert again.copied == 0 and again.skipped == 5
+
+
+class _ParallelMbox(MboxConnector):
+    max_connections = 4
+
+
+class _ParallelMaildir(MaildirConnector):
+    max_connections = 4
+
+
+def test_folders_copied_over_several_connections(tmp_path):
+    source_dir = tmp_path / "src"
+    source_dir.mkdir()
+    for f in range(6):
+        write_mbox(source_dir / f"Folder{f}.mbox",
+                   [synthetic_message(f * 100 + n) for n in range(40)])
+    source = _ParallelMbox(parse_endpoint(f"mbox:{source_dir}"))
+    target = _ParallelMaildir(parse_endpoint(f"maildir:{tmp_path / 'M'}"))
+    state = StateDB.open(tmp_path / "s.db")
+    options = engine.CopyOptions(connections=3, batch_messages=7)
+    threads: set[str] = set()
+
+    class Threads(Observer):
+        def item_copied(self, folder, message) -> None:
+            threads.add(threading.current_thread().name)
+
+    result = engine.copy(source, target, state, options, Threads())
+    assert result.ok and result.copied == 240 and len(result.folders) == 6
+    assert len(threads) == 3
+    copied = read_endpoint(f"maildir:{tmp_path / 'M'}")
+    assert {path: sum(c.values()) for path, c in copied.items() if path != ("INBOX",)} == {
+        (f"Folder{f}",): 40 for f in range(6)}
+    assert state.job_counts(result.job_id) == (240, result.bytes)
+    again = engine.copy(source, target, state, options, Observer())
+    assert again.copied == 0 and again.skipped == 240
