@@ -71,3 +71,27 @@ def corpus() -> list[Path]:
     files = sorted(CORPUS.glob("msg_*.txt"))
     assert files, f"the test corpus is missing in {CORPUS}"
     return files
+
+
+# --- IMAP: a private Dovecot (tests/dovecot.py) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dovecot(tmp_path_factory):
+    """A Dovecot shared by a test module; tests add users of their own (``add_user``)."""
+    from dovecot import DovecotServer
+
+    server = DovecotServer(tmp_path_factory.mktemp("dovecot"))
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def own_dovecot(tmp_path):
+    """A Dovecot for one test, which may stop, kill or restart it."""
+    from dovecot import DovecotServer
+
+    server = DovecotServer(tmp_path / "dovecot")
+    yield server
+    server.cleanup()
