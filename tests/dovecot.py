@@ -50,8 +50,10 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2 oauthbearer
 auth_master_user_separator = *
 auth_cache_size = 0
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
 mail_location = maildir:{mail_root}/mail/%u
-mail_plugins = quota
+mail_plugins = quota listescape
 mail_uid = {mail_uid}
 mail_gid = {mail_gid}
 mail_max_userip_connections = 100
@@ -81,11 +83,11 @@ passdb {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users
+  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%u {root}/users
+  args = username_format=%u {root}/users/%u
   default_fields = home={mail_root}/home/%u
 }}
 namespace inbox {{
@@ -118,7 +120,6 @@ class DovecotServer:
         self.port = free_port()
         self.ssl_port = free_port()
         self.process: subprocess.Popen | None = None
-        self._users: dict[str, str] = {}
         self.config = self.root / "dovecot.conf"
         self.cert = self.root / "cert.pem"
         # Dovecot never gives mail access to root: as root, mail belongs to nobody and lives
@@ -158,30 +159,33 @@ class DovecotServer:
             login_user=login_user, mail_root=self.mail_root, mail_uid=self._mail_uid,
             mail_gid=self._mail_gid, mailboxes=mailboxes))
         (self.root / "master-users").write_text(f"{MASTER[0]}:{MASTER[1]}\n")
-        if not (self.root / "users").exists():
-            self._write_users()
+        (self.root / "users").mkdir(exist_ok=True)
 
     def add_user(self, name: str, password: str = "secret", *, quota: str | None = None,
                  max_mail_size: str | None = None) -> str:
         """Add (or redefine) a user; ``quota`` like ``"200K"``, ``max_mail_size`` like ``"50K"``.
 
-        Returns the user name. Dovecot notices the changed passwd-file on the next login.
+        Each user has a passwd-file of its own (``users/NAME``): Dovecot reads a new one at
+        once, but looks at a known one again at most once a second, so redefining waits.
+        Returns the user name.
         """
         extra = []
         if quota is not None:
             extra.append(f"userdb_quota_rule=*:storage={quota}")
         if max_mail_size is not None:
             extra.append(f"userdb_quota_max_mail_size={max_mail_size}")
-        self._users[name] = f"{name}:{password}::::::{' '.join(extra)}"
-        if self.config.exists():
-            self._write_users()
-        return name
-
-    def _write_users(self) -> None:
-        path = self.root / "users"
+        path = self.root / "users" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        known = path.exists()
         temp = path.with_suffix(".tmp")
-        temp.write_text("".join(line + "\n" for line in self._users.values()))
+        temp.write_text(f"{name}:{password}::::::{' '.join(extra)}\n")
+        if known:
+            stamp = path.stat().st_mtime + 1
+            os.utime(temp, (stamp, stamp))
         os.replace(temp, path)
+        if known and self.process is not None:
+            time.sleep(1.1)
+        return name
 
     # --- running -----------------------------------------------------------------------
 
@@ -263,3 +267,38 @@ class DovecotServer:
         self.stop()
         if self.mail_root != self.root:
             shutil.rmtree(self.mail_root, ignore_errors=True)
+
+    # --- direct access, independent of the connector under test --------------------------
+
+    def client(self, user: str, password: str = "secret"):
+        """A logged-in ``imapclient.IMAPClient`` (plain text, loopback)."""
+        from imapclient import IMAPClient
+
+        client = IMAPClient("127.0.0.1", self.port, ssl=False, timeout=30)
+        client.login(user, password)
+        client.normalise_times = False
+        return client
+
+    def seed(self, user: str, folder: str, messages: list, password: str = "secret") -> None:
+        """APPEND ``messages`` (bytes, or dicts with msg/flags/date) to ``folder``, creating it."""
+        with self.client(user, password) as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            for start in range(0, len(messages), 200):
+                typ, data = client.multiappend(folder, messages[start:start + 200])
+                assert typ == "OK", data
+
+    def contents(self, user: str, password: str = "secret") -> dict[str, list[tuple]]:
+        """Folder name → [(bytes, flags, internal date)] by UID, read with BODY.PEEK[]."""
+        out: dict[str, list[tuple]] = {}
+        with self.client(user, password) as client:
+            for flags, _, name in client.list_folders():
+                if b"\\Noselect" in flags or b"\\NonExistent" in flags:
+                    continue
+                client.select_folder(name, readonly=True)
+                uids = client.search("ALL")
+                data = client.fetch(uids, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"]) if uids else {}
+                out[name] = [(data[u][b"BODY[]"],
+                              frozenset(f.decode() for f in data[u][b"FLAGS"]) - {"\\Recent"},
+                              data[u][b"INTERNALDATE"]) for u in sorted(data)]
+        return out

@@ -162,9 +162,8 @@ class ImapSource(MailSource):
                 chunk.append(MailMessage(Content.deferred(load, size), key,
                                          flags_of(data.get(b"FLAGS", ())),
                                          internal_date(data.get(b"INTERNALDATE"))))
-            self._pending = {m.source_id: m for m in chunk}
+            self._pending = {m.source_id: m for m in chunk}  # kept until the next chunk
             yield from chunk
-        self._pending = {}
 
     def _listing(self, box: Mailbox, after: Cursor | None
                  ) -> Iterator[tuple[int, list[int], dict[int, dict]]]:

@@ -22,7 +22,7 @@ from imapclient.imap_utf7 import encode as encode_utf7
 
 from migrate.model import Content
 
-_ATOM = re.compile(r"^\\?[^\x00-\x20\x7f(){%*\"\\\]]+$")
+_ATOM = re.compile(r"^\\?[^\x00-\x20\x7f-\U0010ffff(){%*\"\\\]]+$")  # ASCII, no specials
 _CODE = re.compile(r"^\[([A-Z-]+)(?: ([^\]]*))?\]")
 _CHUNK = 1024 * 1024
 _LITERAL_MINUS_MAX = 4096
