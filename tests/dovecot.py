@@ -197,7 +197,8 @@ class DovecotServer:
         self._write_config()
         log = open(self.root / "dovecot.stderr", "ab")
         self.process = subprocess.Popen([str(DOVECOT), "-F", "-c", str(self.config)],
-                                        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                                        stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)  # its own group: see kill
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -227,6 +228,18 @@ class DovecotServer:
                 self.process.wait()
         self.process = None
         self._wait_closed()
+
+    def kill(self) -> None:
+        """SIGKILL Dovecot and every process of it at once: the server is gone, mid-command."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+        self._wait_closed()
+        # Dot-locks of killed processes would hold the next start back two minutes, until
+        # Dovecot deems them stale: clear them, as a restart after a crash would.
+        for lock in self.mail_root.rglob("*.lock"):
+            lock.unlink(missing_ok=True)
 
     def _wait_closed(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout

@@ -229,8 +229,15 @@ class Session:
         return value
 
     def _scrub(self, exc: BaseException | str) -> str:
-        text = exc if isinstance(exc, str) else (_text(exc.args[0]) if exc.args else
-                                                 type(exc).__name__)
+        """The text of an error, fit for a log: secrets replaced by ``***``."""
+        if isinstance(exc, str):
+            text = exc
+        elif isinstance(exc, OSError) and exc.strerror:
+            text = exc.strerror
+        elif exc.args:
+            text = _text(exc.args[0])
+        else:
+            text = type(exc).__name__
         for secret in self._said:
             text = text.replace(secret, "***")
         return text or type(exc).__name__
