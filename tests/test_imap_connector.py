@@ -268,3 +268,44 @@ def test_oauth_token_is_read_again_on_each_login(own_dovecot, tmp_path, mechanis
     with pytest.raises(AuthError) as caught:
         imap.open_source()
     assert "expired" not in str(caught.value)
+
+
+def test_server_refusals_become_the_engine_errors():
+    from connectors.imap.quirks import detect, preset
+    from connectors.imap.session import refusal
+    from migrate.errors import ItemError, QuotaError, RetryableError, TooLargeError
+
+    exchange, generic = preset("exchange"), preset("generic")
+    throttled = refusal("APPEND failed: Server Unavailable. 15. Suggested Backoff Time: "
+                        "2500 milliseconds", exchange)
+    assert isinstance(throttled, RetryableError) and throttled.retry_after == 2.5
+    assert isinstance(refusal("[OVERQUOTA] Quota exceeded", generic), QuotaError)
+    assert isinstance(refusal("[TOOBIG] Message too large", generic), TooLargeError)
+    assert isinstance(refusal("[LIMIT] Mail size is larger than the maximum size", generic),
+                      TooLargeError)
+    other = refusal("[CANNOT] Invalid flags", generic)
+    assert type(other) is ItemError and "Invalid flags" in str(other)
+    assert detect("* OK The Microsoft Exchange IMAP4 service is ready.").name == "exchange"
+    assert detect("* OK Gimap ready for requests").name == "gmail"
+    assert detect("* OK [CAPABILITY IMAP4rev1] Dovecot (Debian) ready.").name == "dovecot"
+    assert detect("* OK hello").name == "generic"
+    assert "\\All" in preset("gmail").skip_attributes
+    assert "\\Flagged" in exchange.flags_after_append
+
+
+def test_endpoint_settings_are_checked_before_connecting():
+    from connectors.imap.session import Settings
+    from migrate.errors import ConfigError
+
+    def settings(url: str) -> Settings:
+        return Settings.from_endpoint(parse_endpoint(url))
+
+    assert settings("imaps://u:p@h").port == 993
+    plain = settings("imap://u:p@h")
+    assert (plain.port, plain.tls, plain.auth) == (143, "starttls", "login")
+    assert settings("imap://u:p@h?tls=off").tls == "off"
+    assert settings("imap://admin:p@h?authzid=u").auth == "plain"
+    for wrong in ("imaps://u:p@h?tls=off", "imap://u@h", "imap://u:p@h?preset=nope",
+                  "imap://u:p@h?auth=xoauth2", "imap://u:p@h?auth=magic"):
+        with pytest.raises(ConfigError):
+            settings(wrong)
