@@ -309,3 +309,20 @@ def test_endpoint_settings_are_checked_before_connecting():
                   "imap://u:p@h?auth=xoauth2", "imap://u:p@h?auth=magic"):
         with pytest.raises(ConfigError):
             settings(wrong)
+
+
+def test_a_body_is_never_fetched_under_another_uidvalidity(dovecot):
+    user = dovecot.add_user("revalidated")
+    dovecot.seed(user, "Box", [message(1)])
+    source = connector(dovecot.url(user)).open_source()
+    try:
+        box = Folder(("Box",))
+        [listed] = list(source.messages(box))
+        with dovecot.client(user) as raw:  # same UID 1, other message, new UIDVALIDITY
+            raw.delete_folder("Box")
+        dovecot.seed(user, "Box", [message(2)])
+        source.prefetch(box, [listed])
+        with pytest.raises(BadInputError, match="gone"):
+            listed.content.read()
+    finally:
+        source.close()

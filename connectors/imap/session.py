@@ -152,6 +152,7 @@ class Session:
         self._client: IMAPClient | None = None
         self._said: set[str] = set()  # secret values sent, to scrub from error texts
         self._selected: tuple[str, bool] | None = None
+        self.uidvalidity: int | None = None  # of the selected folder, as SELECT said
         self.quirks: Quirks = preset(settings.preset) if settings.preset else preset("generic")
 
     # --- connecting ------------------------------------------------------------------
@@ -287,6 +288,7 @@ class Session:
         info = self.call(f"SELECT {name}",
                          lambda client: client.select_folder(name, readonly=readonly))
         self._selected = (name, readonly)
+        self.uidvalidity = info.get(b"UIDVALIDITY")
         return info
 
     def ensure_selected(self, name: str, readonly: bool = True) -> None:

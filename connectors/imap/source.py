@@ -232,8 +232,12 @@ class ImapSource(MailSource):
         if not keys:
             return {}
         session = self._session
-        session.ensure_selected(box.name)
-        by_uid = {parse_key(k)[1]: k for k in keys}
+        session.select(box.name)  # anew, one round trip a batch: UIDVALIDITY is current
+        # A UID means nothing under another UIDVALIDITY: such messages are gone (fail alone).
+        by_uid = {uid: k for k in keys
+                  for validity, uid in [parse_key(k)] if validity == session.uidvalidity}
+        if not by_uid:
+            return {}
         data = session.call(f"FETCH {box.name}",
                             lambda client: client.fetch(list(by_uid), ["BODY.PEEK[]"]))
         out = {}

@@ -18,7 +18,13 @@ import logging
 from dataclasses import dataclass, field
 
 from migrate.connector import MailTarget
-from migrate.errors import ConnectError, ItemError, MigrateError, TooLargeError
+from migrate.errors import (
+    ConnectError,
+    ItemError,
+    MigrateError,
+    RetryableError,
+    TooLargeError,
+)
 from migrate.model import Folder, MailMessage, Role
 
 from . import wire
@@ -157,6 +163,9 @@ class ImapTarget(MailTarget):
                 return [exc] * len(messages)
             if reply.ok:
                 return self._keys(opened, reply, messages)
+            error = refusal(reply.text, self._session.quirks)
+            if isinstance(error, RetryableError):  # throttled: the batch waits as a whole
+                return [error] * len(messages)
             if _code(reply) == "TRYCREATE":
                 self._recreate(folder, opened)
         return [self._write_one(folder, opened, message) for message in messages]
