@@ -5,8 +5,9 @@ imapclient's ``append`` goes through imaplib, which rewrites line endings; its
 one message or many (MULTIAPPEND, RFC 3502) in a single command, streaming each literal
 from its ``Content`` exactly as it is, non-synchronizing (LITERAL+, RFC 7888) when the
 server allows it. It uses imaplib's tag and response reading (``_new_tag``,
-``_get_response``, ``_command_complete``), as imapclient itself does; tests in
-``tests/test_imap_wire.py`` pin that behaviour.
+``_get_response``, ``_command_complete``), as imapclient itself does; the append tests
+of ``tests/test_imap_connector.py`` (bytes, flags, dates, MULTIAPPEND with a refusal) pin
+that behaviour.
 """
 
 from __future__ import annotations
