@@ -15,9 +15,11 @@ connector and never asks which platform it talks to: only ``Capabilities``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -35,6 +37,7 @@ from .errors import CapabilityError, ConnectError, ItemError, MigrateError, Retr
 from .mapping import FolderMapping
 from .model import ChatMessage, Conversation, Folder, MailMessage
 from .observe import Observer
+from .readahead import read_ahead
 from .state import ItemStatus, JobStatus, StateDB
 
 
@@ -249,24 +252,18 @@ class Copier:
         self.observer.folder_started(src, dst, stats)
         folder_key = f"folder:{src.display()}"  # the item that records a folder failure
         complete = True
-        batch: list[MailMessage] = []
-        size = 0
         try:
             writer.prepare_folder(dst)
             next_cursor = reader.cursor(src)  # taken before reading: nothing new is skipped
-            for message in reader.messages(src, cursor):
-                batch.append(message)
-                size += _safe_size(message)
-                if len(batch) >= self.options.batch_messages or size >= self.options.batch_bytes:
-                    self._copy_batch(reader, writer, folder_id, src, dst, batch, result)
-                    batch, size = [], 0
+            batches = read_ahead(self._batches(reader, src, cursor),
+                                 lambda batch: self._prepare(reader, folder_id, src, batch))
+            for batch in batches:
+                self._copy_batch(writer, folder_id, src, dst, batch, result)
         except ConnectError:
             raise
         except (MigrateError, OSError) as exc:  # this folder broke off: record it, go on
             complete = False
             self._fail(folder_id, src, folder_key, f"folder stopped: {exc}", result)
-        if batch:
-            self._copy_batch(reader, writer, folder_id, src, dst, batch, result)
         if complete:
             self.state.mark_results(folder_id, [(folder_key, "", None)], [])  # if it had failed
             if result.failed == 0:
@@ -274,13 +271,40 @@ class Copier:
         self._save_counters()
         self.observer.folder_finished(src, result)
 
-    def _copy_batch(self, reader: MailSource, writer: MailTarget, folder_id: int, src: Folder,
+    def _batches(self, reader: MailSource, src: Folder,
+                 cursor: str | None) -> Iterator[list[MailMessage]]:
+        """The folder's messages in batches of at most ``batch_messages`` / ``batch_bytes``."""
+        batch: list[MailMessage] = []
+        size = 0
+        for message in reader.messages(src, cursor):
+            batch.append(message)
+            size += _safe_size(message)
+            if len(batch) >= self.options.batch_messages or size >= self.options.batch_bytes:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    def _prepare(self, reader: MailSource, folder_id: int, src: Folder,
+                 batch: list[MailMessage]) -> None:
+        """In the read-ahead thread: fetch the bytes of what is not done yet, so that the
+        writing thread never has to ask the source (which belongs to this thread)."""
+        known = self.state.lookup(folder_id, (m.source_id for m in batch))
+        wanted = [m for m in batch if (record := known.get(m.source_id)) is None
+                  or record.status != ItemStatus.DONE]
+        if not wanted:
+            return
+        self._prefetch(reader, src, wanted)
+        for message in wanted:
+            # A failure is remembered by the content: its write fails alone, with this error.
+            with contextlib.suppress(MigrateError, OSError):
+                message.content.load()
+
+    def _copy_batch(self, writer: MailTarget, folder_id: int, src: Folder,
                     dst: Folder, batch: list[MailMessage], result: FolderResult) -> None:
         todo, confirmed = self._still_to_write(writer, folder_id, src, dst, batch, result)
         self.state.mark_pending(self.job_id, folder_id,
                                 [(message.source_id, _safe_size(message)) for message in todo])
-        if todo:
-            self._prefetch(reader, src, todo)
         failed: list[tuple[str, str]] = []
         written: list[MailMessage] = []
         for message, outcome in zip(todo, self._append_all(writer, dst, todo), strict=True):

@@ -129,9 +129,23 @@ class Content:
         if self._load is not None:
             self._take(loaded)
 
+    def load(self) -> None:
+        """Fetch a deferred content's bytes now (nothing to do for any other content).
+
+        A failed load is remembered: every later use raises the same error, without
+        asking the source again (which may be busy in another thread).
+        """
+        self._resolve()
+
     def _resolve(self) -> None:
-        if self._load is not None:
-            self._take(self._load())
+        if self._load is None:
+            return
+        try:
+            loaded = self._load()
+        except Exception as exc:
+            self._load = _raiser(exc)
+            raise
+        self._take(loaded)
 
     def _take(self, loaded: Content) -> None:
         self._load = None
@@ -272,6 +286,13 @@ class Content:
 
     def __repr__(self) -> str:
         return f"<Content {self.size} bytes>"
+
+
+def _raiser(error: Exception) -> Callable[[], Content]:
+    def load() -> Content:
+        raise error
+
+    return load
 
 
 class _Window(io.RawIOBase):
