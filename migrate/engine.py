@@ -47,7 +47,7 @@ class CopyOptions:
 
     mapping: FolderMapping = field(default_factory=FolderMapping)
     batch_messages: int = 200
-    batch_bytes: int = 8 * 1024 * 1024
+    batch_bytes: int = 4 * 1024 * 1024
     retries: int = 3
     max_wait: float = 300.0  # the longest Retry-After honoured, in seconds
     label: str | None = None

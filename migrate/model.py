@@ -162,23 +162,24 @@ class Content:
     def from_chunks(cls, chunks: Iterator[bytes] | list[bytes]) -> Content:
         """Collect streamed bytes, spilling to a temporary file past ``SPOOL_THRESHOLD``."""
         digest = hashlib.sha256()
-        memory = bytearray()
+        memory: list[bytes] = []
+        held = length = 0
         spill: BinaryIO | None = None
-        length = 0
         for chunk in chunks:
             digest.update(chunk)
             length += len(chunk)
             if spill is None:
-                memory += chunk
-                if len(memory) > SPOOL_THRESHOLD:
+                memory.append(chunk)
+                held += len(chunk)
+                if held > SPOOL_THRESHOLD:
                     spill = tempfile.TemporaryFile()
-                    spill.write(memory)
-                    memory = bytearray()
+                    spill.writelines(memory)
+                    memory = []
             else:
                 spill.write(chunk)
         content = cls()
         if spill is None:
-            content._data = bytes(memory)
+            content._data = memory[0] if len(memory) == 1 else b"".join(memory)
         else:
             spill.flush()
             content._spool = spill

@@ -244,7 +244,7 @@ class ImapSource(MailSource):
         for uid, key in by_uid.items():
             body = data.get(uid, {}).get(b"BODY[]")
             if body is not None:
-                out[key] = Content.from_chunks([body])
+                out[key] = Content.from_chunks([body])  # spilled to disk past 4 MB
         return out
 
     def close(self) -> None:
