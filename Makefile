@@ -42,7 +42,10 @@ $(MAILBAGIT):
 	.cache/mailbagit-venv/bin/python -m pip install --quiet mailbagit
 
 bench: $(BIN)/migrate $(MAILBAGIT)
+	command -v mbsync >/dev/null || (apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq isync)
 	$(BIN)/python benchmarks/mbox_to_archive.py
+	$(BIN)/python benchmarks/imap_to_imap.py
 
 # state.db.example: the demo's state database, as one file, for `sqlite3 state.db.example`.
 example-state: demo
