@@ -213,6 +213,8 @@ def _print_copy_summary(obj: Context, result, quiet: bool) -> None:
     t = obj.texts
     click.echo(t("copy.summary", copied=result.copied, size=human_size(result.bytes),
                  seconds=result.seconds, skipped=result.skipped, failed=result.failed))
+    if result.updated:
+        click.echo(t("copy.updated", count=result.updated))
     if result.failures:
         click.echo(t("copy.failures"))
         for failure in result.failures[:100]:

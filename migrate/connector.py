@@ -130,6 +130,12 @@ class MailSource(ABC):
         so that a server source can fetch their bytes in one round trip (and
         ``Content.provide`` them). The default does nothing: contents load themselves."""
 
+    def flag_changes(self, folder: Folder,
+                     cursor: str) -> Iterator[tuple[str, frozenset[str]]]:
+        """(source key, flags now) of messages listed before ``cursor`` whose flags changed
+        since (IMAP CONDSTORE); nothing when the source cannot tell, as by default."""
+        return iter(())
+
     def cursor(self, folder: Folder) -> str | None:
         """A position to resume after, saved when a folder pass completes (None: no cursor)."""
         return None
@@ -172,6 +178,11 @@ class MailTarget(ABC):
             except OSError as exc:  # a target that let a file error through
                 results.append(ItemError(f"{exc.strerror or exc}"))
         return results
+
+    def set_flags(self, folder: Folder, key: str, flags: frozenset[str]) -> None:
+        """Replace the flags of the message written under ``key`` (a later pass carries a
+        change made at the source). CapabilityError when the target cannot, as by default."""
+        raise CapabilityError("this target cannot change the flags of a message it holds")
 
     def begin(self, source: str) -> None:
         """Told, before any write, which endpoint the copy reads (its display form)."""

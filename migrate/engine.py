@@ -16,6 +16,7 @@ connector and never asks which platform it talks to: only ``Capabilities``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -115,6 +116,7 @@ class FolderResult:
     skipped: int = 0
     failed: int = 0
     bytes: int = 0
+    updated: int = 0  # messages copied earlier whose flags this pass brought up to date
 
 
 @dataclass
@@ -142,6 +144,10 @@ class CopyResult:
     @property
     def bytes(self) -> int:
         return sum(f.bytes for f in self.folders)
+
+    @property
+    def updated(self) -> int:
+        return sum(f.updated for f in self.folders)
 
     @property
     def ok(self) -> bool:
@@ -255,6 +261,8 @@ class Copier:
         try:
             writer.prepare_folder(dst)
             next_cursor = reader.cursor(src)  # taken before reading: nothing new is skipped
+            if cursor is not None:
+                self._update_flags(reader, writer, folder_id, src, dst, cursor, result)
             batches = read_ahead(self._batches(reader, src, cursor),
                                  lambda batch: self._prepare(reader, folder_id, src, batch))
             for batch in batches:
@@ -270,6 +278,30 @@ class Copier:
                 self.state.save_cursor(folder_id, next_cursor)
         self._save_counters()
         self.observer.folder_finished(src, result)
+
+    def _update_flags(self, reader: MailSource, writer: MailTarget, folder_id: int,
+                      src: Folder, dst: Folder, cursor: str, result: FolderResult) -> None:
+        """Carry to the target the flag changes the source reports since the last pass."""
+        changes = reader.flag_changes(src, cursor)
+        while chunk := list(itertools.islice(changes, 500)):
+            known = self.state.lookup(folder_id, (key for key, _ in chunk))
+            for key, flags in chunk:
+                record = known.get(key)
+                if record is None or record.status != ItemStatus.DONE or not record.target_key:
+                    continue  # not copied yet: the copy will take its flags as they are now
+                try:
+                    writer.set_flags(dst, record.target_key, flags)
+                except CapabilityError:
+                    return  # e.g. an archive: what it holds is never rewritten
+                except ConnectError:
+                    raise
+                except (MigrateError, OSError) as exc:
+                    error = f"flags not updated: {exc}"
+                    result.failed += 1
+                    self.result.failures.append(Failure(src.path, key, error))
+                    self.observer.item_failed(src, key, error)
+                    continue
+                result.updated += 1
 
     def _batches(self, reader: MailSource, src: Folder,
                  cursor: str | None) -> Iterator[list[MailMessage]]:

@@ -31,6 +31,8 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{failed} failed.",
         "fr": "{copied} messages copiés ({size}) en {seconds:.1f} s ; {skipped} déjà présents ; "
               "{failed} en échec."},
+    "copy.updated": {"en": "Flags brought up to date on {count} messages copied earlier.",
+                     "fr": "Indicateurs mis à jour sur {count} messages copiés auparavant."},
     "copy.failures": {"en": "Failed items (tried again on the next run):",
                       "fr": "Éléments en échec (retentés au prochain passage) :"},
     "copy.failure": {"en": "  - {folder} [{key}] {subject}: {error}",

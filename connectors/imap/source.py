@@ -165,6 +165,33 @@ class ImapSource(MailSource):
             self._pending = {m.source_id: m for m in chunk}  # kept until the next chunk
             yield from chunk
 
+    def flag_changes(self, folder: Folder,
+                     cursor: str) -> Iterator[tuple[str, frozenset[str]]]:
+        """Messages up to the cursor's last UID whose flags changed since its HIGHESTMODSEQ
+        (SEARCH MODSEQ, CONDSTORE, RFC 7162), with their flags now; nothing without
+        CONDSTORE or after a UIDVALIDITY change (then every message is listed again)."""
+        after = Cursor.parse(cursor)
+        box = self._box(folder)
+        if after is None or after.modseq is None or not box.selectable \
+                or not self._session.capable("CONDSTORE"):
+            return
+        info = self._session.select(box.name)
+        validity = info[b"UIDVALIDITY"]
+        if validity != after.uidvalidity or after.last_uid < 1:
+            return
+        uids = [uid for uid in self._session.call(
+            f"SEARCH {box.name} MODSEQ",
+            lambda client: client.search(["MODSEQ", str(after.modseq + 1)]))
+            if uid <= after.last_uid]  # newer ones are listed, with their flags, anyway
+        if not uids:
+            return
+        changed = self._session.call(f"FETCH {box.name} FLAGS",
+                                     lambda client: client.fetch(uids, ["FLAGS"]))
+        for uid in sorted(changed):
+            flags = changed[uid].get(b"FLAGS")
+            if flags is not None:
+                yield source_key(validity, uid), flags_of(flags)
+
     def _listing(self, box: Mailbox, after: Cursor | None
                  ) -> Iterator[tuple[int, list[int], dict[int, dict]]]:
         """(UIDVALIDITY, UIDs, their FETCH data) per chunk of UIDs, oldest first."""

@@ -249,6 +249,21 @@ class ImapTarget(MailTarget):
             except ItemError as exc:
                 log.warning("%r: cannot set %s after APPEND: %s", opened.name, flags, exc)
 
+    def set_flags(self, folder: Folder, key: str, flags: frozenset[str]) -> None:
+        """STORE FLAGS.SILENT on the message appended under ``key`` (``UIDVALIDITY:UID``)."""
+        opened = self._open(folder)
+        validity, _, uid = key.partition(":")
+        if not (validity.isdigit() and uid.isdigit()):
+            raise ItemError(f"{opened.name!r}: no UID was given for this message "
+                            "(no UIDPLUS): its flags cannot be updated")
+        if int(validity) != opened.uidvalidity:
+            raise ItemError(f"{opened.name!r} was recreated since the copy (UIDVALIDITY "
+                            f"{validity} → {opened.uidvalidity}): flags not updated")
+        wanted = self._flags(opened, flags)
+        self._session.ensure_selected(opened.name, readonly=False)
+        self._session.call("STORE", lambda client: client.set_flags([int(uid)], wanted,
+                                                                    silent=True))
+
     def find(self, folder: Folder, message: MailMessage) -> str | None:
         opened = self._open(folder)
         hits = self._lookup.find(opened.name, [message], None, opened.claimed)
