@@ -24,10 +24,14 @@ demo: $(BIN)/migrate
 	$(BIN)/migrate verify mbox:$(SAMPLE) maildir:$(OUT)/maildir
 	$(BIN)/migrate status --state $(OUT)/state.db
 
-# The IMAP tests run a private Dovecot (tests/dovecot.py): install Debian's when it is missing.
+# The IMAP tests run a private Dovecot (tests/dovecot.py), the report tests a headless
+# Chromium: install Debian's when they are missing.
 test: $(BIN)/migrate
 	@if [ ! -x /usr/sbin/dovecot ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
+	fi
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

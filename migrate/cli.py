@@ -224,48 +224,115 @@ def _print_copy_summary(obj: Context, result, quiet: bool) -> None:
             click.echo(t("copy.more", count=len(result.failures) - 100))
 
 
+def report_options(function):
+    function = click.option("--report-html", type=click.Path(dir_okay=False),
+                            help="Write a self-contained HTML report to FILE.")(function)
+    function = click.option("--report-json", type=click.Path(dir_okay=False),
+                            help="Write the full report as JSON to FILE.")(function)
+    return function
+
+
 @main.command()
 @click.argument("source")
 @click.argument("target")
 @mapping_options
+@report_options
 @click.pass_obj
-def verify(obj: Context, source: str, target: str, map_files, include, exclude) -> None:
+def verify(obj: Context, source: str, target: str, map_files, include, exclude,
+           report_json: str | None, report_html: str | None) -> None:
     """Compare SOURCE and TARGET; exit 1 if anything was lost or differs."""
     from .verify import compare
 
     def run() -> int:
         options = _options(map_files, include, exclude)
         result = compare(obj.connector(source), obj.connector(target), options)
-        _print_comparison(obj, result)
+        _print_comparison(obj, result, report_json or report_html)
+        _write_reports(obj, result, report_json, report_html)
         return 0 if result.ok else 1
 
     sys.exit(_run(run))
 
 
-def _print_comparison(obj: Context, result) -> None:
+def _write_reports(obj: Context, result, report_json: str | None,
+                   report_html: str | None) -> None:
+    from .report import write_html, write_json
+
+    if report_json:
+        write_json(result, report_json)
+        click.echo(obj.texts("report.written", path=report_json))
+    if report_html:
+        write_html(result, report_html, obj.texts)
+        click.echo(obj.texts("report.written", path=report_html))
+
+
+def _print_comparison(obj: Context, result, report: str | None) -> None:
+    from .report import describe
+    from .verify import OUTCOMES
+
     t = obj.texts
     click.echo(t("verify.title", source=result.source, target=result.target))
     for folder in result.folders:
-        click.echo(t("verify.folder", folder=folder.source.display(), match=folder.match,
-                     differ=folder.differ, missing=folder.missing, extra=folder.extra))
-    listed = [d for d in result.differences if d.kind in ("missing", "differ", "extra")]
-    for difference in listed[:100]:
-        summary = difference.summary
-        click.echo(t("verify.item", kind=t(f"verify.kind.{difference.kind}"),
-                     folder="/".join(difference.folder), date=summary.date or "-",
+        counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {folder.count(o)}"
+                           for o in OUTCOMES if folder.count(o))
+        error = t("plan.unreadable", error=folder.error) if folder.error else ""
+        click.echo(f"  {folder.name:<40} {counts or '-'}{error}")
+    for item in result.items[:100]:
+        summary = item.summary
+        detail = describe(item, t)
+        click.echo(t("verify.item", kind=t(f"verify.kind.{item.outcome.value}"),
+                     folder="/".join(item.folder), date=summary.date or "-",
                      sender=summary.sender or "-", subject=summary.subject or "-",
                      message_id=summary.message_id or "-",
-                     detail=f" ({difference.detail})" if difference.detail else ""))
-    if len(listed) > 100:
-        click.echo(t("copy.more", count=len(listed) - 100))
-    if result.unverifiable:
+                     detail=f" ({detail})" if detail else ""))
+    if len(result.items) > 100:
+        click.echo(t("verify.more", count=len(result.items) - 100) + " "
+                   + (t("verify.see", path=report) if report else t("verify.ask_report")))
+    for name, count in sorted(result.transformations.items()):
+        click.echo(t("verify.transformation", name=t(f"transform.{name}"), count=count))
+    if result.unverifiable_features:
         click.echo(t("verify.unverifiable",
-                     features=", ".join(t(f"feature.{f.value}") for f in result.unverifiable)))
+                     features=", ".join(t(f"feature.{f.value}")
+                                        for f in result.unverifiable_features)))
     if result.ok:
-        click.echo(t("verify.ok"))
+        click.echo(t("verify.ok", count=result.messages))
     else:
         click.echo(t("verify.bad", missing=result.total("missing"),
-                     differ=result.total("differ")))
+                     differ=result.total("differ"),
+                     unverifiable=result.total("unverifiable")))
+
+
+@main.command()
+@click.argument("archive_path", metavar="ARCHIVE", type=click.Path(exists=True, file_okay=False))
+@click.option("--via", "via", required=True, metavar="TARGET",
+              help="A scratch target (e.g. maildir:/tmp/x or an empty IMAP account).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Where the returned archive is written (default: a temporary directory).")
+@click.option("--force", is_flag=True, help="Use TARGET even if it already holds mail.")
+@click.option("--certificate", "prefix", default="reversibility-certificate",
+              show_default=True, metavar="PREFIX",
+              help="Write PREFIX.json, PREFIX.fr.html and PREFIX.en.html.")
+@mapping_options
+@click.pass_obj
+def roundtrip(obj: Context, archive_path: str, via: str, out: str | None, force: bool,
+              prefix: str, map_files, include, exclude) -> None:
+    """Reversibility dry-run: ARCHIVE → TARGET → new archive, compared and certified."""
+    from .report.certificate import write_certificate
+    from .roundtrip import roundtrip as run_roundtrip
+
+    def run() -> int:
+        t = obj.texts
+        cert = run_roundtrip(Path(archive_path), obj.connector(via),
+                             out=Path(out) if out else None, force=force,
+                             options=_options(map_files, include, exclude))
+        _print_comparison(obj, cert.comparison, f"{prefix}.json")
+        for source, target in cert.renamed_folders:
+            click.echo(t("roundtrip.renamed", source="/".join(source), target="/".join(target)))
+        click.echo(t("roundtrip.summary", via=cert.via, identical=cert.identical,
+                     messages=cert.messages, percent=cert.identical_percent, lost=cert.lost))
+        click.echo(t("cert.written", paths=", ".join(write_certificate(cert, prefix))))
+        return 0 if cert.ok else 1
+
+    sys.exit(_run(run))
 
 
 @main.command()

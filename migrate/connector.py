@@ -57,6 +57,13 @@ class Feature(StrEnum):
         return Kind.CHAT if self in _CHAT_FEATURES else Kind.MAIL
 
 
+class Transformation(StrEnum):
+    """A change a target is known to make to the bytes it stores (not a loss): ``verify``
+    pairs messages through it and reports it by name."""
+
+    CRLF = "crlf"  # lines stored ending in CRLF: a message with bare LF comes back with CRLF
+
+
 _CHAT_FEATURES = frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
                             Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS})
 
@@ -82,6 +89,8 @@ class Capabilities:
     source_keeps: frozenset[Feature] = frozenset()  # provided when reading
     target_keeps: frozenset[Feature] = frozenset()  # preserved when writing
     limits: dict[Feature, Reason] = field(default_factory=dict)
+    #: Changes made to the bytes when writing (declared, so that verify is not fooled).
+    transforms: frozenset[Transformation] = frozenset()
 
     def lost_between(self, target: Capabilities) -> list[tuple[Feature, Reason]]:
         """Features this source provides that ``target`` cannot hold, with the reason

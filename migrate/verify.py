@@ -1,152 +1,457 @@
 """Compare a source and a target with the mapping a copy used: what matches, what was lost.
 
-Messages are paired by the sha256 of their bytes inside each mapped folder pair. A pair
-whose metadata differs (flags, internal date) where *both* sides keep that metadata is a
-**differ**; metadata only one side keeps is reported as not comparable, never as a pass.
+Per mapped folder pair, both sides are read at once (a thread each) into *fingerprints*
+(sha256 of the bytes, flags, internal date, a header summary); only one folder pair's
+fingerprints are held at a time, plus the messages left unpaired. Pairing, in order:
+1. the same bytes (sha256): **match**, or **differ** when metadata both sides keep differs;
+2. the same bytes after a transformation the target declares (``Capabilities.transforms``,
+   e.g. CRLF line ends): **transformed**, named and counted, not a loss;
+3. the same Message-ID, once on each side: **differ** (bytes);
+4. at the end, unpaired messages of every folder: the same bytes in another target folder
+   are **differ** (folder); what is left is **missing** in the target or **only in target**.
+A message whose bytes cannot be read, or endpoints without a fingerprint in common, give
+**unverifiable**: never a pass.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
-from .connector import Connector, Feature, MailSource
+from .connector import Connector, Feature, MailSource, Transformation
 from .engine import CopyOptions
-from .errors import CapabilityError
-from .model import Folder, MailMessage, MessageSummary, keywords, system_flags
+from .errors import CapabilityError, ConnectError, MigrateError
+from .model import Folder, MailMessage, MessageSummary, Role, keywords, system_flags
+
+#: Messages whose bytes are fetched together (``MailSource.prefetch``), and their budget.
+BATCH_MESSAGES = 200
+BATCH_BYTES = 8 * 1024 * 1024
+
+
+class Outcome(StrEnum):
+    MATCH = "match"
+    TRANSFORMED = "transformed"
+    DIFFER = "differ"
+    MISSING = "missing"
+    EXTRA = "extra"
+    UNVERIFIABLE = "unverifiable"
+
+
+class Aspect(StrEnum):
+    """How two paired messages differ."""
+
+    BYTES = "bytes"
+    FLAGS = "flags"
+    KEYWORDS = "keywords"
+    INTERNAL_DATE = "internal-date"
+    DATE_OFFSET = "date-offset"
+    FOLDER = "folder"
+
+
+#: Outcomes counted per folder, in report order; the listed ones are every one of them.
+OUTCOMES = tuple(Outcome)
+LISTED = (Outcome.MISSING, Outcome.DIFFER, Outcome.EXTRA, Outcome.UNVERIFIABLE)
+_METADATA = (Feature.FLAGS, Feature.KEYWORDS, Feature.INTERNAL_DATE, Feature.DATE_OFFSET)
 
 
 @dataclass(frozen=True)
-class Difference:
-    """One message that is missing, extra or different, with what people need to find it."""
+class Fingerprint:
+    """What one side can say about one message, without its bytes."""
 
-    kind: str  # "missing" | "differ" | "extra"
+    sha256: str | None  # None: the bytes could not be read (``error`` says why)
+    normal: str | None  # sha256 after the declared transformations (None: none declared)
+    flags: frozenset[str]
+    internal_date: datetime | None
+    summary: MessageSummary
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message listed in a report: where, who, what, and how it differs."""
+
+    outcome: Outcome
     folder: tuple[str, ...]
     summary: MessageSummary
-    detail: str = ""
+    changes: tuple[tuple[Aspect, str], ...] = ()  # how it differs: (aspect, "before → after")
+    detail: str = ""  # why it could not be verified
+    target_folder: tuple[str, ...] | None = None
+
+    @property
+    def aspects(self) -> tuple[Aspect, ...]:
+        return tuple(aspect for aspect, _ in self.changes)
 
 
 @dataclass
 class FolderComparison:
-    source: Folder
+    """Counts for one folder pair (``source`` is None for a target folder no source maps to)."""
+
+    source: Folder | None
     target: Folder
     match: int = 0
+    transformed: int = 0
     differ: int = 0
     missing: int = 0
     extra: int = 0
+    unverifiable: int = 0
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return (self.source or self.target).display()
+
+    def count(self, outcome: Outcome) -> int:
+        return getattr(self, outcome.value)
+
+    def add(self, outcome: Outcome, n: int = 1) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + n)
 
 
 @dataclass
 class Comparison:
+    """The whole result: per folder counts, every listed item, transformations seen."""
+
     source: str
     target: str
     folders: list[FolderComparison] = field(default_factory=list)
-    differences: list[Difference] = field(default_factory=list)
-    unverifiable: list[Feature] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    transformations: Counter = field(default_factory=Counter)  # name → messages
+    unverifiable_features: list[Feature] = field(default_factory=list)
+    seconds: float = 0.0
+    identical: int = 0  # messages found with the same bytes (in their folder or another)
 
     @property
     def ok(self) -> bool:
-        return all(f.missing == 0 and f.differ == 0 for f in self.folders)
+        """Nothing lost: no message missing, differing, unverifiable, no folder unread."""
+        return all(f.missing == 0 and f.differ == 0 and f.unverifiable == 0
+                   and f.error is None for f in self.folders)
 
-    def total(self, name: str) -> int:
-        return sum(getattr(f, name) for f in self.folders)
+    def total(self, outcome: Outcome | str) -> int:
+        return sum(f.count(Outcome(outcome)) for f in self.folders)
+
+    @property
+    def messages(self) -> int:
+        """Messages of the source side (every outcome but *only in target*)."""
+        return sum(self.total(o) for o in OUTCOMES if o is not Outcome.EXTRA)
 
 
 @dataclass(frozen=True)
-class _Seen:
-    flags: frozenset[str]
-    internal_date: datetime | None
-    summary: MessageSummary
+class Policy:
+    """What a comparison tolerates: the target's declared transformations, metadata it
+    cannot keep (differences there are transformations, e.g. after a round trip), and
+    where a role's folder is (None: the target's own ``role_folder``)."""
+
+    transforms: frozenset[Transformation] = frozenset()
+    dropped: frozenset[Feature] = frozenset()
+    role_folder: Callable[[Role], tuple[str, ...] | None] | None = None
 
 
-def compare(source: Connector, target: Connector, options: CopyOptions) -> Comparison:
+def compare(source: Connector, target: Connector, options: CopyOptions,
+            policy: Policy | None = None) -> Comparison:
     """Walk both endpoints folder by folder and classify every message."""
+    started = time.monotonic()
+    if policy is None:
+        policy = Policy(transforms=target.capabilities.transforms)
     left = source.open_source()
     try:
         right = target.open_source()
-    except CapabilityError:
+    except MigrateError:
         left.close()
         raise
     try:
         if not isinstance(left, MailSource) or not isinstance(right, MailSource):
             raise CapabilityError("verify compares mail; one of the endpoints holds no mail")
         checked = _comparable(source, target)
+        bytes_comparable = all(Feature.ORIGINAL_BYTES in c.capabilities.source_keeps
+                               for c in (source, target))
         result = Comparison(source.endpoint.display, target.endpoint.display,
-                            unverifiable=_unverifiable(source, target, checked))
-        target_folders = {f.path: f for f in right.folders()}
-        for src, dst in options.mapping.plan(left.folders(), target.role_folder):
-            found = target_folders.get(dst.path)
-            folder = FolderComparison(src, dst)
-            result.folders.append(folder)
-            _compare_folder(left, right if found else None, src, found, folder, checked,
-                            result.differences)
-        return result
+                            unverifiable_features=_unverifiable(source, target, checked))
+        walker = _Walker(left, right, checked, policy, bytes_comparable, result)
+        walker.run(options, policy.role_folder or target.role_folder)
     finally:
         left.close()
         right.close()
+    result.seconds = time.monotonic() - started
+    return result
 
 
 def _comparable(source: Connector, target: Connector) -> set[Feature]:
     both = source.capabilities.source_keeps & target.capabilities.target_keeps \
         & target.capabilities.source_keeps
-    return {f for f in (Feature.FLAGS, Feature.KEYWORDS, Feature.INTERNAL_DATE,
-                        Feature.DATE_OFFSET) if f in both}
+    return {f for f in _METADATA if f in both}
 
 
 def _unverifiable(source: Connector, target: Connector, checked: set[Feature]) -> list[Feature]:
     kept = source.capabilities.source_keeps | target.capabilities.source_keeps
-    return [f for f in (Feature.FLAGS, Feature.KEYWORDS, Feature.INTERNAL_DATE,
-                        Feature.DATE_OFFSET) if f in kept and f not in checked]
+    return [f for f in _METADATA if f in kept and f not in checked]
 
 
-def _index(reader: MailSource | None, folder: Folder | None) -> dict[str, list[_Seen]]:
-    """sha256 → what each copy of those bytes carries, for one folder."""
-    seen: dict[str, list[_Seen]] = defaultdict(list)
-    if reader is None or folder is None:
-        return seen
-    for message in reader.messages(folder):
-        seen[message.sha256].append(_Seen(message.flags, message.internal_date,
-                                          message.summary))
-    return seen
+# --- reading one side -------------------------------------------------------------------
 
 
-def _compare_folder(left: MailSource, right: MailSource | None, src: Folder,
-                    dst: Folder | None, result: FolderComparison, checked: set[Feature],
-                    differences: list[Difference]) -> None:
-    theirs = _index(right, dst)
-    for message in left.messages(src):
-        copies = theirs.get(message.sha256)
-        if not copies:
-            result.missing += 1
-            differences.append(Difference("missing", src.path, message.summary))
-            continue
-        other = copies.pop()
-        detail = _metadata_difference(message, other, checked)
-        if detail:
-            result.differ += 1
-            differences.append(Difference("differ", src.path, message.summary, detail))
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n")
+
+
+#: Each transformation as a normal form: two messages equal once normalized were paired
+#: through it. (CRLF: line ends as bare LF, whatever the side stored.)
+NORMALIZERS: dict[Transformation, Callable[[bytes], bytes]] = {Transformation.CRLF: _crlf}
+
+
+def _batches(messages: Iterator[MailMessage]) -> Iterator[list[MailMessage]]:
+    batch: list[MailMessage] = []
+    size = 0
+    for message in messages:
+        batch.append(message)
+        size += message.content.size if message.content.loaded else 0
+        if len(batch) >= BATCH_MESSAGES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def fingerprints(reader: MailSource, folder: Folder | None,
+                 transforms: frozenset[Transformation]) -> list[Fingerprint]:
+    """Every message of ``folder`` as a fingerprint (bytes fetched a batch at a time)."""
+    if folder is None:
+        return []
+    out: list[Fingerprint] = []
+    for batch in _batches(reader.messages(folder)):
+        try:
+            reader.prefetch(folder, batch)
+        except ConnectError:
+            raise
+        except MigrateError:
+            pass  # each message then loads (or fails) alone
+        out.extend(_fingerprint(message, transforms) for message in batch)
+    return out
+
+
+def _fingerprint(message: MailMessage, transforms: frozenset[Transformation]) -> Fingerprint:
+    try:
+        sha = message.sha256
+        normal = None
+        if transforms:
+            data = message.content.read()
+            for transformation in sorted(transforms):
+                data = NORMALIZERS[transformation](data)
+            normal = hashlib.sha256(data).hexdigest()
+        summary = message.summary
+    except ConnectError:
+        raise
+    except (MigrateError, OSError) as exc:
+        return Fingerprint(None, None, message.flags, message.internal_date,
+                           MessageSummary(), f"{message.source_id}: {exc}")
+    if summary.date is None and message.internal_date is not None:
+        summary = MessageSummary(summary.message_id, summary.subject, summary.sender,
+                                 message.internal_date.isoformat())
+    return Fingerprint(sha, normal, message.flags, message.internal_date, summary)
+
+
+# --- pairing ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Leftover:
+    """A message unpaired in its folder, kept for the cross-folder pass."""
+
+    folder: FolderComparison
+    print: Fingerprint
+
+
+class _Walker:
+    """Compares folder pair after folder pair, both sides read at once."""
+
+    def __init__(self, left: MailSource, right: MailSource, checked: set[Feature],
+                 policy: Policy, bytes_comparable: bool, result: Comparison) -> None:
+        self.left, self.right = left, right
+        self.checked, self.policy = checked, policy
+        self.bytes_comparable = bytes_comparable
+        self.result = result
+        self.missing: list[_Leftover] = []
+        self.extra: list[_Leftover] = []
+
+    def run(self, options: CopyOptions, role_folder) -> None:
+        target_folders = {f.path: f for f in self.right.folders()}
+        pairs = options.mapping.plan(self.left.folders(), role_folder)
+        mapped = {dst.path for _, dst in pairs}
+        unfiltered = not options.mapping.include and not options.mapping.exclude
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify") as pool:
+            for src, dst in pairs:
+                folder = FolderComparison(src, dst)
+                self.result.folders.append(folder)
+                self._folder(pool, src, target_folders.get(dst.path), folder)
+            if unfiltered:  # target folders no source folder maps to: only in target
+                for path, found in target_folders.items():
+                    if path not in mapped:
+                        folder = FolderComparison(None, found)
+                        self.result.folders.append(folder)
+                        self._folder(pool, None, found, folder)
+        self._across_folders()
+        for left in self.missing:
+            self._list(left.folder, Outcome.MISSING, left.print)
+        for right in self.extra:
+            self._list(right.folder, Outcome.EXTRA, right.print)
+        self.result.folders = [f for f in self.result.folders if f.source is not None
+                               or f.error or any(f.count(o) for o in OUTCOMES)]
+
+    def _folder(self, pool: ThreadPoolExecutor, src: Folder | None, dst: Folder | None,
+                result: FolderComparison) -> None:
+        transforms = self.policy.transforms if self.bytes_comparable else frozenset()
+        theirs_future = pool.submit(fingerprints, self.right, dst, transforms)
+        try:
+            ours = fingerprints(self.left, src, transforms) if src is not None else []
+        except ConnectError:
+            raise
+        except MigrateError as exc:
+            result.error = str(exc)
+            ours = []
+        try:
+            theirs = theirs_future.result()
+        except ConnectError:
+            raise
+        except MigrateError as exc:
+            result.error = str(exc)
+            theirs = []
+        self._pair(ours, theirs, result)
+
+    def _pair(self, ours: list[Fingerprint], theirs: list[Fingerprint],
+              result: FolderComparison) -> None:
+        for side in (ours, theirs):
+            for fp in [p for p in side if p.sha256 is None]:
+                side.remove(fp)
+                self._list(result, Outcome.UNVERIFIABLE, fp, detail=fp.error or "")
+        if not self.bytes_comparable:
+            self._pair_unverifiable(ours, theirs, result)
+            return
+        rest = self._pair_by(ours, theirs, lambda p: p.sha256, result, None)
+        ours, theirs = rest
+        if self.policy.transforms:
+            names = ",".join(sorted(self.policy.transforms))
+            ours, theirs = self._pair_by(ours, theirs, lambda p: p.normal, result, names)
+        ours, theirs = self._pair_by_message_id(ours, theirs, result)
+        self.missing.extend(_Leftover(result, p) for p in ours)
+        self.extra.extend(_Leftover(result, p) for p in theirs)
+
+    def _pair_by(self, ours: list[Fingerprint], theirs: list[Fingerprint], key,
+                 result: FolderComparison, transformation: str | None
+                 ) -> tuple[list[Fingerprint], list[Fingerprint]]:
+        index: dict[str | None, list[Fingerprint]] = defaultdict(list)
+        for fp in theirs:
+            index[key(fp)].append(fp)
+        unpaired = []
+        for fp in ours:
+            copies = index.get(key(fp))
+            if not copies:
+                unpaired.append(fp)
+                continue
+            if transformation is None:
+                self.result.identical += 1
+            self._judge(fp, copies.pop(), result, transformation)
+        return unpaired, [fp for copies in index.values() for fp in copies]
+
+    def _pair_by_message_id(self, ours: list[Fingerprint], theirs: list[Fingerprint],
+                            result: FolderComparison
+                            ) -> tuple[list[Fingerprint], list[Fingerprint]]:
+        """Same Message-ID, once on each side, different bytes: differ (bytes)."""
+        def unique(side: list[Fingerprint]) -> dict[str, Fingerprint]:
+            counts = Counter(p.summary.message_id for p in side if p.summary.message_id)
+            return {p.summary.message_id: p for p in side
+                    if p.summary.message_id and counts[p.summary.message_id] == 1}
+
+        left, right = unique(ours), unique(theirs)
+        paired = set(left) & set(right)
+        for message_id in paired:
+            change = (f"sha256 {(left[message_id].sha256 or '')[:12]}… → "
+                      f"{(right[message_id].sha256 or '')[:12]}…")
+            self._list(result, Outcome.DIFFER, left[message_id], ((Aspect.BYTES, change),))
+        return ([p for p in ours if p.summary.message_id not in paired],
+                [p for p in theirs if p.summary.message_id not in paired])
+
+    def _pair_unverifiable(self, ours: list[Fingerprint], theirs: list[Fingerprint],
+                           result: FolderComparison) -> None:
+        """No bytes both sides keep: present by Message-ID, but never counted as a pass."""
+        ids = Counter(p.summary.message_id for p in theirs if p.summary.message_id)
+        for fp in ours:
+            if fp.summary.message_id and ids[fp.summary.message_id]:
+                ids[fp.summary.message_id] -= 1
+                self._list(result, Outcome.UNVERIFIABLE, fp,
+                           detail="no fingerprint both sides can produce")
+            else:
+                self._list(result, Outcome.MISSING, fp)
+        result.add(Outcome.EXTRA, sum(ids.values()))
+
+    def _judge(self, ours: Fingerprint, theirs: Fingerprint, result: FolderComparison,
+               transformation: str | None) -> None:
+        changes, dropped = _metadata_difference(ours, theirs, self.checked,
+                                                self.policy.dropped)
+        names = ([transformation] if transformation else []) + [a.value for a in dropped]
+        for name in names:
+            self.result.transformations[name] += 1
+        if changes:
+            self._list(result, Outcome.DIFFER, ours, tuple(changes))
+        elif names:
+            result.add(Outcome.TRANSFORMED)
         else:
-            result.match += 1
-    for copies in theirs.values():
-        for other in copies:
-            result.extra += 1
-            differences.append(Difference("extra", src.path, other.summary))
+            result.add(Outcome.MATCH)
+
+    def _across_folders(self) -> None:
+        """Unpaired messages found, byte-identical, in another folder: differ (folder)."""
+        if not self.missing or not self.extra:
+            return
+        index: dict[str, list[_Leftover]] = defaultdict(list)
+        for right in self.extra:
+            index[right.print.sha256 or ""].append(right)
+        still = []
+        for left in self.missing:
+            copies = index.get(left.print.sha256 or "")
+            if not copies:
+                still.append(left)
+                continue
+            right = copies.pop()
+            self.result.identical += 1
+            change = f"{left.folder.target.display()} → {right.folder.target.display()}"
+            self._list(left.folder, Outcome.DIFFER, left.print, ((Aspect.FOLDER, change),),
+                       target_folder=right.folder.target.path)
+        self.missing = still
+        self.extra = [r for copies in index.values() for r in copies]
+
+    def _list(self, folder: FolderComparison, outcome: Outcome, fp: Fingerprint,
+              changes: tuple[tuple[Aspect, str], ...] = (), detail: str = "",
+              target_folder: tuple[str, ...] | None = None) -> None:
+        folder.add(outcome)
+        path = folder.source.path if folder.source is not None and outcome is not \
+            Outcome.EXTRA else folder.target.path
+        self.result.items.append(Item(outcome, path, fp.summary, changes, detail,
+                                      target_folder))
 
 
-def _metadata_difference(message: MailMessage, other: _Seen, checked: set[Feature]) -> str:
-    parts = []
-    if Feature.FLAGS in checked and message.system_flags != system_flags(other.flags):
-        parts.append(f"flags {sorted(message.system_flags)} → {sorted(system_flags(other.flags))}")
-    if Feature.KEYWORDS in checked and message.keywords != keywords(other.flags):
-        parts.append(f"keywords {sorted(message.keywords)} → {sorted(keywords(other.flags))}")
-    if Feature.INTERNAL_DATE in checked and message.internal_date and other.internal_date:
-        if int(message.internal_date.timestamp()) != int(other.internal_date.timestamp()):
-            parts.append(f"date {message.internal_date.isoformat()} → "
-                         f"{other.internal_date.isoformat()}")
-        elif Feature.DATE_OFFSET in checked and \
-                message.internal_date.utcoffset() != other.internal_date.utcoffset():
-            parts.append(f"date offset {message.internal_date.isoformat()} → "
-                         f"{other.internal_date.isoformat()}")
-    return "; ".join(parts)
+def _metadata_difference(ours: Fingerprint, theirs: Fingerprint, checked: set[Feature],
+                         dropped: frozenset[Feature]
+                         ) -> tuple[list[tuple[Aspect, str]], list[Aspect]]:
+    """(aspects that differ with "before → after", aspects that differ but are tolerated)."""
+    found: list[tuple[Aspect, str]] = []
+    if Feature.FLAGS in checked and system_flags(ours.flags) != system_flags(theirs.flags):
+        found.append((Aspect.FLAGS, _change(system_flags(ours.flags),
+                                            system_flags(theirs.flags))))
+    if Feature.KEYWORDS in checked and keywords(ours.flags) != keywords(theirs.flags):
+        found.append((Aspect.KEYWORDS, _change(keywords(ours.flags), keywords(theirs.flags))))
+    mine, other = ours.internal_date, theirs.internal_date
+    if Feature.INTERNAL_DATE in checked and mine and other:
+        if int(mine.timestamp()) != int(other.timestamp()):
+            found.append((Aspect.INTERNAL_DATE, f"{mine.isoformat()} → {other.isoformat()}"))
+        elif Feature.DATE_OFFSET in checked and mine.utcoffset() != other.utcoffset():
+            found.append((Aspect.DATE_OFFSET, f"{mine.isoformat()} → {other.isoformat()}"))
+    differ = [(a, d) for a, d in found if Feature(a.value) not in dropped]
+    return differ, [a for a, _ in found if Feature(a.value) in dropped]
 
+
+def _change(before: frozenset[str], after: frozenset[str]) -> str:
+    return f"{' '.join(sorted(before)) or '∅'} → {' '.join(sorted(after)) or '∅'}"

@@ -15,7 +15,7 @@ Endpoint parameters: ``tls=off`` (plain text, loopback or trusted networks only)
 
 from __future__ import annotations
 
-from migrate.connector import Capabilities, Connector, Feature, Kind
+from migrate.connector import Capabilities, Connector, Feature, Kind, Transformation
 from migrate.model import Role
 
 from .folders import INBOX, list_mailboxes
@@ -40,6 +40,7 @@ class ImapConnector(Connector):
         writes=frozenset({Kind.MAIL}),
         source_keeps=_KEEPS | {Feature.DATE_OFFSET},
         target_keeps=_KEEPS,
+        transforms=frozenset({Transformation.CRLF}),  # servers store lines ending in CRLF
         limits={
             Feature.DATE_OFFSET: {
                 "en": "IMAP servers keep the received time, not its UTC offset: it comes "
