@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .chatcopy import ChatCopier
 from .connector import (
     ChatSource,
     ChatTarget,
@@ -36,9 +36,10 @@ from .connector import (
 )
 from .errors import CapabilityError, ConnectError, ItemError, MigrateError, RetryableError
 from .mapping import FolderMapping
-from .model import ChatMessage, Conversation, Folder, MailMessage
+from .model import Folder, MailMessage
 from .observe import Observer
 from .readahead import read_ahead
+from .results import CopyResult, Failure, FolderResult
 from .state import ItemStatus, JobStatus, StateDB
 
 
@@ -95,63 +96,6 @@ class Plan:
     @property
     def already_done(self) -> int:
         return sum(f.done for f in self.folders)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One item that could not be copied, and why."""
-
-    folder: tuple[str, ...]
-    key: str
-    error: str
-    subject: str | None = None
-    message_id: str | None = None
-
-
-@dataclass
-class FolderResult:
-    source: Folder
-    target: Folder
-    copied: int = 0
-    skipped: int = 0
-    failed: int = 0
-    bytes: int = 0
-    updated: int = 0  # messages copied earlier whose flags this pass brought up to date
-
-
-@dataclass
-class CopyResult:
-    """The outcome of a copy run."""
-
-    job_id: int
-    run_id: int
-    folders: list[FolderResult] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def copied(self) -> int:
-        return sum(f.copied for f in self.folders)
-
-    @property
-    def skipped(self) -> int:
-        return sum(f.skipped for f in self.folders)
-
-    @property
-    def failed(self) -> int:
-        return sum(f.failed for f in self.folders)
-
-    @property
-    def bytes(self) -> int:
-        return sum(f.bytes for f in self.folders)
-
-    @property
-    def updated(self) -> int:
-        return sum(f.updated for f in self.folders)
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0
 
 
 def make_plan(source: Connector, target: Connector, state: StateDB | None,
@@ -447,54 +391,6 @@ class Copier:
         self.result.failures.append(Failure(folder.path, key, error))
         self.observer.item_failed(folder, key, error)
 
-    # --- chat -------------------------------------------------------------------------
-
-    def copy_chat(self, reader: ChatSource, writer: ChatTarget) -> None:
-        for conversation in reader.conversations():
-            self._copy_conversation(reader, writer, conversation)
-
-    def _copy_conversation(self, reader: ChatSource, writer: ChatTarget,
-                           conversation: Conversation) -> None:
-        marker = (json.dumps({"conversation": conversation.source_id}),)
-        folder = Folder((conversation.name or conversation.source_id,))
-        folder_id, _ = self.state.folder(self.job_id, marker, marker, None)
-        result = FolderResult(folder, folder)
-        self.result.folders.append(result)
-        writer.prepare_conversation(conversation)
-        for message in reader.chat_messages(conversation):
-            self._copy_chat_message(reader, writer, conversation, message, folder_id, result)
-        writer.commit()
-
-    def _copy_chat_message(self, reader: ChatSource, writer: ChatTarget,
-                           conversation: Conversation, message: ChatMessage, folder_id: int,
-                           result: FolderResult) -> None:
-        key = message.source_id
-        record = self.state.lookup(folder_id, [key]).get(key)
-        if record is not None and record.status == ItemStatus.DONE:
-            result.skipped += 1
-            return
-        if record is not None and record.status == ItemStatus.PENDING:
-            found = writer.find_chat(conversation, message)
-            if found is not None:
-                self.state.mark_results(folder_id, [(key, found, None)], [])
-                result.skipped += 1
-                return
-        self.state.mark_pending(self.job_id, folder_id, [(key, 0)])
-        try:
-            for ref in message.attachments:
-                writer.put_blob(reader.blob(ref))
-            target_key = writer.post(conversation, message)
-        except ConnectError:
-            raise
-        except MigrateError as exc:
-            self.state.mark_results(folder_id, [], [(key, str(exc))])
-            result.failed += 1
-            self.result.failures.append(Failure(result.source.path, key, str(exc)))
-            return
-        writer.commit()
-        self.state.mark_results(folder_id, [(key, target_key, None)], [])
-        result.copied += 1
-
 
 def _safe_size(message: MailMessage) -> int:
     try:
@@ -541,7 +437,7 @@ def copy(source: Connector, target: Connector, state: StateDB, options: CopyOpti
                 copier.copy_mail(reader, writer)
             if Kind.CHAT in common and isinstance(reader, ChatSource) \
                     and isinstance(writer, ChatTarget):
-                copier.copy_chat(reader, writer)
+                ChatCopier(state, copier.job_id, copier.result).copy(reader, writer)
         result = copier.result
         result.seconds = time.monotonic() - started
         outcome = "done" if result.ok else "failed-items"

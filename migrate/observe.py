@@ -19,7 +19,7 @@ from .connector import FolderStats
 from .model import Folder, MailMessage
 
 if TYPE_CHECKING:
-    from .engine import CopyResult, FolderResult
+    from .results import CopyResult, FolderResult
 
 
 class Observer:

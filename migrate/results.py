@@ -1,0 +1,64 @@
+"""What a copy did: per folder counts, the failures with what people need to find them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import Folder
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One item that could not be copied, and why."""
+
+    folder: tuple[str, ...]
+    key: str
+    error: str
+    subject: str | None = None
+    message_id: str | None = None
+
+
+@dataclass
+class FolderResult:
+    source: Folder
+    target: Folder
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+    updated: int = 0  # messages copied earlier whose flags this pass brought up to date
+
+
+@dataclass
+class CopyResult:
+    """The outcome of a copy run."""
+
+    job_id: int
+    run_id: int
+    folders: list[FolderResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def copied(self) -> int:
+        return sum(f.copied for f in self.folders)
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.folders)
+
+    @property
+    def failed(self) -> int:
+        return sum(f.failed for f in self.folders)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.folders)
+
+    @property
+    def updated(self) -> int:
+        return sum(f.updated for f in self.folders)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
