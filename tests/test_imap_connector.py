@@ -326,3 +326,32 @@ def test_a_body_is_never_fetched_under_another_uidvalidity(dovecot):
             listed.content.read()
     finally:
         source.close()
+
+
+def test_a_dead_runs_append_landing_after_the_lookup_is_removed_at_close(dovecot):
+    """A killed copy's server session can finish its APPEND after the rerun looked for the
+    message and wrote it again: the rerun removes that late copy, and only that one."""
+    user = dovecot.add_user("late")
+    when = datetime(2021, 5, 4, 10, 0, tzinfo=UTC)
+    data = b"Message-ID: <late@x>\r\nSubject: late\r\n\r\nbody\r\n"
+    twin = {"msg": data, "flags": [], "date": when}
+    dovecot.seed(user, "INBOX", [twin])  # an identical message the folder already held
+    message = MailMessage(Content.from_bytes(data), "k1", internal_date=when)
+    folder = Folder(("INBOX",), Role.INBOX)
+    target = connector(dovecot.url(user)).open_target()
+    try:
+        target.prepare_folder(folder)
+        with dovecot.client(user) as client:  # find() must not take the old twin ...
+            client.select_folder("INBOX")
+            client.add_flags(client.search("ALL"), ["\\Deleted"])
+            client.expunge()
+        assert target.find(folder, message) is None
+        dovecot.seed(user, "INBOX", [twin])  # ... the dead run's APPEND lands now
+        key = target.append(folder, message)  # and the rerun writes it again
+    finally:
+        target.close()
+    [(body, _, _)] = dovecot.contents(user)["INBOX"]
+    assert body == data
+    with dovecot.client(user) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert client.search("ALL") == [int(key.split(":")[1])]

@@ -63,6 +63,11 @@ class ImapTarget(MailTarget):
         self._folders: dict[tuple[str, ...], _Open] = {}
         self._lookup = Lookup(session)
         self._in_doubt: set[str] = set()  # source keys whose APPEND was cut off
+        # Messages a dead run left pending that ``find`` did not see: that run's APPEND may
+        # still land after ours (its server session outlives it), so they are checked again
+        # at ``close``. Folder path → [(message, the UID this run gave it)].
+        self._unseen: dict[tuple[str, ...], dict[str, MailMessage]] = {}
+        self._rewritten: dict[tuple[str, ...], list[tuple[MailMessage, int]]] = {}
         quirks = session.quirks
         self._multiappend = quirks.multiappend and session.capable("MULTIAPPEND")
         self._uidplus = session.capable("UIDPLUS")
@@ -135,6 +140,7 @@ class ImapTarget(MailTarget):
                               strict=True):
             results[i] = outcome
         self._flag_after_append(opened, messages, results)
+        self._note_rewritten(folder, messages, results)
         return [r if r is not None else ItemError("not written") for r in results]
 
     def _already_there(self, opened: _Open, messages: list[MailMessage]) -> dict[int, str]:
@@ -267,10 +273,55 @@ class ImapTarget(MailTarget):
     def find(self, folder: Folder, message: MailMessage) -> str | None:
         opened = self._open(folder)
         hits = self._lookup.find(opened.name, [message], None, opened.claimed)
-        return f"{opened.uidvalidity}:{hits[0]}" if 0 in hits else None
+        if 0 in hits:
+            return f"{opened.uidvalidity}:{hits[0]}"
+        self._unseen.setdefault(folder.path, {})[message.source_id] = message
+        return None
+
+    def _note_rewritten(self, folder: Folder, messages: list[MailMessage],
+                        results: list) -> None:
+        """Remember the UIDs given to messages that ``find`` did not see (see ``close``)."""
+        unseen = self._unseen.get(folder.path)
+        if not unseen:
+            return
+        for message, result in zip(messages, results, strict=True):
+            if message.source_id in unseen and isinstance(result, str) \
+                    and not result.startswith("sha256:"):
+                del unseen[message.source_id]
+                uid = int(result.rpartition(":")[2])
+                self._rewritten.setdefault(folder.path, []).append((message, uid))
+
+    def _remove_late_copies(self) -> None:
+        """Delete the copies a dead run's APPEND added after this run looked for them.
+
+        Only a copy that appeared during this run (UID at or above the folder's UIDNEXT when
+        this run opened it) and is the same message as one this run wrote again is removed:
+        never anything the folder held before. Needs UID EXPUNGE (UIDPLUS).
+        """
+        if not self._rewritten or not self._uidplus:
+            return
+        for path, written in self._rewritten.items():
+            opened = self._folders[path]
+            late: set[int] = set()
+            for message, uid in written:
+                taken = {uid}
+                while hits := self._lookup.find(opened.name, [message], None, taken):
+                    if hits[0] >= opened.before and hits[0] not in opened.claimed:
+                        late.add(hits[0])
+            if late:
+                log.warning("%r: %d copies written by an interrupted run after this one had "
+                            "looked for them: removed", opened.name, len(late))
+                self._session.ensure_selected(opened.name, readonly=False)
+                self._session.call("EXPUNGE", lambda client, uids=sorted(late): (  # noqa: B008
+                    client.add_flags(uids, ["\\Deleted"], silent=True),
+                    client.uid_expunge(uids)))
 
     def close(self, complete: bool = True) -> None:
-        """Nothing to flush: an APPEND answered OK is durable."""
+        """Remove late copies of rewritten messages; nothing to flush (APPEND OK is durable)."""
+        try:
+            self._remove_late_copies()
+        except MigrateError as exc:
+            log.warning("late copies of interrupted APPENDs not checked: %s", exc)
         self._session.close()
 
 
