@@ -11,7 +11,9 @@ into a fresh user of the same server, in the same run:
 
 Reported per tool: wall time, its ratio to mbsync's, peak RSS (``/usr/bin/time -v``), and
 for the copies: messages present, byte-identical, with equal flags and internal dates
-(read back over IMAP by our connector). Then a rerun of ours with nothing new.
+(read back over IMAP by our connector). Then a rerun of ours with nothing new, and
+``migrate verify`` of the source against our one-connection copy (goal: at most twice the
+copy's time).
 imapsync is not in Debian 12 and its source cannot be fetched here: not measured.
 
     python benchmarks/imap_to_imap.py [--messages 3000]
@@ -20,6 +22,7 @@ imapsync is not in Debian 12 and its source cannot be fetched here: not measured
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import subprocess
@@ -187,6 +190,10 @@ def main() -> None:
                     "--state", str(work / f"{user}.db"), "--connections", connections))
                 rows.append((f"sovereign-migrate ({connections} conn.)", seconds, rss,
                              compare(source, snapshot(server.url(user)))))
+            verify, verify_rss, _ = timed(migrate(
+                "verify", server.url("alice"), server.url("ours1"),
+                "--report-json", str(work / "verify.json")))
+            verified = json.loads((work / "verify.json").read_text())["totals"]
             rerun, rerun_rss, _ = timed(migrate(
                 "copy", server.url("alice"), server.url("ours4"), "--quiet",
                 "--state", str(work / "ours4.db"), "--connections", "4"))
@@ -209,6 +216,9 @@ def main() -> None:
         print(f"{name:<32} {seconds:8.2f} {seconds / mbsync_seconds:9.2f} {rss / 1024:12.1f} "
               f"{present:8d} {same:10d} {same_all:13d}")
     print(f"{'rerun, nothing new (ours, 4)':<32} {rerun:8.2f} {'':>9} {rerun_rss / 1024:12.1f}")
+    print(f"{'verify (ours, both sides read)':<32} {verify:8.2f} {'':>9} "
+          f"{verify_rss / 1024:12.1f} {verified['messages']:8d} {verified['match']:10d}   "
+          f"÷ copy (1 conn.): {verify / rows[0][1]:.2f}")
 
 
 if __name__ == "__main__":

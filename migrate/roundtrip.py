@@ -68,6 +68,7 @@ class Certificate:
     created: str
     tool_version: str = __version__
     renamed_folders: list[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
+    returned_kept: bool = False  # False: the returned archive was a temporary directory
 
     @property
     def messages(self) -> int:
@@ -101,7 +102,7 @@ def archive_hashes(path: Path) -> ArchiveHashes:
                        (path / MANIFEST).read_text(encoding="utf-8").splitlines()
                        if len(parts := line.split(maxsplit=1)) == 2
                        and parts[1].startswith(EML_DIR + "/"))
-    return ArchiveHashes(str(path), hashlib.sha256(tags.read_bytes()).hexdigest(),
+    return ArchiveHashes(str(path.resolve()), hashlib.sha256(tags.read_bytes()).hexdigest(),
                          hashlib.sha256("\n".join(checksums).encode()).hexdigest())
 
 
@@ -139,7 +140,7 @@ def roundtrip(archive: Path, via: Connector, *, out: Path | None = None,
         return Certificate(archive_hashes(archive), archive_hashes(returned),
                            via.endpoint.display, comparison, chat, _operator(),
                            datetime.now(UTC).isoformat(timespec="seconds"),
-                           renamed_folders=renamed)
+                           renamed_folders=renamed, returned_kept=out is not None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

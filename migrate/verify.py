@@ -196,11 +196,13 @@ def _unverifiable(source: Connector, target: Connector, checked: set[Feature]) -
 
 
 def _crlf(data: bytes) -> bytes:
-    return data.replace(b"\r\n", b"\n")
+    if data.count(b"\n") == data.count(b"\r\n"):
+        return data  # already CRLF throughout (as every IMAP body is): no copy
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 #: Each transformation as a normal form: two messages equal once normalized were paired
-#: through it. (CRLF: line ends as bare LF, whatever the side stored.)
+#: through it. (CRLF: every line end as CRLF, as an IMAP server stores it.)
 NORMALIZERS: dict[Transformation, Callable[[bytes], bytes]] = {Transformation.CRLF: _crlf}
 
 
@@ -239,10 +241,11 @@ def _fingerprint(message: MailMessage, transforms: frozenset[Transformation]) ->
         sha = message.sha256
         normal = None
         if transforms:
-            data = message.content.read()
+            original = data = message.content.read()
             for transformation in sorted(transforms):
                 data = NORMALIZERS[transformation](data)
-            normal = hashlib.sha256(data).hexdigest()
+            normal = sha if data is original else hashlib.sha256(data).hexdigest()
+            del original, data
         summary = message.summary
     except ConnectError:
         raise
@@ -306,21 +309,24 @@ class _Walker:
                 result: FolderComparison) -> None:
         transforms = self.policy.transforms if self.bytes_comparable else frozenset()
         theirs_future = pool.submit(fingerprints, self.right, dst, transforms)
+        ours: list[Fingerprint] = []
         try:
             ours = fingerprints(self.left, src, transforms) if src is not None else []
         except ConnectError:
             raise
         except MigrateError as exc:
-            result.error = str(exc)
-            ours = []
+            result.error = str(exc)  # the folder fails (not ok); nothing of it is judged
         try:
             theirs = theirs_future.result()
         except ConnectError:
             raise
-        except MigrateError as exc:
-            result.error = str(exc)
-            theirs = []
-        self._pair(ours, theirs, result)
+        except MigrateError as exc:  # the target folder cannot be read: nothing provable
+            result.error = result.error or str(exc)
+            for fp in ours:
+                self._list(result, Outcome.UNVERIFIABLE, fp, detail=str(exc))
+            return
+        if result.error is None:
+            self._pair(ours, theirs, result)
 
     def _pair(self, ours: list[Fingerprint], theirs: list[Fingerprint],
               result: FolderComparison) -> None:

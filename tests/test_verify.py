@@ -63,3 +63,16 @@ def test_identical_endpoints_exit_zero(tmp_path):
     done = run_cli("verify", source, target)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Nothing lost: all 12 messages" in done.stdout
+
+
+def test_an_unreadable_target_folder_is_unverifiable_never_a_pass(tmp_path):
+    source, target, cur = _copied(tmp_path, count=4)
+    broken = next(cur.iterdir())
+    broken.unlink()
+    broken.symlink_to(tmp_path / "nowhere")  # the target's listing fails on it
+    done = run_cli("verify", source, target, "--report-json", str(tmp_path / "r.json"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["totals"]["unverifiable"] == 4 and report["totals"]["missing"] == 0
+    assert report["totals"]["match"] == 0 and report["ok"] is False
+    assert all(item["detail"] for item in report["items"])
