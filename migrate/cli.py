@@ -267,7 +267,7 @@ def _write_reports(obj: Context, result, report_json: str | None,
 
 def _print_comparison(obj: Context, result, report: str | None) -> None:
     from .report import describe
-    from .verify import OUTCOMES
+    from .verify import CHAT_OUTCOMES, OUTCOMES
 
     t = obj.texts
     click.echo(t("verify.title", source=result.source, target=result.target))
@@ -276,6 +276,10 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
                            for o in OUTCOMES if folder.count(o))
         error = t("plan.unreadable", error=folder.error) if folder.error else ""
         click.echo(f"  {folder.name:<40} {counts or '-'}{error}")
+    for conversation in result.conversations:
+        counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {conversation.count(o)}"
+                           for o in CHAT_OUTCOMES if conversation.count(o))
+        click.echo(t("verify.conversation", name=conversation.name, counts=counts or "-"))
     for item in result.items[:100]:
         summary = item.summary
         detail = describe(item, t)
@@ -293,11 +297,14 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         click.echo(t("verify.unverifiable",
                      features=", ".join(t(f"feature.{f.value}")
                                         for f in result.unverifiable_features)))
+    if result.conversations:
+        click.echo(t("verify.chat", match=result.chat_total("match"),
+                     messages=result.chat_messages))
     if result.ok:
         click.echo(t("verify.ok", count=result.messages))
     else:
-        click.echo(t("verify.bad", missing=result.total("missing"),
-                     differ=result.total("differ"),
+        click.echo(t("verify.bad", missing=result.total("missing") + result.chat_total("missing"),
+                     differ=result.total("differ") + result.chat_total("differ"),
                      unverifiable=result.total("unverifiable")))
 
 

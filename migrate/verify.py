@@ -10,7 +10,9 @@ fingerprints are held at a time, plus the messages left unpaired. Pairing, in or
 4. at the end, unpaired messages of every folder: the same bytes in another target folder
    are **differ** (folder); what is left is **missing** in the target or **only in target**.
 A message whose bytes cannot be read, or endpoints without a fingerprint in common, give
-**unverifiable**: never a pass.
+**unverifiable**: never a pass. Chat (when both endpoints hold it) is compared per
+conversation by message id: author, times, bodies, thread, reactions, edits and
+attachments' hashes, each where both sides keep it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from .connector import Connector, Feature, MailSource, Transformation
+from .connector import ChatSource, Connector, Feature, Kind, MailSource, Transformation
 from .engine import CopyOptions
 from .errors import CapabilityError, ConnectError, MigrateError
-from .model import Folder, MailMessage, MessageSummary, Role, keywords, system_flags
+from .model import (
+    ChatMessage,
+    Folder,
+    MailMessage,
+    MessageSummary,
+    Role,
+    keywords,
+    system_flags,
+)
 
 #: Messages whose bytes are fetched together (``MailSource.prefetch``), and their budget.
 BATCH_MESSAGES = 200
@@ -52,6 +62,14 @@ class Aspect(StrEnum):
     INTERNAL_DATE = "internal-date"
     DATE_OFFSET = "date-offset"
     FOLDER = "folder"
+    # chat (values are the Feature a side must keep for the aspect to be compared)
+    BODY = "body"
+    AUTHORS = "authors"
+    TIMESTAMPS = "timestamps"
+    THREADS = "threads"
+    REACTIONS = "reactions"
+    EDITS = "edits"
+    ATTACHMENTS = "attachments"
 
 
 #: Outcomes counted per folder, in report order; the listed ones are every one of them.
@@ -82,6 +100,7 @@ class Item:
     changes: tuple[tuple[Aspect, str], ...] = ()  # how it differs: (aspect, "before → after")
     detail: str = ""  # why it could not be verified
     target_folder: tuple[str, ...] | None = None
+    kind: Kind = Kind.MAIL  # chat: ``folder`` is the conversation's name
 
     @property
     def aspects(self) -> tuple[Aspect, ...]:
@@ -114,6 +133,28 @@ class FolderComparison:
 
 
 @dataclass
+class ConversationComparison:
+    """Counts for one conversation (paired by its source id)."""
+
+    name: str
+    source_id: str
+    match: int = 0
+    differ: int = 0
+    missing: int = 0
+    extra: int = 0
+
+    def count(self, outcome: Outcome) -> int:
+        return getattr(self, outcome.value, 0)
+
+    def add(self, outcome: Outcome, n: int = 1) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + n)
+
+
+#: Outcomes a chat message can have (its bytes are not a fingerprint: no transformation).
+CHAT_OUTCOMES = (Outcome.MATCH, Outcome.DIFFER, Outcome.MISSING, Outcome.EXTRA)
+
+
+@dataclass
 class Comparison:
     """The whole result: per folder counts, every listed item, transformations seen."""
 
@@ -125,12 +166,22 @@ class Comparison:
     unverifiable_features: list[Feature] = field(default_factory=list)
     seconds: float = 0.0
     identical: int = 0  # messages found with the same bytes (in their folder or another)
+    conversations: list[ConversationComparison] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Nothing lost: no message missing, differing, unverifiable, no folder unread."""
         return all(f.missing == 0 and f.differ == 0 and f.unverifiable == 0
-                   and f.error is None for f in self.folders)
+                   and f.error is None for f in self.folders) \
+            and all(c.missing == 0 and c.differ == 0 for c in self.conversations)
+
+    def chat_total(self, outcome: Outcome | str) -> int:
+        return sum(c.count(Outcome(outcome)) for c in self.conversations)
+
+    @property
+    def chat_messages(self) -> int:
+        """Chat messages of the source side."""
+        return sum(self.chat_total(o) for o in CHAT_OUTCOMES if o is not Outcome.EXTRA)
 
     def total(self, outcome: Outcome | str) -> int:
         return sum(f.count(Outcome(outcome)) for f in self.folders)
@@ -165,15 +216,22 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
         left.close()
         raise
     try:
-        if not isinstance(left, MailSource) or not isinstance(right, MailSource):
-            raise CapabilityError("verify compares mail; one of the endpoints holds no mail")
+        mail = isinstance(left, MailSource) and isinstance(right, MailSource)
+        chat = isinstance(left, ChatSource) and isinstance(right, ChatSource) and \
+            Kind.CHAT in source.capabilities.reads & target.capabilities.reads
+        if not mail and not chat:
+            raise CapabilityError("verify compares mail or chat; these endpoints have "
+                                  "neither in common")
         checked = _comparable(source, target)
         bytes_comparable = all(Feature.ORIGINAL_BYTES in c.capabilities.source_keeps
                                for c in (source, target))
         result = Comparison(source.endpoint.display, target.endpoint.display,
                             unverifiable_features=_unverifiable(source, target, checked))
-        walker = _Walker(left, right, checked, policy, bytes_comparable, result)
-        walker.run(options, policy.role_folder or target.role_folder)
+        if mail:
+            walker = _Walker(left, right, checked, policy, bytes_comparable, result)
+            walker.run(options, policy.role_folder or target.role_folder)
+        if chat:
+            _compare_chat(left, right, _chat_checked(source, target), result)
     finally:
         left.close()
         right.close()
@@ -461,3 +519,87 @@ def _metadata_difference(ours: Fingerprint, theirs: Fingerprint, checked: set[Fe
 
 def _change(before: frozenset[str], after: frozenset[str]) -> str:
     return f"{' '.join(sorted(before)) or '∅'} → {' '.join(sorted(after)) or '∅'}"
+
+
+# --- chat ---------------------------------------------------------------------------------
+
+
+def _chat_checked(source: Connector, target: Connector) -> set[Aspect]:
+    both = source.capabilities.source_keeps & target.capabilities.target_keeps \
+        & target.capabilities.source_keeps
+    chat = {Aspect(f.value) for f in both if f.kind is Kind.CHAT}
+    return chat | {Aspect.BODY}
+
+
+def _stamp(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def chat_print(message: ChatMessage) -> dict[Aspect, object]:
+    """What is compared of a chat message, by aspect (times as instants)."""
+    return {
+        Aspect.BODY: (message.body_html, message.body_text, message.subject,
+                      message.message_type),
+        Aspect.AUTHORS: message.author.source_id if message.author else None,
+        Aspect.TIMESTAMPS: (_stamp(message.created), _stamp(message.edited),
+                            _stamp(message.deleted)),
+        Aspect.THREADS: (message.thread_root_id, message.reply_to_id),
+        Aspect.REACTIONS: tuple(sorted((r.author.source_id, r.key) for r in message.reactions)),
+        Aspect.EDITS: tuple((_stamp(e.edited), e.body_html, e.body_text) for e in message.edits),
+        Aspect.ATTACHMENTS: tuple(sorted(a.sha256 for a in message.attachments)),
+    }
+
+
+def _chat_summary(message: ChatMessage) -> MessageSummary:
+    text = message.body_text or message.body_html or ""
+    author = message.author.display_name or message.author.source_id if message.author else None
+    return MessageSummary(message.source_id, " ".join(text.split())[:80] or None, author,
+                          message.created.isoformat())
+
+
+def _compare_chat(left: ChatSource, right: ChatSource, checked: set[Aspect],
+                  result: Comparison) -> None:
+    """Conversation by conversation (the target's read in a thread), message by id."""
+    theirs_by_id = {c.source_id: c for c in right.conversations()}
+
+    def read(conversation) -> dict[str, tuple[dict, MessageSummary]]:
+        if conversation is None:
+            return {}
+        return {m.source_id: (chat_print(m), _chat_summary(m))
+                for m in right.chat_messages(conversation)}
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-chat") as pool:
+        for conversation in left.conversations():
+            name = conversation.name or conversation.source_id
+            counts = ConversationComparison(name, conversation.source_id)
+            result.conversations.append(counts)
+            future = pool.submit(read, theirs_by_id.pop(conversation.source_id, None))
+            ours = [(m.source_id, chat_print(m), _chat_summary(m))
+                    for m in left.chat_messages(conversation)]
+            theirs = future.result()
+            for key, fingerprint, summary in ours:
+                other = theirs.pop(key, None)
+                if other is None:
+                    _list_chat(result, counts, Outcome.MISSING, summary)
+                    continue
+                changes = tuple((aspect, "") for aspect in Aspect
+                                if aspect in fingerprint and aspect in checked
+                                and fingerprint[aspect] != other[0][aspect])
+                if changes:
+                    _list_chat(result, counts, Outcome.DIFFER, summary, changes)
+                else:
+                    counts.add(Outcome.MATCH)
+            for _, summary in theirs.values():
+                _list_chat(result, counts, Outcome.EXTRA, summary)
+        for conversation in theirs_by_id.values():  # only in target
+            counts = ConversationComparison(conversation.name or conversation.source_id,
+                                            conversation.source_id)
+            result.conversations.append(counts)
+            for _, summary in read(conversation).values():
+                _list_chat(result, counts, Outcome.EXTRA, summary)
+
+
+def _list_chat(result: Comparison, counts: ConversationComparison, outcome: Outcome,
+               summary: MessageSummary, changes: tuple[tuple[Aspect, str], ...] = ()) -> None:
+    counts.add(outcome)
+    result.items.append(Item(outcome, (counts.name,), summary, changes, kind=Kind.CHAT))

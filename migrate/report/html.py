@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..i18n import Texts
-from ..verify import LISTED, OUTCOMES, Comparison, Item, Outcome
+from ..verify import CHAT_OUTCOMES, LISTED, OUTCOMES, Comparison, Item, Outcome
 
 #: Bar colours, each at least 4.5:1 against white.
 COLOURS = {Outcome.MATCH: "#1b6b3a", Outcome.TRANSFORMED: "#1f4e8c",
@@ -116,6 +116,13 @@ def comparison_html(result: Comparison, t: Texts) -> str:
                        [(f.name, f.target.display(), *[f.count(o) for o in OUTCOMES])
                         for f in result.folders],
                        numeric=tuple(range(2, 2 + len(OUTCOMES)))))
+    if result.conversations:
+        parts.append(f"<h2>{escape(t('report.conversations'))}</h2>")
+        parts.append(table(t("report.conversations.caption"),
+                           [t("report.col.conversation"), *[kinds[o] for o in CHAT_OUTCOMES]],
+                           [(c.name, *[c.count(o) for o in CHAT_OUTCOMES])
+                            for c in result.conversations],
+                           numeric=tuple(range(1, 1 + len(CHAT_OUTCOMES)))))
     parts.append(f"<h2>{escape(t('report.items'))}</h2>")
     parts.append(items_table(result, t))
     return page(t.language, t("report.title"), "".join(parts))
@@ -140,7 +147,8 @@ def items_table(result: Comparison, t: Texts) -> str:
 
 def describe(item: Item, t: Texts) -> str:
     """How an item differs ("flags: \\Seen → ∅; folder: A → B"), or why it is unverifiable."""
-    parts = [f"{t(f'aspect.{aspect.value}')}: {change}" for aspect, change in item.changes]
+    parts = [f"{t(f'aspect.{aspect.value}')}: {change}" if change else t(f"aspect.{aspect.value}")
+             for aspect, change in item.changes]
     if item.detail:
         parts.append(item.detail)
     return "; ".join(parts)

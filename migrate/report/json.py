@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
-from ..verify import OUTCOMES, Comparison, FolderComparison, Item
+from ..verify import CHAT_OUTCOMES, OUTCOMES, Comparison, FolderComparison, Item
 
 FORMAT = "sovereign-migrate/verify-report"
 VERSION = 1
@@ -29,7 +29,12 @@ def comparison_dict(result: Comparison) -> dict:
                    **{o.value: result.total(o) for o in OUTCOMES}},
         "transformations": dict(sorted(result.transformations.items())),
         "unverifiable_features": [f.value for f in result.unverifiable_features],
+        "chat_totals": {"messages": result.chat_messages,
+                        **{o.value: result.chat_total(o) for o in CHAT_OUTCOMES}},
         "folders": [_folder(f) for f in result.folders],
+        "conversations": [{"name": c.name, "source_id": c.source_id,
+                           **{o.value: c.count(o) for o in CHAT_OUTCOMES}}
+                          for c in result.conversations],
         "items": [_item(i) for i in result.items],
     }
 
@@ -43,7 +48,7 @@ def _folder(folder: FolderComparison) -> dict:
 
 def _item(item: Item) -> dict:
     summary = item.summary
-    return {"outcome": item.outcome.value, "folder": list(item.folder),
+    return {"kind": item.kind.value, "outcome": item.outcome.value, "folder": list(item.folder),
             "target_folder": list(item.target_folder) if item.target_folder else None,
             "changes": [{"aspect": a.value, "change": c} for a, c in item.changes],
             "detail": item.detail or None,
