@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from enum import StrEnum
@@ -393,7 +394,19 @@ def summarize(head: bytes) -> MessageSummary:
         value = str(value).replace("\r", "").replace("\n", "").strip()
         return value or None
 
-    return MessageSummary(text("Message-ID"), text("Subject"), text("From"), text("Date"))
+    return MessageSummary(text("Message-ID"), _readable(text("Subject")),
+                          _readable(text("From")), text("Date"))
+
+
+def _readable(value: str | None) -> str | None:
+    """RFC 2047 encoded words decoded for people (``=?utf-8?q?R=C3=A9union?=`` → Réunion);
+    a value that does not decode is shown as it is."""
+    if value is None or "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return value
 
 
 # --- chat ------------------------------------------------------------------------------
