@@ -69,6 +69,14 @@ def state_option(function):
                         help="State database: a SQLite file or a SQLAlchemy URL.")(function)
 
 
+def report_options(function):
+    function = click.option("--report-html", type=click.Path(dir_okay=False),
+                            help="Write a self-contained HTML report to FILE.")(function)
+    function = click.option("--report-json", type=click.Path(dir_okay=False),
+                            help="Write the full report as JSON to FILE.")(function)
+    return function
+
+
 def mapping_options(function):
     function = click.option("--map", "map_files", multiple=True, type=click.Path(exists=True),
                             help="Folder mapping TOML file (repeatable).")(function)
@@ -175,10 +183,11 @@ def plan(obj: Context, source: str, target: str, state_path: str, map_files, inc
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--log-json", type=click.Path(dir_okay=False),
               help="Append one JSON object per event to FILE (for a SIEM).")
+@report_options
 @click.pass_obj
 def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str, map_files,
          include, exclude, label: str | None, connections: int, quiet: bool,
-         log_json: str | None) -> None:
+         log_json: str | None, report_json: str | None, report_html: str | None) -> None:
     """Copy SOURCE to TARGET; resumable: run it again to finish or to catch up."""
     if dry_run:
         _plan(obj, source, target, state_path, map_files, include, exclude)
@@ -204,6 +213,12 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
         finally:
             observer.close()
         _print_copy_summary(obj, result, quiet)
+        if report_json or report_html:
+            from .report.copy import write_copy_reports
+
+            for path in write_copy_reports(result, src.endpoint.display, dst.endpoint.display,
+                                           obj.texts, report_json, report_html):
+                click.echo(obj.texts("report.written", path=path))
         return 0 if result.ok else 1
 
     sys.exit(_run(run))
@@ -222,14 +237,6 @@ def _print_copy_summary(obj: Context, result, quiet: bool) -> None:
                          subject=failure.subject or "", error=failure.error))
         if len(result.failures) > 100:
             click.echo(t("copy.more", count=len(result.failures) - 100))
-
-
-def report_options(function):
-    function = click.option("--report-html", type=click.Path(dir_okay=False),
-                            help="Write a self-contained HTML report to FILE.")(function)
-    function = click.option("--report-json", type=click.Path(dir_okay=False),
-                            help="Write the full report as JSON to FILE.")(function)
-    return function
 
 
 @main.command()
