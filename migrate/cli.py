@@ -415,10 +415,15 @@ def archive_show(obj: Context, path: str) -> None:
                      sealed=t("show.sealed" if found.sealed else "show.unsealed")))
         click.echo(t("show.mail", messages=found.messages, size=human_size(found.bytes),
                      folders=len(found.folders)))
+        for account, count in sorted(found.accounts.items()):
+            click.echo(t("show.account", account=account, messages=count))
         for folder in found.folders:
             role = f" ({folder.role.value})" if folder.role else ""
+            span = ""
+            if folder.first is not None and folder.last is not None:
+                span = f" · {folder.first.date().isoformat()} → {folder.last.date().isoformat()}"
             click.echo(f"    {'/'.join(folder.path)}{role}: {folder.messages} · "
-                       f"{human_size(folder.bytes)}")
+                       f"{human_size(folder.bytes)}{span}")
         click.echo(t("show.chat", messages=found.chat_messages,
                      conversations=len(found.conversations)))
         for conversation in found.conversations:

@@ -218,6 +218,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "fr": "NON SCELLÉE (une copie l'écrit, ou s'est arrêtée)"},
     "show.mail": {"en": "  mail: {messages} messages, {size}, {folders} folders",
                   "fr": "  courrier : {messages} messages, {size}, {folders} dossiers"},
+    "show.account": {"en": "  from {account}: {messages} messages",
+                     "fr": "  depuis {account} : {messages} messages"},
     "show.chat": {"en": "  chat: {messages} messages in {conversations} conversations",
                   "fr": "  conversations : {messages} messages dans {conversations} "
                         "conversations"},

@@ -155,6 +155,12 @@ class Content:
         self._sha256 = loaded._sha256 or self._sha256
 
     @property
+    def declared_size(self) -> int | None:
+        """A deferred content's size as its source declared it (None if unknown), read
+        without fetching anything."""
+        return self._length if self._load is not None else None
+
+    @property
     def loaded(self) -> bool:
         """False while a deferred content has not fetched its bytes."""
         return self._load is None

@@ -41,7 +41,7 @@ from .model import (
 
 #: Messages whose bytes are fetched together (``MailSource.prefetch``), and their budget.
 BATCH_MESSAGES = 200
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 class Outcome(StrEnum):
@@ -269,7 +269,8 @@ def _batches(messages: Iterator[MailMessage]) -> Iterator[list[MailMessage]]:
     size = 0
     for message in messages:
         batch.append(message)
-        size += message.content.size if message.content.loaded else 0
+        content = message.content
+        size += content.size if content.loaded else (content.declared_size or 0)
         if len(batch) >= BATCH_MESSAGES or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0

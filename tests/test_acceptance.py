@@ -180,3 +180,15 @@ def test_delta_pass_on_a_new_export_copies_only_what_is_new(tmp_path):
     assert "Copied 3 messages" in delta.stdout
     total = sum(sum(c.values()) for c in read_endpoint(target).values())
     assert total == 13
+
+
+def test_archive_show_lists_accounts_folders_date_ranges_and_sizes(tmp_path):
+    mbox = write_mbox(tmp_path / "Inbox.mbox", [synthetic_message(n) for n in range(4)])
+    archive = tmp_path / "A"
+    run_cli("copy", f"mbox:{mbox}", f"archive:{archive}", "--state", str(tmp_path / "s.db"),
+            check=True)
+    shown = run_cli("archive", "show", str(archive), check=True).stdout
+    assert f"from mbox:{mbox}: 4 messages" in shown
+    # write_mbox dates its From_ lines one minute apart from 2023-01-01
+    assert "Inbox (inbox): 4 · " in shown and "2023-01-01 → 2023-01-01" in shown
+    assert "sealed" in shown

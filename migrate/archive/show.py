@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import MigrateError
@@ -19,6 +20,8 @@ class FolderSummary:
     role: Role | None
     messages: int
     bytes: int
+    first: datetime | None = None  # the oldest internal date in the folder
+    last: datetime | None = None  # the newest
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ArchiveSummary:
     bag_info: list[tuple[str, str]] = field(default_factory=list)
     folders: list[FolderSummary] = field(default_factory=list)
     conversations: list[ConversationSummary] = field(default_factory=list)
+    accounts: dict[str, int] = field(default_factory=dict)  # source endpoint → messages
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -80,10 +84,21 @@ def summary(path: str | os.PathLike) -> ArchiveSummary:
     reader = open_archive(path)
     result = ArchiveSummary(reader.root, reader.version, reader.sealed,
                             read_tags(reader.root / BAG_INFO))
+    dates: dict[tuple[str, ...], list[datetime]] = {}
+    for record in reader.records():  # one pass over the index: accounts and date ranges
+        if isinstance(record, Exception):
+            continue
+        account = record.source or "?"
+        result.accounts[account] = result.accounts.get(account, 0) + 1
+        if record.internal_date is not None:
+            when = record.internal_date
+            span = dates.setdefault(record.folder, [when, when])
+            span[0], span[1] = min(span[0], when), max(span[1], when)
     for folder in reader.folders():
         stats = reader.stats(folder)
+        first, last = dates.get(folder.path, (None, None))
         result.folders.append(FolderSummary(folder.path, folder.role, stats.messages,
-                                            stats.bytes))
+                                            stats.bytes, first, last))
     try:
         for conversation in reader.conversations():
             count = reader.chat_message_count(conversation)
