@@ -1,0 +1,49 @@
+"""Exchange Server connector (EWS, exchangelib): ``ews://USER@HOST``, as a source.
+
+Layers, each thin: ``session`` (endpoint settings, the exchangelib ``Account``, the error
+boundary), ``folders`` (the folder tree and roles from well-known folder ids) and
+``source`` (listings and MIME content).
+
+Endpoint parameters: ``endpoint=URL`` (the EWS service URL; default
+``https://HOST/EWS/Exchange.asmx``, no autodiscover), ``auth=ntlm|basic`` (default ntlm),
+``tls=off`` (plain http://, loopback or trusted networks only), ``impersonate=SMTP`` (log
+in as a service account with the ApplicationImpersonation role and read SMTP's mailbox),
+``mailbox=SMTP`` (delegate access to another mailbox), ``max_wait=SECONDS`` (let
+exchangelib's FaultTolerance retry throttled requests that long). The password comes from
+the config file (``password_file`` …) or the URL, see README.
+"""
+
+from __future__ import annotations
+
+from migrate.connector import Capabilities, Connector, Feature, Kind
+
+from .session import Session, Settings
+from .source import EwsSource
+
+__all__ = ["EwsConnector", "EwsSource"]
+
+_KEEPS = frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.FLAGS, Feature.KEYWORDS,
+                    Feature.INTERNAL_DATE, Feature.ORIGINAL_BYTES})
+
+
+class EwsConnector(Connector):
+    """A mailbox on Exchange Server (2013 to SE) through EWS; a source for now."""
+
+    scheme = "ews"
+    description = "an Exchange Server mailbox through EWS (source)"
+    example = "ews://jdupont@mail.mairie-exemple.fr"
+    max_connections = 4
+    capabilities = Capabilities(
+        reads=frozenset({Kind.MAIL}),
+        source_keeps=_KEEPS,
+        limits={
+            Feature.DATE_OFFSET: {
+                "en": "EWS gives the received time in UTC, not the offset it arrived with",
+                "fr": "EWS donne l'heure de réception en UTC, pas le décalage d'origine"},
+        },
+    )
+
+    def open_source(self) -> EwsSource:
+        session = Session(Settings.from_endpoint(self.endpoint), self.endpoint.secrets)
+        session.call("opening the mailbox", lambda account: account.root)  # log in now
+        return EwsSource(session)

@@ -1,0 +1,343 @@
+"""A fake Exchange Web Services server on 127.0.0.1, for driving the real exchangelib.
+
+It answers, over plain HTTP with Basic authentication, the SOAP operations the EWS
+connector uses: ConvertId (exchangelib's version probe), GetFolder (folder ids and
+distinguished ids such as ``msgfolderroot`` or ``inbox``), FindFolder (Deep or Shallow,
+paged), FindItem (paged, IdOnly plus the properties in the mailbox data) and GetItem
+(with ``MimeContent`` when asked). Responses are shaped on Microsoft's documented ones
+(``m:`` messages and ``t:`` types namespaces, ``ResponseClass="Success"`` with
+``NoError``, a ``ServerVersionInfo`` header of Exchange 2016). Errors: a wrong password
+gets HTTP 401; unknown ids get ``ErrorFolderNotFound`` / ``ErrorItemNotFound``; ``busy``
+answers the next N requests with the ``ErrorServerBusy`` SOAP fault and its
+``BackOffMilliseconds``. The follow-up flag travels as the extended property
+PidTagFlagStatus (0x1090), as exchangelib asks for it.
+
+The test fills a ``FakeMailbox`` (folders with localized names, messages as raw bytes with
+read state, flag, categories and received time) and counts requests per operation.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+M = "http://schemas.microsoft.com/exchange/services/2006/messages"
+T = "http://schemas.microsoft.com/exchange/services/2006/types"
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class FakeMessage:
+    """One message as the server holds it: MIME bytes and the properties beside them."""
+
+    mime: bytes
+    received: datetime = field(default_factory=lambda: datetime(2024, 3, 1, 9, 30, tzinfo=UTC))
+    is_read: bool = False
+    flagged: bool = False
+    categories: tuple[str, ...] = ()
+    id: str = field(default_factory=lambda: f"AAMkItem{next(_ids):06d}=")
+
+    @property
+    def size(self) -> int:  # Exchange's Size is the MAPI size: larger than the MIME bytes
+        return len(self.mime) + 1024
+
+
+@dataclass
+class FakeFolder:
+    """A folder: display name (localized), distinguished id if any, class, parent id."""
+
+    name: str
+    parent: str | None
+    well_known: str | None = None
+    folder_class: str | None = "IPF.Note"
+    messages: list[FakeMessage] = field(default_factory=list)
+    id: str = field(default_factory=lambda: f"AAMkFolder{next(_ids):06d}=")
+
+
+class FakeMailbox:
+    """The data a test puts in the server: a root, the message-folder root, and folders."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.folders: dict[str, FakeFolder] = {}
+        self.root = self._add(FakeFolder("root", None, "root", None))
+        self.msg_root = self._add(FakeFolder("Haut de la banque d'informations", self.root.id,
+                                             "msgfolderroot", None))
+
+    def _add(self, folder: FakeFolder) -> FakeFolder:
+        self.folders[folder.id] = folder
+        return folder
+
+    def add_folder(self, name: str, parent: FakeFolder | None = None,
+                   well_known: str | None = None,
+                   folder_class: str | None = "IPF.Note") -> FakeFolder:
+        """A folder under ``parent`` (the message-folder root by default)."""
+        return self._add(FakeFolder(name, (parent or self.msg_root).id, well_known,
+                                    folder_class))
+
+    def by_well_known(self, name: str) -> FakeFolder | None:
+        return next((f for f in self.folders.values() if f.well_known == name), None)
+
+    def items(self) -> dict[str, FakeMessage]:
+        return {m.id: m for f in self.folders.values() for m in f.messages}
+
+    def descendants(self, parent: FakeFolder, deep: bool) -> list[FakeFolder]:
+        out = []
+        for folder in self.folders.values():
+            if folder.parent == parent.id:
+                out.append(folder)
+                if deep:
+                    out.extend(self.descendants(folder, True))
+        return out
+
+
+def _envelope(body: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<s:Envelope xmlns:s="{SOAP}"><s:Header>'
+        '<h:ServerVersionInfo MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" '
+        f'MinorBuildNumber="6" Version="V2017_07_11" xmlns:h="{T}" xmlns="{T}"/>'
+        f'</s:Header><s:Body>{body}</s:Body></s:Envelope>').encode()
+
+
+def _response(operation: str, messages: list[str]) -> bytes:
+    return _envelope(f'<m:{operation}Response xmlns:m="{M}" xmlns:t="{T}">'
+                     f'<m:ResponseMessages>{"".join(messages)}</m:ResponseMessages>'
+                     f'</m:{operation}Response>')
+
+
+def _success(operation: str, inner: str) -> str:
+    return (f'<m:{operation}ResponseMessage ResponseClass="Success">'
+            f'<m:ResponseCode>NoError</m:ResponseCode>{inner}</m:{operation}ResponseMessage>')
+
+
+def _error(operation: str, code: str, text: str) -> str:
+    return (f'<m:{operation}ResponseMessage ResponseClass="Error">'
+            f'<m:MessageText>{escape(text)}</m:MessageText><m:ResponseCode>{code}'
+            f'</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>'
+            f'</m:{operation}ResponseMessage>')
+
+
+def _busy_fault(milliseconds: int) -> bytes:
+    return _envelope(
+        '<s:Fault><faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/'
+        'types">a:ErrorServerBusy</faultcode><faultstring xml:lang="en-US">The server cannot '
+        'service this request right now. Try again later.</faultstring><detail>'
+        f'<e:ResponseCode xmlns:e="{T[:-5]}errors">ErrorServerBusy</e:ResponseCode>'
+        f'<e:Message xmlns:e="{T[:-5]}errors">The server cannot service this request right '
+        f'now. Try again later.</e:Message><t:MessageXml xmlns:t="{T}">'
+        f'<t:Value Name="BackOffMilliseconds">{milliseconds}</t:Value></t:MessageXml>'
+        '</detail></s:Fault>')
+
+
+def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox) -> str:
+    children = sum(1 for f in mailbox.folders.values() if f.parent == folder.id)
+    parent = f'<t:ParentFolderId Id="{folder.parent}" ChangeKey="AQ=="/>' if folder.parent else ""
+    kind = f"<t:FolderClass>{folder.folder_class}</t:FolderClass>" if folder.folder_class else ""
+    tag = {"IPF.Appointment": "CalendarFolder", "IPF.Contact": "ContactsFolder",
+           "IPF.Task": "TasksFolder"}.get(folder.folder_class or "", "Folder")
+    return (f'<t:{tag}><t:FolderId Id="{folder.id}" ChangeKey="AQ=="/>{parent}{kind}'
+            f"<t:DisplayName>{escape(folder.name)}</t:DisplayName>"
+            f"<t:TotalCount>{len(folder.messages)}</t:TotalCount>"
+            f"<t:ChildFolderCount>{children}</t:ChildFolderCount>"
+            f"<t:UnreadCount>{sum(not m.is_read for m in folder.messages)}</t:UnreadCount>"
+            f"</t:{tag}>")
+
+
+def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
+    content = ""
+    if mime:
+        content = ('<t:MimeContent CharacterSet="UTF-8">'
+                   f"{base64.b64encode(message.mime).decode()}</t:MimeContent>")
+    categories = "".join(f"<t:String>{escape(c)}</t:String>" for c in message.categories)
+    received = message.received.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f'<t:Message>{content}<t:ItemId Id="{message.id}" ChangeKey="CQAAAA=="/>'
+            f'<t:ParentFolderId Id="{folder_id}" ChangeKey="AQ=="/>'
+            f"<t:ItemClass>IPM.Note</t:ItemClass>"
+            f"<t:DateTimeReceived>{received}</t:DateTimeReceived>"
+            f"<t:Size>{message.size}</t:Size>"
+            + (f"<t:Categories>{categories}</t:Categories>" if categories else "")
+            + ('<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1090" '
+               'PropertyType="Integer"/><t:Value>2</t:Value></t:ExtendedProperty>'
+               if message.flagged else "")
+            + f"<t:IsRead>{'true' if message.is_read else 'false'}</t:IsRead></t:Message>")
+
+
+class FakeEws:
+    """The server: ``url`` is the EWS service endpoint; ``requests`` counts operations."""
+
+    def __init__(self, mailbox: FakeMailbox, user: str, password: str) -> None:
+        self.mailbox, self.user, self.password = mailbox, user, password
+        self.requests: Counter[str] = Counter()
+        self.busy = 0  # answer this many next requests with ErrorServerBusy
+        self.busy_ms = 50
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/EWS/Exchange.asmx"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeEws:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _authorized(self, header: str | None) -> bool:
+        expected = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        return header == f"Basic {expected}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args) -> None:  # quiet
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None):
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._send(405, b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if not server._authorized(self.headers.get("Authorization")):
+                    server.requests["401"] += 1
+                    self._send(401, b"", {"WWW-Authenticate": 'Basic realm="fake-ews"'})
+                    return
+                with server._lock:
+                    if server.busy > 0:
+                        server.busy -= 1
+                        server.requests["busy"] += 1
+                        self._send(500, _busy_fault(server.busy_ms))
+                        return
+                request = ET.fromstring(body).find(f"{{{SOAP}}}Body")[0]
+                operation = request.tag.split("}")[1]
+                server.requests[operation] += 1
+                answer = getattr(server, f"_{operation}", None)
+                if answer is None:
+                    self._send(500, _envelope(
+                        f"<s:Fault><faultcode>s:Client</faultcode><faultstring>"
+                        f"{operation} is not faked</faultstring></s:Fault>"))
+                    return
+                self._send(200, answer(request))
+
+        return Handler
+
+    # --- operations ----------------------------------------------------------------------
+
+    def _folder_ref(self, element: ET.Element) -> FakeFolder | None:
+        if element.tag == f"{{{T}}}DistinguishedFolderId":
+            return self.mailbox.by_well_known(element.get("Id", ""))
+        return self.mailbox.folders.get(element.get("Id", ""))
+
+    def _ConvertId(self, request: ET.Element) -> bytes:
+        """exchangelib's version probe: a dummy id, answered with an error (and the
+        ServerVersionInfo header it reads)."""
+        ids = request.find(f"{{{M}}}SourceIds")
+        return _response("ConvertId", [
+            _error("ConvertId", "ErrorInvalidIdMalformed", "Id is malformed.")
+            for _ in (ids if ids is not None else [None])])
+
+    def _GetFolder(self, request: ET.Element) -> bytes:
+        out = []
+        for ref in request.find(f"{{{M}}}FolderIds"):
+            folder = self._folder_ref(ref)
+            if folder is None:
+                out.append(_error("GetFolder", "ErrorFolderNotFound",
+                                  "The specified folder could not be found in the store."))
+            else:
+                out.append(_success("GetFolder",
+                                    f"<m:Folders>{_folder_xml(folder, self.mailbox)}</m:Folders>"))
+        return _response("GetFolder", out)
+
+    @staticmethod
+    def _page(request: ET.Element, view: str, total: int) -> tuple[int, int]:
+        element = request.find(f"{{{M}}}{view}")
+        if element is None:
+            return 0, total
+        offset = int(element.get("Offset", "0"))
+        return offset, min(total, offset + int(element.get("MaxEntriesReturned", total)))
+
+    def _FindFolder(self, request: ET.Element) -> bytes:
+        deep = request.get("Traversal") == "Deep"
+        out = []
+        for ref in request.find(f"{{{M}}}ParentFolderIds"):
+            parent = self._folder_ref(ref)
+            if parent is None:
+                out.append(_error("FindFolder", "ErrorFolderNotFound",
+                                  "The specified folder could not be found in the store."))
+                continue
+            found = self.mailbox.descendants(parent, deep)
+            start, end = self._page(request, "IndexedPageFolderView", len(found))
+            inner = "".join(_folder_xml(f, self.mailbox) for f in found[start:end])
+            last = "true" if end >= len(found) else "false"
+            out.append(_success("FindFolder", (
+                f'<m:RootFolder IndexedPagingOffset="{end}" TotalItemsInView="{len(found)}" '
+                f'IncludesLastItemInRange="{last}"><t:Folders>{inner}</t:Folders>'
+                "</m:RootFolder>")))
+        return _response("FindFolder", out)
+
+    def _FindItem(self, request: ET.Element) -> bytes:
+        out = []
+        for ref in request.find(f"{{{M}}}ParentFolderIds"):
+            folder = self._folder_ref(ref)
+            if folder is None:
+                out.append(_error("FindItem", "ErrorFolderNotFound",
+                                  "The specified folder could not be found in the store."))
+                continue
+            found = folder.messages
+            start, end = self._page(request, "IndexedPageItemView", len(found))
+            inner = "".join(_item_xml(m, folder.id, False) for m in found[start:end])
+            last = "true" if end >= len(found) else "false"
+            out.append(_success("FindItem", (
+                f'<m:RootFolder IndexedPagingOffset="{end}" TotalItemsInView="{len(found)}" '
+                f'IncludesLastItemInRange="{last}"><t:Items>{inner}</t:Items>'
+                "</m:RootFolder>")))
+        return _response("FindItem", out)
+
+    def _GetItem(self, request: ET.Element) -> bytes:
+        wanted = {uri.get("FieldURI") for uri in request.iter(f"{{{T}}}FieldURI")}
+        mime = "item:MimeContent" in wanted
+        if mime:
+            self.requests["GetItem:MimeContent"] += 1
+        items = self.mailbox.items()
+        parents = {m.id: f.id for f in self.mailbox.folders.values() for m in f.messages}
+        out = []
+        for ref in request.find(f"{{{M}}}ItemIds"):
+            message = items.get(ref.get("Id", ""))
+            if message is None:
+                out.append(_error("GetItem", "ErrorItemNotFound",
+                                  "The specified object was not found in the store."))
+            else:
+                out.append(_success("GetItem", "<m:Items>"
+                                    f"{_item_xml(message, parents[message.id], mime)}"
+                                    "</m:Items>"))
+        return _response("GetItem", out)

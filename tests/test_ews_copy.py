@@ -1,0 +1,167 @@
+"""Acceptance: ``migrate copy ews://… archive:A`` against the fake EWS server (tests/fake_ews.py),
+driven by the real, unmodified exchangelib over plain HTTP with Basic authentication.
+
+The mailbox has French display names; roles must come from the well-known folder ids,
+messages arrive byte-identical (CRLF and bare LF alike) with read state, flag, categories
+and received time; a calendar folder is not mail and is left out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import CORPUS, run_cli, synthetic_message
+from fake_ews import FakeEws, FakeMailbox, FakeMessage
+
+from migrate.endpoint import parse_endpoint
+from migrate.model import Role
+from migrate.registry import connector_for
+
+pytest.importorskip("exchangelib")
+
+USER = "agent@mairie-exemple.fr"
+PASSWORD = "s3cret-Ews!"
+
+
+def _message(n: int, data: bytes) -> FakeMessage:
+    return FakeMessage(data, received=datetime(2023, 5, 1, 8, tzinfo=UTC) + timedelta(hours=n),
+                       is_read=n % 2 == 0, flagged=n % 3 == 0,
+                       categories=(("Projet Alpha", "Rouge"), ("Catégorie bleue",), ())[n % 3])
+
+
+@pytest.fixture
+def mailbox() -> FakeMailbox:
+    """A French mailbox: well-known folders under localized names, a subfolder, a calendar."""
+    box = FakeMailbox(USER)
+    inbox = box.add_folder("Boîte de réception", well_known="inbox")
+    sent = box.add_folder("Éléments envoyés", well_known="sentitems")
+    box.add_folder("Brouillons", well_known="drafts")
+    trash = box.add_folder("Éléments supprimés", well_known="deleteditems")
+    box.add_folder("Courrier indésirable", well_known="junkemail")
+    box.add_folder("Boîte d'envoi", well_known="outbox")
+    box.add_folder("Calendrier", well_known="calendar", folder_class="IPF.Appointment")
+    projects = box.add_folder("Projets", parent=inbox)
+    corpus = [path.read_bytes() for path in sorted(CORPUS.glob("msg_*.txt"))[:30]]
+    inbox.messages += [_message(n, data) for n, data in enumerate(corpus)]
+    sent.messages += [_message(n, synthetic_message(n)) for n in range(100, 112)]
+    projects.messages += [_message(n, synthetic_message(n).replace(b"\r\n", b"\n"))
+                          for n in range(200, 205)]
+    trash.messages.append(_message(300, synthetic_message(300)))
+    return box
+
+
+@pytest.fixture
+def server(mailbox):
+    fake = FakeEws(mailbox, USER, PASSWORD).start()
+    yield fake
+    fake.stop()
+
+
+def ews_url(server: FakeEws, password: str | None = PASSWORD) -> str:
+    secret = f":{password}" if password is not None else ""
+    return f"ews://agent%40mairie-exemple.fr{secret}@{server.host}?tls=off&auth=basic"
+
+
+def expected(mailbox: FakeMailbox) -> dict[tuple[str, ...], set[tuple]]:
+    """Folder path → (bytes, flags, received) of what the fake server holds."""
+    out: dict[tuple[str, ...], set[tuple]] = {}
+    for folder in mailbox.folders.values():
+        if folder.folder_class != "IPF.Note" or not folder.messages:
+            continue
+        path = []
+        at = folder
+        while at.parent != mailbox.root.id and at.id != mailbox.msg_root.id:
+            path.insert(0, at.name)
+            at = mailbox.folders[at.parent]
+        out[tuple(path)] = {
+            (m.mime, frozenset(({"\\Seen"} if m.is_read else set())
+                               | ({"\\Flagged"} if m.flagged else set()) | set(m.categories)),
+             m.received) for m in folder.messages}
+    return out
+
+
+def archived(path) -> dict[tuple[str, ...], set[tuple]]:
+    """Folder path → (bytes, flags, internal date) of the messages in an archive."""
+    reader = connector_for(parse_endpoint(f"archive:{path}")).open_source()
+    try:
+        return {folder.path: {(m.content.read(), m.flags, m.internal_date)
+                              for m in reader.messages(folder)}
+                for folder in reader.folders()
+                if any(True for _ in reader.messages(folder))}
+    finally:
+        reader.close()
+
+
+def test_folders_get_roles_from_well_known_ids_not_names(server):
+    reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        folders = {f.path: f.role for f in reader.folders()}
+    finally:
+        reader.close()
+    assert folders == {
+        ("Boîte de réception",): Role.INBOX, ("Boîte de réception", "Projets"): None,
+        ("Éléments envoyés",): Role.SENT, ("Brouillons",): Role.DRAFTS,
+        ("Éléments supprimés",): Role.TRASH, ("Courrier indésirable",): Role.JUNK,
+        ("Boîte d'envoi",): Role.OUTBOX}  # no calendar: it holds no mail
+
+
+def test_copy_to_archive_is_byte_identical_then_a_rerun_copies_nothing(
+        server, mailbox, tmp_path):
+    archive, state = tmp_path / "A", str(tmp_path / "state.db")
+    config = tmp_path / "migrate.toml"
+    config.write_text(f'[endpoints.mairie]\nurl = "{ews_url(server, None)}"\n'
+                      f'password_env = "EWS_TEST_PASSWORD"\n')
+    args = ("--config", str(config), "copy", "mairie", f"archive:{archive}", "--state", state,
+            "--quiet")
+    env = {"EWS_TEST_PASSWORD": PASSWORD}
+    done = run_cli(*args, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    assert archived(archive) == expected(mailbox)
+    assert server.requests["GetItem:MimeContent"] >= 1
+    assert server.requests["ConvertId"] == 1  # exchangelib asked the server's version once
+
+    fetched = server.requests["GetItem:MimeContent"]
+    again = run_cli(*args, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert server.requests["GetItem:MimeContent"] == fetched  # nothing fetched, nothing copied
+    assert archived(archive) == expected(mailbox)
+
+
+def test_password_in_the_url_works_too(server, mailbox, tmp_path):
+    done = run_cli("copy", ews_url(server), f"archive:{tmp_path / 'A'}",
+                   "--state", str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert archived(tmp_path / "A") == expected(mailbox)
+
+
+def test_wrong_password_exits_3_with_a_clear_message(server, tmp_path):
+    done = run_cli("copy", ews_url(server, "wrong-password"), f"archive:{tmp_path / 'A'}",
+                   "--state", str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "login refused" in done.stderr
+    assert "wrong-password" not in done.stdout + done.stderr
+    assert server.requests["401"] >= 1
+
+
+def test_server_busy_is_retryable_with_the_wait_it_asked(server):
+    from migrate.errors import RetryableError
+
+    reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        server.busy, server.busy_ms = 1, 1500
+        with pytest.raises(RetryableError) as caught:
+            list(reader.folders())
+        assert caught.value.retry_after == pytest.approx(1.5)
+        assert next(f.role for f in reader.folders()) is not None  # the next try goes through
+    finally:
+        reader.close()
+
+
+def test_unreachable_server_exits_3(tmp_path):
+    done = run_cli("copy", "ews://agent%40mairie-exemple.fr:pw@127.0.0.1:1?tls=off&auth=basic",
+                   f"archive:{tmp_path / 'A'}", "--state", str(tmp_path / "state.db"),
+                   "--quiet")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "cannot reach the EWS endpoint" in done.stderr
