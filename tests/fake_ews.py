@@ -178,7 +178,8 @@ class FakeEws:
     def __init__(self, mailbox: FakeMailbox, user: str, password: str) -> None:
         self.mailbox, self.user, self.password = mailbox, user, password
         self.requests: Counter[str] = Counter()
-        self.busy = 0  # answer this many next requests with ErrorServerBusy
+        self.busy = 0  # answer this many next requests with ErrorServerBusy …
+        self.busy_on: str | None = None  # … of this operation only (None: any)
         self.busy_ms = 50
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -232,14 +233,14 @@ class FakeEws:
                     server.requests["401"] += 1
                     self._send(401, b"", {"WWW-Authenticate": 'Basic realm="fake-ews"'})
                     return
+                request = ET.fromstring(body).find(f"{{{SOAP}}}Body")[0]
+                operation = request.tag.split("}")[1]
                 with server._lock:
-                    if server.busy > 0:
+                    if server.busy > 0 and server.busy_on in (None, operation):
                         server.busy -= 1
                         server.requests["busy"] += 1
                         self._send(500, _busy_fault(server.busy_ms))
                         return
-                request = ET.fromstring(body).find(f"{{{SOAP}}}Body")[0]
-                operation = request.tag.split("}")[1]
                 server.requests[operation] += 1
                 answer = getattr(server, f"_{operation}", None)
                 if answer is None:

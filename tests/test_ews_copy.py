@@ -8,6 +8,7 @@ and received time; a calendar folder is not mail and is left out.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -145,18 +146,38 @@ def test_wrong_password_exits_3_with_a_clear_message(server, tmp_path):
     assert server.requests["401"] >= 1
 
 
-def test_server_busy_is_retryable_with_the_wait_it_asked(server):
+def test_server_busy_is_waited_for_then_retryable_once_retries_are_spent(server):
     from migrate.errors import RetryableError
 
     reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        server.busy, server.busy_ms = 2, 300
+        started = time.monotonic()
+        assert next(f.role for f in reader.folders()) is not None
+        assert time.monotonic() - started >= 0.6  # waited as told, twice
+        assert server.requests["busy"] == 2
+    finally:
+        reader.close()
+    reader = connector_for(parse_endpoint(ews_url(server) + "&busy_retries=0")).open_source()
     try:
         server.busy, server.busy_ms = 1, 1500
         with pytest.raises(RetryableError) as caught:
             list(reader.folders())
         assert caught.value.retry_after == pytest.approx(1.5)
-        assert next(f.role for f in reader.folders()) is not None  # the next try goes through
     finally:
         reader.close()
+
+
+def test_paged_listing_and_busy_server_mid_run_complete(server, mailbox, tmp_path):
+    big = mailbox.add_folder("Grand dossier")
+    big.messages += [_message(n, synthetic_message(n, body_size=80)) for n in range(1000, 1250)]
+    server.busy, server.busy_on, server.busy_ms = 3, "GetItem", 200
+    done = run_cli("copy", ews_url(server), f"archive:{tmp_path / 'A'}",
+                   "--state", str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert server.requests["busy"] == 3
+    assert server.requests["FindItem"] >= 3 + 4  # 250 items in 3 pages, 4 other folders
+    assert archived(tmp_path / "A") == expected(mailbox)
 
 
 def test_unreachable_server_exits_3(tmp_path):

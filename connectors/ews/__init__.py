@@ -8,8 +8,10 @@ Endpoint parameters: ``endpoint=URL`` (the EWS service URL; default
 ``https://HOST/EWS/Exchange.asmx``, no autodiscover), ``auth=ntlm|basic`` (default ntlm),
 ``tls=off`` (plain http://, loopback or trusted networks only), ``impersonate=SMTP`` (log
 in as a service account with the ApplicationImpersonation role and read SMTP's mailbox),
-``mailbox=SMTP`` (delegate access to another mailbox), ``max_wait=SECONDS`` (let
-exchangelib's FaultTolerance retry throttled requests that long). The password comes from
+``mailbox=SMTP`` (delegate access to another mailbox), ``version=2013|2016|2019`` (skip
+exchangelib's version probe), ``busy_retries=N`` (waits honoured when the server says
+ErrorServerBusy, default 5), ``max_wait=SECONDS`` (let exchangelib's FaultTolerance
+retry failing requests that long). The password comes from
 the config file (``password_file`` …) or the URL, see README.
 """
 

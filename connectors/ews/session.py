@@ -9,7 +9,8 @@ This is where exchangelib's and requests' exceptions become the engine's
     requests/OS errors                  → ConnectError (exit 3)
     ErrorServerBusy (BackOffMilliseconds),
     ErrorTooManyObjectsOpened,
-    ErrorExceededConnectionCount        → RetryableError with the wait the server asked
+    ErrorExceededConnectionCount        → waited for as the server asks (BackOffMilliseconds),
+                                          ``busy_retries`` times; then RetryableError
     ErrorItemNotFound, corrupt items …  → ItemError (one message fails, the run goes on)
 
 The password is read from the endpoint's secrets when the account is opened, and scrubbed
@@ -18,7 +19,10 @@ from every error text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+import logging
+import time
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
@@ -63,6 +67,7 @@ from migrate.errors import (
     RetryableError,
 )
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _AUTH = {"basic": BASIC, "ntlm": NTLM}
@@ -73,6 +78,8 @@ _REFUSED = (UnauthorizedError, ErrorAccessDenied, ErrorImpersonateUserDenied,
             ErrorImpersonationDenied, ErrorNonExistentMailbox)
 #: Seconds to wait when the server is busy but does not say how long.
 DEFAULT_BACK_OFF = 5.0
+#: The longest single wait honoured, whatever BackOffMilliseconds says.
+MAX_BACK_OFF = 300.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class Settings:
     impersonate: bool
     max_wait: float | None  # FaultTolerance's budget in seconds; None: fail fast
     version: str | None  # "2013", "2016", "2019"; None: asked of the server (ConvertId)
+    busy_retries: int  # waits honoured when the server says it is busy, per request
 
     @classmethod
     def from_endpoint(cls, endpoint: Endpoint) -> Settings:
@@ -120,10 +128,14 @@ class Settings:
         version = params.get("version")
         if version is not None and version not in _VERSIONS:
             raise ConfigError(f"{where}: version must be one of {', '.join(_VERSIONS)}")
+        try:
+            busy_retries = int(params.get("busy_retries", "5"))
+        except ValueError:
+            raise ConfigError(f"{where}: busy_retries must be a whole number") from None
         return cls(display=where, user=endpoint.user,
                    mailbox=impersonate or params.get("mailbox") or endpoint.user,
                    service_endpoint=url, auth=auth, impersonate=bool(impersonate),
-                   max_wait=max_wait, version=version)
+                   max_wait=max_wait, version=version, busy_retries=busy_retries)
 
 
 class Session:
@@ -157,16 +169,47 @@ class Session:
         return self._account
 
     def call(self, what: str, action: Callable[[Account], T]) -> T:
-        """Run ``action`` on the account, translating errors (see the module docstring)."""
-        account = self.account()
-        with self.errors(what):
-            return action(account)
+        """Run ``action`` on the account, translating errors (see the module docstring).
 
-    def stream(self, what: str, action: Callable[[Account], Iterator[T]]) -> Iterator[T]:
-        """Like ``call`` for a paged listing: errors met while iterating are translated."""
+        When the server says it is busy, wait as long as it asks and try again, up to
+        ``busy_retries`` times; then the RetryableError goes to the caller.
+        """
         account = self.account()
-        with self.errors(what):
-            yield from action(account)
+        for attempt in itertools.count():
+            try:
+                with self.errors(what):
+                    return action(account)
+            except RetryableError as exc:
+                self._back_off(exc, attempt)
+        raise AssertionError("unreachable")
+
+    def stream(self, what: str, action: Callable[[Account], Iterator[T]],
+               key: Callable[[T], Hashable]) -> Iterator[T]:
+        """Like ``call`` for a paged listing: a busy server interrupting it is waited for,
+        and the listing starts again, skipping what was already yielded (by ``key``)."""
+        account = self.account()
+        seen: set[Hashable] = set()
+        for attempt in itertools.count():
+            try:
+                with self.errors(what):
+                    for item in action(account):
+                        mark = key(item)
+                        if mark in seen:
+                            continue
+                        seen.add(mark)
+                        yield item
+                return
+            except RetryableError as exc:
+                self._back_off(exc, attempt)
+
+    def _back_off(self, exc: RetryableError, attempt: int) -> None:
+        """Sleep the wait the server asked for, or re-raise once retries are spent."""
+        if attempt >= self.settings.busy_retries:
+            raise exc
+        wait = min(exc.retry_after or DEFAULT_BACK_OFF, MAX_BACK_OFF)
+        log.warning("%s; waiting %g s as asked (try %d of %d)", exc, wait, attempt + 1,
+                    self.settings.busy_retries)
+        time.sleep(wait)
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:

@@ -93,7 +93,8 @@ class EwsSource(MailSource):
 
     def _listing(self, folder: EwsFolder) -> Iterator[Message]:
         what = f"listing {'/'.join(folder.path)!r}"
-        for item in self._session.stream(what, lambda a: iter(self._query(a, folder))):
+        for item in self._session.stream(what, lambda a: iter(self._query(a, folder)),
+                                         key=lambda item: getattr(item, "id", None) or id(item)):
             if isinstance(item, Exception):  # an item the server could not list
                 continue
             yield item
