@@ -186,3 +186,36 @@ def test_unreachable_server_exits_3(tmp_path):
                    "--quiet")
     assert done.returncode == 3, done.stdout + done.stderr
     assert "cannot reach the EWS endpoint" in done.stderr
+
+
+def test_verify_after_copy_reports_everything_matched(server, mailbox, tmp_path):
+    big = mailbox.add_folder("Pièces jointes")
+    attachment = bytes(range(256)) * (6 * 1024 * 1024 // 256)  # spooled to disk (> 4 MB)
+    big.messages.append(_message(7, synthetic_message(7) + attachment.hex().encode()[:6_000_000]))
+    archive, state = f"archive:{tmp_path / 'A'}", str(tmp_path / "state.db")
+    done = run_cli("copy", ews_url(server), archive, "--state", state, "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert archived(tmp_path / "A") == expected(mailbox)
+    checked = run_cli("verify", ews_url(server), archive)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    total = sum(len(messages) for messages in expected(mailbox).values())
+    assert f"all {total} messages are at the target" in checked.stdout
+
+
+def test_a_message_gone_before_its_fetch_fails_alone(server, mailbox):
+    from migrate.errors import BadInputError
+
+    reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        sent = next(f for f in reader.folders() if f.role is Role.SENT)
+        messages = list(reader.messages(sent))
+        gone = mailbox.by_well_known("sentitems").messages.pop(3)
+        reader.prefetch(sent, messages)
+        for message in messages:
+            if message.source_id == gone.id:
+                with pytest.raises(BadInputError, match="gone"):
+                    message.content.read()
+            else:
+                assert message.content.read().startswith(b"From: ")
+    finally:
+        reader.close()
