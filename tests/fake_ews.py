@@ -181,6 +181,7 @@ class FakeEws:
         self.busy = 0  # answer this many next requests with ErrorServerBusy …
         self.busy_on: str | None = None  # … of this operation only (None: any)
         self.busy_ms = 50
+        self.impersonated: set[str] = set()  # SMTP addresses asked for by ExchangeImpersonation
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -233,7 +234,10 @@ class FakeEws:
                     server.requests["401"] += 1
                     self._send(401, b"", {"WWW-Authenticate": 'Basic realm="fake-ews"'})
                     return
-                request = ET.fromstring(body).find(f"{{{SOAP}}}Body")[0]
+                envelope = ET.fromstring(body)
+                for smtp in envelope.iter(f"{{{T}}}PrimarySmtpAddress"):
+                    server.impersonated.add(smtp.text or "")
+                request = envelope.find(f"{{{SOAP}}}Body")[0]
                 operation = request.tag.split("}")[1]
                 with server._lock:
                     if server.busy > 0 and server.busy_on in (None, operation):

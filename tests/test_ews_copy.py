@@ -219,3 +219,38 @@ def test_a_message_gone_before_its_fetch_fails_alone(server, mailbox):
                 assert message.content.read().startswith(b"From: ")
     finally:
         reader.close()
+
+
+def test_a_service_account_reads_a_mailbox_by_impersonation(mailbox, tmp_path):
+    fake = FakeEws(mailbox, "svc-migration", PASSWORD).start()
+    try:
+        url = (f"ews://svc-migration:{PASSWORD}@{fake.host}?tls=off&auth=basic"
+               f"&impersonate={USER}")
+        done = run_cli("copy", url, f"archive:{tmp_path / 'A'}",
+                       "--state", str(tmp_path / "state.db"), "--quiet")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert fake.impersonated == {USER}  # ExchangeImpersonation named the mailbox
+        assert archived(tmp_path / "A") == expected(mailbox)
+    finally:
+        fake.stop()
+
+
+def test_copy_to_imap_then_verify_finds_only_the_categories_imap_cannot_hold(
+        server, mailbox, dovecot, tmp_path):
+    """Exchange categories may hold spaces and accents ("Projet Alpha", "Catégorie
+    bleue"); IMAP keywords are ASCII atoms, so the IMAP target drops those, and verify
+    says so (exit 1) while every message is there, byte for byte up to CRLF."""
+    user = dovecot.add_user("ews-target")
+    done = run_cli("copy", ews_url(server), dovecot.url(user),
+                   "--state", str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    held = dovecot.contents(user)
+    inbox = {m.mime.replace(b"\r\n", b"\n") for m in mailbox.by_well_known("inbox").messages}
+    assert {data.replace(b"\r\n", b"\n") for data, _, _ in held["INBOX"]} == inbox
+    total = sum(len(messages) for messages in expected(mailbox).values())
+    assert sum(len(messages) for messages in held.values()) == total
+    checked = run_cli("verify", ews_url(server), dovecot.url(user))
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "0 missing" in checked.stdout
+    differs = [line for line in checked.stdout.splitlines() if "differs:" in line]
+    assert differs and all("(keywords: " in line for line in differs)
