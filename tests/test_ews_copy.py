@@ -254,3 +254,15 @@ def test_copy_to_imap_then_verify_finds_only_the_categories_imap_cannot_hold(
     assert "0 missing" in checked.stdout
     differs = [line for line in checked.stdout.splitlines() if "differs:" in line]
     assert differs and all("(keywords: " in line for line in differs)
+
+
+def test_counting_a_folder_is_one_finditem_and_fetches_no_mime(server, mailbox):
+    reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        inbox = next(f for f in reader.folders() if f.role is Role.INBOX)
+        before = server.requests.copy()
+        stats = reader.stats(inbox)
+        assert stats.messages == len(mailbox.by_well_known("inbox").messages)
+        assert server.requests - before == {"FindItem": 1}
+    finally:
+        reader.close()

@@ -32,8 +32,11 @@ from .properties import FLAG_STATUS, register
 from .properties import FLAGGED as FLAG_FLAGGED
 from .session import Session
 
-#: Properties asked for in FindItem (besides the ItemId).
+#: Properties asked for in listings. exchangelib treats Categories as complex, so a
+#: listing with them is a FindItem plus a GetItem per page.
 LISTED = ("id", "changekey", "size", "is_read", FLAG_STATUS, "categories", "datetime_received")
+#: What counting needs: FindItem alone.
+COUNTED = ("id", "size")
 _READ_AHEAD = 50  # items fetched together when a content loads itself
 _FETCH_BYTES = 16 * 1024 * 1024  # MIME per GetItem, at most (one item at least)
 
@@ -87,13 +90,16 @@ class EwsSource(MailSource):
             raise BadInputError(f"folder {folder.display()!r} is not in the mailbox any more")
         return found
 
-    def _query(self, account: Account, folder: EwsFolder):
+    @staticmethod
+    def _query(account: Account, folder: EwsFolder, fields: tuple[str, ...]):
         target = ExchangeFolder(id=folder.id, changekey=folder.changekey, root=account.root)
-        return target.all().only(*LISTED)
+        return target.all().only(*fields)
 
-    def _listing(self, folder: EwsFolder) -> Iterator[Message]:
+    def _listing(self, folder: EwsFolder,
+                 fields: tuple[str, ...] = LISTED) -> Iterator[Message]:
         what = f"listing {'/'.join(folder.path)!r}"
-        for item in self._session.stream(what, lambda a: iter(self._query(a, folder)),
+        for item in self._session.stream(what,
+                                         lambda a: iter(self._query(a, folder, fields)),
                                          key=lambda item: getattr(item, "id", None) or id(item)):
             if isinstance(item, Exception):  # an item the server could not list
                 continue
@@ -102,7 +108,7 @@ class EwsSource(MailSource):
     def stats(self, folder: Folder) -> FolderStats:
         """Count and store sizes from one listing (no MIME fetched)."""
         count = size = 0
-        for item in self._listing(self._folder(folder)):
+        for item in self._listing(self._folder(folder), COUNTED):
             count += 1
             size += item.size or 0
         return FolderStats(count, size)
