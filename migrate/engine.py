@@ -19,7 +19,6 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -38,7 +37,7 @@ from .errors import CapabilityError, ConnectError, ItemError, MigrateError, Retr
 from .mapping import FolderMapping
 from .model import Folder, MailMessage
 from .observe import Observer
-from .readahead import read_ahead
+from .readahead import batches, read_ahead
 from .results import CopyResult, Failure, FolderResult
 from .state import ItemStatus, JobStatus, StateDB
 
@@ -92,10 +91,6 @@ class Plan:
     @property
     def bytes(self) -> int:
         return sum(f.stats.bytes for f in self.folders)
-
-    @property
-    def already_done(self) -> int:
-        return sum(f.done for f in self.folders)
 
 
 def make_plan(source: Connector, target: Connector, state: StateDB | None,
@@ -207,9 +202,10 @@ class Copier:
             next_cursor = reader.cursor(src)  # taken before reading: nothing new is skipped
             if cursor is not None:
                 self._update_flags(reader, writer, folder_id, src, dst, cursor, result)
-            batches = read_ahead(self._batches(reader, src, cursor),
-                                 lambda batch: self._prepare(reader, folder_id, src, batch))
-            for batch in batches:
+            listed = batches(reader.messages(src, cursor), self.options.batch_messages,
+                             self.options.batch_bytes, _safe_size)
+            listed = read_ahead(listed, lambda batch: self._prepare(reader, folder_id, src, batch))
+            for batch in listed:
                 self._copy_batch(writer, folder_id, src, dst, batch, result)
         except ConnectError:
             raise
@@ -246,20 +242,6 @@ class Copier:
                     self.observer.item_failed(src, key, error)
                     continue
                 result.updated += 1
-
-    def _batches(self, reader: MailSource, src: Folder,
-                 cursor: str | None) -> Iterator[list[MailMessage]]:
-        """The folder's messages in batches of at most ``batch_messages`` / ``batch_bytes``."""
-        batch: list[MailMessage] = []
-        size = 0
-        for message in reader.messages(src, cursor):
-            batch.append(message)
-            size += _safe_size(message)
-            if len(batch) >= self.options.batch_messages or size >= self.options.batch_bytes:
-                yield batch
-                batch, size = [], 0
-        if batch:
-            yield batch
 
     def _prepare(self, reader: MailSource, folder_id: int, src: Folder,
                  batch: list[MailMessage]) -> None:

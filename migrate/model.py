@@ -308,7 +308,7 @@ class _Window(io.RawIOBase):
 
     def __init__(self, base: BinaryIO, start: int, length: int, close_base: bool) -> None:
         super().__init__()
-        self._base, self._start, self._left, self._close_base = base, start, length, close_base
+        self._base, self._left, self._close_base = base, length, close_base
         base.seek(start)
 
     def readable(self) -> bool:

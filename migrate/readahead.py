@@ -1,4 +1,4 @@
-"""Read the next batch while the current one is written.
+"""Batches, and reading the next batch while the current one is written.
 
 A copy between two servers waits on each in turn: the source for a batch of bodies, then
 the target for their APPENDs. ``read_ahead`` runs the source side (listing a batch and
@@ -11,12 +11,27 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 _END = object()
+
+
+def batches(items: Iterable[T], max_items: int, max_bytes: int,
+            size_of: Callable[[T], int]) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``max_items``, closed once they reach ``max_bytes``."""
+    batch: list[T] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += size_of(item)
+        if len(batch) >= max_items or size >= max_bytes:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def read_ahead(batches: Iterator[T], prepare: Callable[[T], None],

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +38,7 @@ from .model import (
     keywords,
     system_flags,
 )
+from .readahead import batches
 
 #: Messages whose bytes are fetched together (``MailSource.prefetch``), and their budget.
 BATCH_MESSAGES = 200
@@ -264,18 +265,10 @@ def _crlf(data: bytes) -> bytes:
 NORMALIZERS: dict[Transformation, Callable[[bytes], bytes]] = {Transformation.CRLF: _crlf}
 
 
-def _batches(messages: Iterator[MailMessage]) -> Iterator[list[MailMessage]]:
-    batch: list[MailMessage] = []
-    size = 0
-    for message in messages:
-        batch.append(message)
-        content = message.content
-        size += content.size if content.loaded else (content.declared_size or 0)
-        if len(batch) >= BATCH_MESSAGES or size >= BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+def _size_without_fetching(message: MailMessage) -> int:
+    """The bytes a batch will hold: known ones, or what the source declared, else 0."""
+    content = message.content
+    return content.size if content.loaded else (content.declared_size or 0)
 
 
 def fingerprints(reader: MailSource, folder: Folder | None,
@@ -284,7 +277,8 @@ def fingerprints(reader: MailSource, folder: Folder | None,
     if folder is None:
         return []
     out: list[Fingerprint] = []
-    for batch in _batches(reader.messages(folder)):
+    for batch in batches(reader.messages(folder), BATCH_MESSAGES, BATCH_BYTES,
+                         _size_without_fetching):
         try:
             reader.prefetch(folder, batch)
         except ConnectError:

@@ -8,7 +8,7 @@ import pytest
 
 from migrate.errors import BadInputError
 from migrate.model import Content
-from migrate.readahead import read_ahead
+from migrate.readahead import batches, read_ahead
 
 
 def test_batches_come_in_order_prepared_in_another_thread():
@@ -59,3 +59,9 @@ def test_a_failed_load_is_remembered_without_asking_again():
         with pytest.raises(BadInputError, match="vanished"):
             content.load()
     assert calls == [1]
+
+
+def test_batches_close_at_a_count_or_a_byte_budget():
+    sizes = [1, 1, 5, 1, 1, 1, 1]
+    assert list(batches(sizes, 3, 6, lambda n: n)) == [[1, 1, 5], [1, 1, 1], [1]]
+    assert list(batches([], 3, 6, lambda n: n)) == []
