@@ -22,7 +22,17 @@ from typing import ClassVar
 
 from .endpoint import Endpoint
 from .errors import CapabilityError, ConnectError, ItemError, MigrateError
-from .model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage, Role
+from .model import (
+    Blob,
+    BlobRef,
+    ChatMessage,
+    Collection,
+    Conversation,
+    Entry,
+    Folder,
+    MailMessage,
+    Role,
+)
 
 
 class Kind(StrEnum):
@@ -103,6 +113,10 @@ class Capabilities:
                 lost.append((feature, target.limits.get(feature, _NOT_SUPPORTED)))
         return lost
 
+    def kinds_not_held_by(self, target: Capabilities) -> frozenset[Kind]:
+        """Kinds of items this source reads that ``target`` cannot write (not copied)."""
+        return self.reads - target.writes
+
 
 _NOT_SUPPORTED = {"en": "not supported by the target", "fr": "non pris en charge par la cible"}
 
@@ -146,8 +160,19 @@ class MailSource(ABC):
         return iter(())
 
     def cursor(self, folder: Folder) -> str | None:
-        """A position to resume after, saved when a folder pass completes (None: no cursor)."""
+        """Where the last complete ``messages()`` pass of ``folder`` leaves off: the engine
+        asks after the pass and saves it, and gives it to the next pass (None: no cursor).
+
+        A source whose position must be taken *before* listing (IMAP's UIDNEXT, so that a
+        message arriving meanwhile is not skipped) records it when ``messages()`` starts; a
+        source that learns it at the end of a listing (EWS SyncFolderItems) returns that.
+        """
         return None
+
+    def removed(self, folder: Folder) -> Iterator[str]:
+        """Source keys of messages deleted at the source, as the last ``messages()`` pass
+        (from a cursor) learned; nothing when the source cannot tell, as by default."""
+        return iter(())
 
     def close(self) -> None:
         """Release files and connections."""
@@ -187,6 +212,11 @@ class MailTarget(ABC):
             except OSError as exc:  # a target that let a file error through
                 results.append(ItemError(f"{exc.strerror or exc}"))
         return results
+
+    def remove(self, folder: Folder, key: str) -> None:
+        """Delete the message written under ``key`` (a deletion at the source carried over,
+        only when the operator asks). CapabilityError when the target cannot, as by default."""
+        raise CapabilityError("this target cannot delete a message it holds")
 
     def set_flags(self, folder: Folder, key: str, flags: frozenset[str]) -> None:
         """Replace the flags of the message written under ``key`` (a later pass carries a
@@ -242,6 +272,43 @@ class ChatTarget(ABC):
     def close(self, complete: bool = True) -> None: ...
 
 
+class PimSource(ABC):
+    """Reads calendars and address books (``Collection``) and their entries, streaming."""
+
+    @abstractmethod
+    def collections(self) -> Iterator[Collection]:
+        """Every calendar and address book."""
+
+    @abstractmethod
+    def entries(self, collection: Collection) -> Iterator[Entry]:
+        """The collection's events or contacts, as the source serves them."""
+
+    def close(self) -> None: ...
+
+
+class PimTarget(ABC):
+    """Writes calendars and address books and their entries."""
+
+    @abstractmethod
+    def prepare_collection(self, collection: Collection) -> None:
+        """Create the calendar or address book if it does not exist."""
+
+    @abstractmethod
+    def put_entry(self, collection: Collection, entry: Entry) -> str:
+        """Write one event or contact; return its key at the target."""
+
+    @abstractmethod
+    def find_entry(self, collection: Collection, entry: Entry) -> str | None:
+        """The target key of an already written copy of ``entry``, or None."""
+
+    def begin(self, source: str) -> None:
+        """Told, before any write, which endpoint the copy reads (its display form)."""
+
+    def commit(self) -> None: ...
+
+    def close(self, complete: bool = True) -> None: ...
+
+
 class Connector(ABC):
     """A platform. Subclasses set the class attributes and the ``open_*`` methods they can."""
 
@@ -264,10 +331,10 @@ class Connector(ABC):
         """
         return None
 
-    def open_source(self) -> MailSource | ChatSource:
+    def open_source(self) -> MailSource | ChatSource | PimSource:
         """Open the endpoint for reading (raise ConnectError if it cannot be opened)."""
         raise CapabilityError(f"{self.scheme}: cannot be used as a source")
 
-    def open_target(self) -> MailTarget | ChatTarget:
+    def open_target(self) -> MailTarget | ChatTarget | PimTarget:
         """Open the endpoint for writing, creating it if needed."""
         raise CapabilityError(f"{self.scheme}: cannot be used as a target")

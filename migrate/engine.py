@@ -32,11 +32,14 @@ from .connector import (
     Kind,
     MailSource,
     MailTarget,
+    PimSource,
+    PimTarget,
 )
 from .errors import CapabilityError, ConnectError, ItemError, MigrateError, RetryableError
 from .mapping import FolderMapping
 from .model import Folder, MailMessage
 from .observe import Observer
+from .pimcopy import PimCopier
 from .readahead import batches, read_ahead
 from .results import CopyResult, Failure, FolderResult
 from .state import ItemStatus, JobStatus, StateDB
@@ -53,6 +56,7 @@ class CopyOptions:
     max_wait: float = 300.0  # the longest Retry-After honoured, in seconds
     label: str | None = None
     connections: int = 1  # folders copied at once, each over its own reader and writer
+    delete: bool = False  # carry deletions at the source to the target (else recorded only)
 
 
 @dataclass
@@ -199,14 +203,15 @@ class Copier:
         complete = True
         try:
             writer.prepare_folder(dst)
-            next_cursor = reader.cursor(src)  # taken before reading: nothing new is skipped
-            if cursor is not None:
-                self._update_flags(reader, writer, folder_id, src, dst, cursor, result)
             listed = batches(reader.messages(src, cursor), self.options.batch_messages,
                              self.options.batch_bytes, _safe_size)
             listed = read_ahead(listed, lambda batch: self._prepare(reader, folder_id, src, batch))
             for batch in listed:
                 self._copy_batch(writer, folder_id, src, dst, batch, result)
+            if cursor is not None:  # what changed since the last pass, as the source tells
+                self._update_flags(reader, writer, folder_id, src, dst, cursor, result)
+                self._record_removed(reader, writer, folder_id, src, dst, result)
+            next_cursor = reader.cursor(src)  # where this pass leaves off (see MailSource)
         except ConnectError:
             raise
         except (MigrateError, OSError) as exc:  # this folder broke off: record it, go on
@@ -242,6 +247,34 @@ class Copier:
                     self.observer.item_failed(src, key, error)
                     continue
                 result.updated += 1
+
+    def _record_removed(self, reader: MailSource, writer: MailTarget, folder_id: int,
+                        src: Folder, dst: Folder, result: FolderResult) -> None:
+        """Record the messages deleted at the source since the last pass; their copies are
+        kept, unless the operator asked for deletions to be carried (``delete``)."""
+        gone = reader.removed(src)
+        while chunk := list(itertools.islice(gone, 500)):
+            known = self.state.lookup(folder_id, chunk)
+            removed: list[tuple[str, str]] = []
+            for key in chunk:
+                record = known.get(key)
+                note = "deleted at the source; the copy is kept"
+                if self.options.delete and record is not None and record.target_key \
+                        and record.status == ItemStatus.DONE:
+                    try:
+                        writer.remove(dst, record.target_key)
+                        note = "deleted at the source; the copy deleted too"
+                    except ConnectError:
+                        raise
+                    except (MigrateError, OSError) as exc:
+                        note = f"deleted at the source; the copy could not be deleted: {exc}"
+                        result.failed += 1
+                        self.result.failures.append(Failure(src.path, key, note))
+                        self.observer.item_failed(src, key, note)
+                removed.append((key, note))
+                result.removed += 1
+            writer.commit()
+            self.state.mark_removed(self.job_id, folder_id, removed)
 
     def _prepare(self, reader: MailSource, folder_id: int, src: Folder,
                  batch: list[MailMessage]) -> None:
@@ -420,6 +453,9 @@ def copy(source: Connector, target: Connector, state: StateDB, options: CopyOpti
             if Kind.CHAT in common and isinstance(reader, ChatSource) \
                     and isinstance(writer, ChatTarget):
                 ChatCopier(state, copier.job_id, copier.result).copy(reader, writer)
+            pim = common & {Kind.CALENDAR, Kind.CONTACTS}
+            if pim and isinstance(reader, PimSource) and isinstance(writer, PimTarget):
+                PimCopier(state, copier.job_id, copier.result, pim).copy(reader, writer)
         result = copier.result
         result.seconds = time.monotonic() - started
         outcome = "done" if result.ok else "failed-items"
@@ -448,7 +484,7 @@ class _opened:
         return self.handle
 
     def __exit__(self, exc_type, *exc_info) -> None:
-        if isinstance(self.handle, MailTarget | ChatTarget):
+        if isinstance(self.handle, MailTarget | ChatTarget | PimTarget):
             self.handle.close(complete=exc_type is None)
         else:
             self.handle.close()

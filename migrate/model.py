@@ -526,18 +526,64 @@ class Blob:
 # --- calendars and contacts --------------------------------------------------------------
 
 
+class CollectionKind(StrEnum):
+    """What a collection holds: events (iCalendar, RFC 5545) or contacts (vCard)."""
+
+    CALENDAR = "calendar"
+    CONTACTS = "contacts"
+
+
 @dataclass(frozen=True)
-class CalendarEvent:
-    """An event as iCalendar text, with the source's id."""
+class Collection:
+    """A calendar or an address book: its path of names at the source, like a folder's."""
+
+    kind: CollectionKind
+    path: tuple[str, ...]
+    source_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.path or any(not part for part in self.path):
+            raise ValueError(f"a collection path needs non-empty names: {self.path!r}")
+
+    def display(self) -> str:
+        return "/".join(self.path)
+
+
+class _Document:
+    """An entry's bytes exactly as the source served them (iCalendar or vCard text)."""
+
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class CalendarEvent(_Document):
+    """An event as iCalendar bytes (a VCALENDAR with its VEVENT), with the source's id."""
 
     source_id: str
-    ical: str
+    data: bytes
+    kind = CollectionKind.CALENDAR
+    suffix = ".ics"
+    media_type = "text/calendar"
 
 
 @dataclass(frozen=True)
-class Contact:
-    """A contact as vCard text, with the source's id."""
+class Contact(_Document):
+    """A contact as vCard bytes, with the source's id."""
 
     source_id: str
-    vcard: str
+    data: bytes
+    kind = CollectionKind.CONTACTS
+    suffix = ".vcf"
+    media_type = "text/vcard"
 
+
+#: An entry of a collection.
+Entry = CalendarEvent | Contact

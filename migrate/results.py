@@ -27,6 +27,7 @@ class FolderResult:
     failed: int = 0
     bytes: int = 0
     updated: int = 0  # messages copied earlier whose flags this pass brought up to date
+    removed: int = 0  # messages deleted at the source since the last pass (recorded)
 
 
 @dataclass
@@ -58,6 +59,10 @@ class CopyResult:
     @property
     def updated(self) -> int:
         return sum(f.updated for f in self.folders)
+
+    @property
+    def removed(self) -> int:
+        return sum(f.removed for f in self.folders)
 
     @property
     def ok(self) -> bool:

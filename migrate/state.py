@@ -51,6 +51,7 @@ class ItemStatus(StrEnum):
     PENDING = "pending"  # written or about to be; not confirmed durable at the target
     DONE = "done"        # the target confirmed and committed the write
     FAILED = "failed"    # recorded with its error; retried on the next run
+    REMOVED = "removed"  # deleted at the source after it was listed (error says what of it)
 
 
 class JobStatus(StrEnum):
@@ -407,6 +408,28 @@ class StateDB:
                         updated=now),
                     [{"b_folder": folder_id, "b_key": key, "b_error": error}
                      for key, error in failed])
+
+    def mark_removed(self, job_id: int, folder_id: int,
+                     removed: Sequence[tuple[str, str]]) -> None:
+        """Record (source key, what became of the copy) of messages deleted at the source,
+        and say so in the audit log."""
+        if not removed:
+            return
+        with self.session() as session, session.begin():
+            known = set(session.scalars(select(Item.source_key).where(
+                Item.folder_id == folder_id,
+                Item.source_key.in_([key for key, _ in removed]))))
+            now = utcnow()
+            for key, note in removed:
+                if key in known:
+                    session.execute(update(Item).where(Item.folder_id == folder_id,
+                                                       Item.source_key == key)
+                                    .values(status=ItemStatus.REMOVED, error=note, updated=now))
+                else:
+                    session.add(Item(job_id=job_id, folder_id=folder_id, source_key=key,
+                                     status=ItemStatus.REMOVED, error=note, updated=now))
+            session.add(AuditEntry(job_id=job_id, operator=self.operator, event="source-deleted",
+                                   detail={"folder_id": folder_id, "count": len(removed)}))
 
     def record_failure(self, job_id: int, folder_id: int, key: str, error: str,
                        sha256: str | None = None, size: int | None = None) -> None:

@@ -19,9 +19,11 @@ read state, flag, categories and received time) and counts requests per operatio
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +35,20 @@ M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
 
 _ids = itertools.count(1)
+
+#: Operations added by other modules of the fake (``fake_ews_*.py``): name → answer.
+OPERATIONS: dict[str, Callable[[FakeEws, ET.Element], bytes]] = {}
+#: Authentication schemes other than Basic: name → check(server, handler) that answers
+#: True, or sends the challenge itself and answers False.
+AUTHENTICATORS: dict[str, Callable[[FakeEws, BaseHTTPRequestHandler], bool]] = {}
+
+
+def operation(name: str):
+    """Register a SOAP operation answered by ``function(server, request) -> bytes``."""
+    def register(function):
+        OPERATIONS[name] = function
+        return function
+    return register
 
 
 @dataclass
@@ -175,8 +191,10 @@ def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
 class FakeEws:
     """The server: ``url`` is the EWS service endpoint; ``requests`` counts operations."""
 
-    def __init__(self, mailbox: FakeMailbox, user: str, password: str) -> None:
+    def __init__(self, mailbox: FakeMailbox, user: str, password: str,
+                 auth: str = "basic") -> None:
         self.mailbox, self.user, self.password = mailbox, user, password
+        self.auth = auth  # "basic", or a name in AUTHENTICATORS
         self.requests: Counter[str] = Counter()
         self.busy = 0  # answer this many next requests with ErrorServerBusy …
         self.busy_on: str | None = None  # … of this operation only (None: any)
@@ -230,7 +248,10 @@ class FakeEws:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                if not server._authorized(self.headers.get("Authorization")):
+                if server.auth != "basic":
+                    if not AUTHENTICATORS[server.auth](server, self):
+                        return
+                elif not server._authorized(self.headers.get("Authorization")):
                     server.requests["401"] += 1
                     self._send(401, b"", {"WWW-Authenticate": 'Basic realm="fake-ews"'})
                     return
@@ -247,6 +268,8 @@ class FakeEws:
                         return
                 server.requests[operation] += 1
                 answer = getattr(server, f"_{operation}", None)
+                if answer is None and operation in OPERATIONS:
+                    answer = functools.partial(OPERATIONS[operation], server)
                 if answer is None:
                     self._send(500, _envelope(
                         f"<s:Fault><faultcode>s:Client</faultcode><faultstring>"
@@ -346,3 +369,10 @@ class FakeEws:
                                     f"{_item_xml(message, parents[message.id], mime)}"
                                     "</m:Items>"))
         return _response("GetItem", out)
+
+
+# The other parts of the fake register their operations when imported (at the end, so
+# that they can import what this module defines).
+import fake_ews_auth  # noqa: E402, F401
+import fake_ews_sync  # noqa: E402, F401
+import fake_ews_write  # noqa: E402, F401

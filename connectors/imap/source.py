@@ -89,6 +89,7 @@ class ImapSource(MailSource):
         self._boxes: dict[tuple[str, ...], Mailbox] | None = None
         self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
         self._sizes: dict[str, int] = {}  # RFC822.SIZE of the listed chunk
+        self._started: dict[tuple[str, ...], str | None] = {}  # cursor when a listing began
 
     def folders(self) -> Iterator[Folder]:
         for box in self._mailboxes().values():
@@ -124,6 +125,12 @@ class ImapSource(MailSource):
         return FolderStats(count, size)
 
     def cursor(self, folder: Folder) -> str | None:
+        """The position taken when the last ``messages()`` of ``folder`` began (so that a
+        message arriving during the pass is listed by the next one), else the current one."""
+        started = self._started.pop(folder.path, None)
+        return started if started is not None else self._position(folder)
+
+    def _position(self, folder: Folder) -> str | None:
         box = self._box(folder)
         if not box.selectable:
             return None
@@ -145,6 +152,7 @@ class ImapSource(MailSource):
         box = self._box(folder)
         if not box.selectable:
             return
+        self._started[folder.path] = self._position(folder)
         exact = self._session.quirks.exact_size
         for validity, uids, info in self._listing(box, Cursor.parse(cursor)):
             chunk: list[MailMessage] = []
