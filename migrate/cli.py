@@ -180,13 +180,16 @@ def plan(obj: Context, source: str, target: str, state_path: str, map_files, inc
 @click.option("--label", help="A name for this job in reports (e.g. the mailbox owner).")
 @click.option("--connections", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Folders copied at once, each over its own connection (servers only).")
+@click.option("--delete", is_flag=True,
+              help="Delete at the target what was deleted at the source since the last "
+                   "pass (by default such deletions are only recorded).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--log-json", type=click.Path(dir_okay=False),
               help="Append one JSON object per event to FILE (for a SIEM).")
 @report_options
 @click.pass_obj
 def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str, map_files,
-         include, exclude, label: str | None, connections: int, quiet: bool,
+         include, exclude, label: str | None, connections: int, delete: bool, quiet: bool,
          log_json: str | None, report_json: str | None, report_html: str | None) -> None:
     """Copy SOURCE to TARGET; resumable: run it again to finish or to catch up."""
     if dry_run:
@@ -199,6 +202,7 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
     def run() -> int:
         options = _options(map_files, include, exclude, label)
         options.connections = connections
+        options.delete = delete
         src, dst = obj.connector(source), obj.connector(target)
         state = StateDB.open(state_path)
         observers = []
@@ -230,6 +234,8 @@ def _print_copy_summary(obj: Context, result, quiet: bool) -> None:
                  seconds=result.seconds, skipped=result.skipped, failed=result.failed))
     if result.updated:
         click.echo(t("copy.updated", count=result.updated))
+    if result.removed:
+        click.echo(t("copy.removed", count=result.removed))
     if result.failures:
         click.echo(t("copy.failures"))
         for failure in result.failures[:100]:
