@@ -264,6 +264,8 @@ class Copier:
                     try:
                         writer.remove(dst, record.target_key)
                         note = "deleted at the source; the copy deleted too"
+                    except CapabilityError as exc:
+                        note = f"deleted at the source; the copy is kept: {exc}"
                     except ConnectError:
                         raise
                     except (MigrateError, OSError) as exc:

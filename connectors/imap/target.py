@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from migrate.connector import MailTarget
 from migrate.errors import (
+    CapabilityError,
     ConnectError,
     ItemError,
     MigrateError,
@@ -258,17 +259,36 @@ class ImapTarget(MailTarget):
     def set_flags(self, folder: Folder, key: str, flags: frozenset[str]) -> None:
         """STORE FLAGS.SILENT on the message appended under ``key`` (``UIDVALIDITY:UID``)."""
         opened = self._open(folder)
+        uid = self._uid_of(opened, key, "its flags cannot be updated")
+        wanted = self._flags(opened, flags)
+        self._session.ensure_selected(opened.name, readonly=False)
+        self._session.call("STORE", lambda client: client.set_flags([uid], wanted,
+                                                                    silent=True))
+
+    def remove(self, folder: Folder, key: str) -> None:
+        """Delete the message appended under ``key``: STORE \\Deleted then UID EXPUNGE of
+        that UID alone (UIDPLUS), so that nothing else marked deleted goes with it."""
+        opened = self._open(folder)
+        uid = self._uid_of(opened, key, "it cannot be deleted")
+        if not self._uidplus:
+            raise CapabilityError(f"{opened.name!r}: the server has no UID EXPUNGE "
+                                  "(UIDPLUS): one message cannot be deleted alone")
+        self._session.ensure_selected(opened.name, readonly=False)
+        self._session.call("EXPUNGE", lambda client: (
+            client.add_flags([uid], ["\\Deleted"], silent=True), client.uid_expunge([uid])))
+
+    @staticmethod
+    def _uid_of(opened, key: str, consequence: str) -> int:
+        """The UID in a target key ``UIDVALIDITY:UID``; ItemError when the key has none or
+        the folder was recreated since (another UIDVALIDITY)."""
         validity, _, uid = key.partition(":")
         if not (validity.isdigit() and uid.isdigit()):
             raise ItemError(f"{opened.name!r}: no UID was given for this message "
-                            "(no UIDPLUS): its flags cannot be updated")
+                            f"(no UIDPLUS): {consequence}")
         if int(validity) != opened.uidvalidity:
             raise ItemError(f"{opened.name!r} was recreated since the copy (UIDVALIDITY "
-                            f"{validity} → {opened.uidvalidity}): flags not updated")
-        wanted = self._flags(opened, flags)
-        self._session.ensure_selected(opened.name, readonly=False)
-        self._session.call("STORE", lambda client: client.set_flags([int(uid)], wanted,
-                                                                    silent=True))
+                            f"{validity} → {opened.uidvalidity}): {consequence}")
+        return int(uid)
 
     def find(self, folder: Folder, message: MailMessage) -> str | None:
         opened = self._open(folder)
