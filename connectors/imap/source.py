@@ -24,6 +24,7 @@ from migrate.connector import FolderStats, MailSource
 from migrate.errors import BadInputError
 from migrate.model import Content, Folder, MailMessage
 
+from . import keywords
 from .folders import Mailbox, list_mailboxes
 from .session import Session
 
@@ -66,9 +67,11 @@ def parse_key(key: str) -> tuple[int, int]:
 
 
 def flags_of(raw: tuple) -> frozenset[str]:
-    """FLAGS as strings, without ``\\Recent`` (a session state, not the message's)."""
+    """FLAGS as strings, without ``\\Recent`` (a session state, not the message's);
+    keywords written by ``keywords.encode`` read back as the names they stand for."""
     flags = (f.decode("utf-8", "replace") if isinstance(f, bytes) else str(f) for f in raw)
-    return frozenset(f for f in flags if f.lower() != RECENT.lower())
+    return frozenset(f if f.startswith("\\") else keywords.decode(f)
+                     for f in flags if f.lower() != RECENT.lower())
 
 
 def internal_date(value: datetime | None) -> datetime | None:

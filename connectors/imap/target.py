@@ -28,7 +28,7 @@ from migrate.errors import (
 )
 from migrate.model import Folder, MailMessage, Role
 
-from . import wire
+from . import keywords, wire
 from .folders import ATTRIBUTE_OF_ROLE, Hierarchy, Mailbox, list_mailboxes
 from .lookup import Lookup
 from .session import ConnectionDropped, Session, refusal
@@ -221,12 +221,14 @@ class ImapTarget(MailTarget):
         return [f"sha256:{m.sha256}" for m in messages]
 
     def _flags(self, opened: _Open, flags: frozenset[str]) -> tuple[str, ...]:
-        """The flags to send: never ``\\Recent``; keywords only where the folder keeps them."""
+        """The flags to send: never ``\\Recent``; keywords only where the folder keeps them,
+        written as atoms (``keywords.encode``: categories with spaces or accents too)."""
         kept = []
-        for flag in sorted(flags):
-            if flag.lower() == RECENT.lower():
+        for name in sorted(flags):
+            if name.lower() == RECENT.lower():
                 continue
-            keyword = not flag.startswith("\\")
+            keyword = not name.startswith("\\")
+            flag = keywords.encode(name) if keyword else name
             if (keyword and not opened.any_keyword and flag.lower() not in opened.permanent) \
                     or not wire.is_atom(flag):
                 if flag not in opened.warned:
