@@ -216,7 +216,7 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
             result = engine.copy(src, dst, state, options, observer)
         finally:
             observer.close()
-        _print_copy_summary(obj, result, quiet)
+        _print_copy_summary(obj, result, delete)
         if report_json or report_html:
             from .report.copy import write_copy_reports
 
@@ -228,14 +228,16 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
     sys.exit(_run(run))
 
 
-def _print_copy_summary(obj: Context, result, quiet: bool) -> None:
+def _print_copy_summary(obj: Context, result, delete: bool) -> None:
     t = obj.texts
     click.echo(t("copy.summary", copied=result.copied, size=human_size(result.bytes),
                  seconds=result.seconds, skipped=result.skipped, failed=result.failed))
     if result.updated:
         click.echo(t("copy.updated", count=result.updated))
-    if result.removed:
+    if result.removed and not delete:  # with --delete, the copies deleted are said below
         click.echo(t("copy.removed", count=result.removed))
+    if result.deleted:
+        click.echo(t("copy.deleted", count=result.deleted))
     if result.failures:
         click.echo(t("copy.failures"))
         for failure in result.failures[:100]:

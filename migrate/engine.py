@@ -210,7 +210,9 @@ class Copier:
                 self._copy_batch(writer, folder_id, src, dst, batch, result)
             if cursor is not None:  # what changed since the last pass, as the source tells
                 self._update_flags(reader, writer, folder_id, src, dst, cursor, result)
-                self._record_removed(reader, writer, folder_id, src, dst, result)
+                self._record_removed(reader, folder_id, src, result)
+            if self.options.delete:
+                self._delete_removed(writer, folder_id, src, dst, result)
             next_cursor = reader.cursor(src)  # where this pass leaves off (see MailSource)
         except ConnectError:
             raise
@@ -248,35 +250,39 @@ class Copier:
                     continue
                 result.updated += 1
 
-    def _record_removed(self, reader: MailSource, writer: MailTarget, folder_id: int,
-                        src: Folder, dst: Folder, result: FolderResult) -> None:
-        """Record the messages deleted at the source since the last pass; their copies are
-        kept, unless the operator asked for deletions to be carried (``delete``)."""
+    def _record_removed(self, reader: MailSource, folder_id: int, src: Folder,
+                        result: FolderResult) -> None:
+        """Record the messages copied earlier that the source says were deleted since the
+        last pass: their copies are kept (see ``_delete_removed``)."""
         gone = reader.removed(src)
         while chunk := list(itertools.islice(gone, 500)):
             known = self.state.lookup(folder_id, chunk)
-            removed: list[tuple[str, str]] = []
-            for key in chunk:
-                record = known.get(key)
-                note = "deleted at the source; the copy is kept"
-                if self.options.delete and record is not None and record.target_key \
-                        and record.status == ItemStatus.DONE:
-                    try:
-                        writer.remove(dst, record.target_key)
-                        note = "deleted at the source; the copy deleted too"
-                    except CapabilityError as exc:
-                        note = f"deleted at the source; the copy is kept: {exc}"
-                    except ConnectError:
-                        raise
-                    except (MigrateError, OSError) as exc:
-                        note = f"deleted at the source; the copy could not be deleted: {exc}"
-                        result.failed += 1
-                        self.result.failures.append(Failure(src.path, key, note))
-                        self.observer.item_failed(src, key, note)
-                removed.append((key, note))
-                result.removed += 1
-            writer.commit()
+            removed = [key for key in chunk if (record := known.get(key)) is not None
+                       and record.status not in (ItemStatus.REMOVED, ItemStatus.DELETED)]
             self.state.mark_removed(self.job_id, folder_id, removed)
+            result.removed += len(removed)
+
+    def _delete_removed(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
+                        result: FolderResult) -> None:
+        """``copy --delete``: delete the copies of every message recorded as deleted at
+        the source (in this pass or an earlier one); one that fails stays recorded."""
+        for key, target_key in self.state.removed_items(folder_id):
+            try:
+                writer.remove(dst, target_key)
+            except CapabilityError as exc:
+                self.observer.item_failed(src, key, f"copy kept: {exc}")
+                return  # this target cannot delete: nothing more to try
+            except ConnectError:
+                raise
+            except (MigrateError, OSError) as exc:
+                error = f"deleted at the source, but its copy could not be deleted: {exc}"
+                result.failed += 1
+                self.result.failures.append(Failure(src.path, key, error))
+                self.observer.item_failed(src, key, error)
+                continue
+            writer.commit()
+            self.state.mark_deleted(folder_id, key)
+            result.deleted += 1
 
     def _prepare(self, reader: MailSource, folder_id: int, src: Folder,
                  batch: list[MailMessage]) -> None:
@@ -369,6 +375,10 @@ class Copier:
                 found = self._guard(src, message, lambda m=message: writer.find(dst, m))
                 if isinstance(found, str):
                     found_written.append((key, found, None))
+            elif record is not None and record.status == ItemStatus.REMOVED \
+                    and record.target_key and key not in seen:
+                found = record.target_key  # listed again, and its kept copy is still there
+                found_written.append((key, found, None))
             if key in seen or isinstance(found, str) or \
                     (record is not None and record.status == ItemStatus.DONE):
                 result.skipped += 1

@@ -33,10 +33,15 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{failed} en échec."},
     "copy.updated": {"en": "Flags brought up to date on {count} messages copied earlier.",
                      "fr": "Indicateurs mis à jour sur {count} messages copiés auparavant."},
-    "copy.removed": {"en": "{count} message(s) deleted at the source since the last pass "
-                           "(recorded in the state; see --delete).",
+    "copy.removed": {"en": "{count} message(s) deleted at the source since the last pass: "
+                           "recorded, their copies kept (copy --delete deletes them).",
                      "fr": "{count} message(s) supprimé(s) à la source depuis le dernier "
-                           "passage (consigné(s) dans l'état ; voir --delete)."},
+                           "passage : consigné(s), copies conservées (copy --delete les "
+                           "supprime)."},
+    "copy.deleted": {"en": "{count} copies deleted at the target: deleted at the source "
+                           "(--delete).",
+                     "fr": "{count} copie(s) supprimée(s) de la cible : supprimée(s) à la "
+                           "source (--delete)."},
     "copy.failures": {"en": "Failed items (tried again on the next run):",
                       "fr": "Éléments en échec (retentés au prochain passage) :"},
     "copy.failure": {"en": "  - {folder} [{key}] {subject}: {error}",

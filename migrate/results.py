@@ -28,6 +28,7 @@ class FolderResult:
     bytes: int = 0
     updated: int = 0  # messages copied earlier whose flags this pass brought up to date
     removed: int = 0  # messages deleted at the source since the last pass (recorded)
+    deleted: int = 0  # copies deleted at the target because deleted at the source (--delete)
 
 
 @dataclass
@@ -63,6 +64,10 @@ class CopyResult:
     @property
     def removed(self) -> int:
         return sum(f.removed for f in self.folders)
+
+    @property
+    def deleted(self) -> int:
+        return sum(f.deleted for f in self.folders)
 
     @property
     def ok(self) -> bool:

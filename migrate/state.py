@@ -51,7 +51,8 @@ class ItemStatus(StrEnum):
     PENDING = "pending"  # written or about to be; not confirmed durable at the target
     DONE = "done"        # the target confirmed and committed the write
     FAILED = "failed"    # recorded with its error; retried on the next run
-    REMOVED = "removed"  # deleted at the source after it was listed (error says what of it)
+    REMOVED = "removed"  # deleted at the source after it was copied; the copy is kept
+    DELETED = "deleted"  # deleted at the source, and its copy deleted too (copy --delete)
 
 
 class JobStatus(StrEnum):
@@ -409,27 +410,34 @@ class StateDB:
                     [{"b_folder": folder_id, "b_key": key, "b_error": error}
                      for key, error in failed])
 
-    def mark_removed(self, job_id: int, folder_id: int,
-                     removed: Sequence[tuple[str, str]]) -> None:
-        """Record (source key, what became of the copy) of messages deleted at the source,
-        and say so in the audit log."""
-        if not removed:
+    def mark_removed(self, job_id: int, folder_id: int, keys: Sequence[str]) -> None:
+        """Record items deleted at the source (their copies kept), and audit it."""
+        if not keys:
             return
-        with self.session() as session, session.begin():
-            known = set(session.scalars(select(Item.source_key).where(
-                Item.folder_id == folder_id,
-                Item.source_key.in_([key for key, _ in removed]))))
-            now = utcnow()
-            for key, note in removed:
-                if key in known:
-                    session.execute(update(Item).where(Item.folder_id == folder_id,
-                                                       Item.source_key == key)
-                                    .values(status=ItemStatus.REMOVED, error=note, updated=now))
-                else:
-                    session.add(Item(job_id=job_id, folder_id=folder_id, source_key=key,
-                                     status=ItemStatus.REMOVED, error=note, updated=now))
-            session.add(AuditEntry(job_id=job_id, operator=self.operator, event="source-deleted",
-                                   detail={"folder_id": folder_id, "count": len(removed)}))
+        self._set_status(folder_id, keys, ItemStatus.REMOVED)
+        self.audit("source-deleted", job_id=job_id, folder_id=folder_id, count=len(keys))
+
+    def mark_deleted(self, folder_id: int, key: str) -> None:
+        """Record that the copy of an item deleted at the source was deleted too."""
+        self._set_status(folder_id, [key], ItemStatus.DELETED)
+
+    def _set_status(self, folder_id: int, keys: Sequence[str], status: ItemStatus) -> None:
+        table = Item.__table__
+        with self.engine.begin() as connection:
+            connection.execute(
+                table.update().where((table.c.folder_id == bindparam("b_folder"))
+                                     & (table.c.source_key == bindparam("b_key")))
+                .values(status=status.value, updated=utcnow()),
+                [{"b_folder": folder_id, "b_key": key} for key in keys])
+
+    def removed_items(self, folder_id: int) -> list[tuple[str, str]]:
+        """(source key, target key) of the folder's items deleted at the source whose copy
+        is kept."""
+        with self.session() as session:
+            return [(key, target) for key, target in session.execute(
+                select(Item.source_key, Item.target_key).where(
+                    Item.folder_id == folder_id, Item.status == ItemStatus.REMOVED,
+                    Item.target_key.is_not(None)))]
 
     def record_failure(self, job_id: int, folder_id: int, key: str, error: str,
                        sha256: str | None = None, size: int | None = None) -> None:

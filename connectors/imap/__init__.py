@@ -59,8 +59,8 @@ class ImapConnector(Connector):
         super().__init__(endpoint)
         self._roles: dict[Role, tuple[str, ...]] | None = None
 
-    def _session(self) -> Session:
-        return Session(Settings.from_endpoint(self.endpoint), self.endpoint.secrets)
+    def _session(self, enable: tuple[str, ...] = ()) -> Session:
+        return Session(Settings.from_endpoint(self.endpoint), self.endpoint.secrets, enable)
 
     def role_folder(self, role: Role) -> tuple[str, ...] | None:
         """INBOX, or the folder the server marks with the role's special-use attribute.
@@ -82,7 +82,7 @@ class ImapConnector(Connector):
         return self._roles.get(role)
 
     def open_source(self) -> ImapSource:
-        session = self._session()
+        session = self._session(enable=("QRESYNC",))  # deletions since the last pass
         session.client()  # connect now: a wrong password stops the run before it starts
         return ImapSource(session)
 

@@ -146,9 +146,12 @@ def refusal(text: str, quirks: Quirks) -> MigrateError:
 class Session:
     """A logged-in connection, made on first use and made again after a drop."""
 
-    def __init__(self, settings: Settings, secrets: dict[str, Secret]) -> None:
+    def __init__(self, settings: Settings, secrets: dict[str, Secret],
+                 enable: tuple[str, ...] = ()) -> None:
         self.settings = settings
         self._secrets = secrets
+        self._enable = enable  # extensions to ENABLE after each login, where offered
+        self.enabled: frozenset[str] = frozenset()  # what the server accepted to enable
         self._client: IMAPClient | None = None
         self._said: set[str] = set()  # secret values sent, to scrub from error texts
         self._selected: tuple[str, bool] | None = None
@@ -178,6 +181,7 @@ class Session:
             if s.tls == "starttls":
                 self._starttls(client, context)
             self._login(client)
+            self.enabled = self._enabled(client)
         except BaseException:
             _close_quietly(client)
             raise
@@ -185,6 +189,19 @@ class Session:
         if not s.preset:
             self.quirks = detect(_text(client.welcome))
         return client
+
+    def _enabled(self, client: IMAPClient) -> frozenset[str]:
+        """ENABLE (RFC 5161) the wanted extensions the server offers; those it accepted."""
+        offered = [name for name in self._enable if client.has_capability(name)]
+        if not offered:
+            return frozenset()
+        try:
+            accepted = client.enable(*offered)
+        except IMAPClientError as exc:
+            log.warning("%s: ENABLE %s refused: %s", self.settings.display, " ".join(offered),
+                        self._scrub(exc))
+            return frozenset()
+        return frozenset(_text(name).upper() for name in accepted)
 
     def _starttls(self, client: IMAPClient, context: ssl.SSLContext | None) -> None:
         where = self.settings.display

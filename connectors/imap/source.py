@@ -24,7 +24,7 @@ from migrate.connector import FolderStats, MailSource
 from migrate.errors import BadInputError
 from migrate.model import Content, Folder, MailMessage
 
-from . import keywords
+from . import keywords, wire
 from .folders import Mailbox, list_mailboxes
 from .session import Session
 
@@ -93,6 +93,7 @@ class ImapSource(MailSource):
         self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
         self._sizes: dict[str, int] = {}  # RFC822.SIZE of the listed chunk
         self._started: dict[tuple[str, ...], str | None] = {}  # cursor when a listing began
+        self._after: dict[tuple[str, ...], Cursor | None] = {}  # cursor a listing started from
 
     def folders(self) -> Iterator[Folder]:
         for box in self._mailboxes().values():
@@ -156,6 +157,7 @@ class ImapSource(MailSource):
         if not box.selectable:
             return
         self._started[folder.path] = self._position(folder)
+        self._after[folder.path] = Cursor.parse(cursor)
         exact = self._session.quirks.exact_size
         for validity, uids, info in self._listing(box, Cursor.parse(cursor)):
             chunk: list[MailMessage] = []
@@ -175,6 +177,24 @@ class ImapSource(MailSource):
                                          internal_date(data.get(b"INTERNALDATE"))))
             self._pending = {m.source_id: m for m in chunk}  # kept until the next chunk
             yield from chunk
+
+    def removed(self, folder: Folder) -> Iterator[str]:
+        """Messages up to the last pass's last UID expunged since (QRESYNC's VANISHED,
+        RFC 7162); nothing without QRESYNC or after a UIDVALIDITY change."""
+        after = self._after.pop(folder.path, None)
+        box = self._box(folder)
+        if after is None or after.modseq is None or after.last_uid < 1 \
+                or not box.selectable or "QRESYNC" not in self._session.enabled:
+            return
+        info = self._session.select(box.name)
+        validity = info[b"UIDVALIDITY"]
+        if validity != after.uidvalidity:
+            return
+        gone = self._session.call(
+            f"UID FETCH {box.name} VANISHED",
+            lambda client: wire.vanished(client, after.last_uid, after.modseq))
+        for uid in gone:
+            yield source_key(validity, uid)
 
     def flag_changes(self, folder: Folder,
                      cursor: str) -> Iterator[tuple[str, frozenset[str]]]:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
+from imapclient.exceptions import IMAPClientError
 from imapclient.imap_utf7 import encode as encode_utf7
 
 from migrate.model import Content
@@ -130,6 +131,27 @@ def create(client: IMAPClient, mailbox: str, use: str | None = None) -> Reply:
     finally:
         imap.untagged_responses.clear()
     return Reply(status, _text(data[0] if data else b""))
+
+
+def vanished(client: IMAPClient, last_uid: int, modseq: int) -> list[int]:
+    """UIDs up to ``last_uid`` expunged since ``modseq``: ``UID FETCH 1:last (UID)
+    (CHANGEDSINCE modseq VANISHED)`` (QRESYNC, RFC 7162, enabled on the connection).
+
+    imapclient does not parse the ``VANISHED (EARLIER)`` responses this asks for; they are
+    taken from imaplib's untagged responses, where they wait under their name.
+    """
+    imap = client._imap
+    untagged = imap.untagged_responses
+    untagged.pop("VANISHED", None)
+    status, data = imap.uid("FETCH", f"1:{last_uid}", f"(UID) (CHANGEDSINCE {modseq} VANISHED)")
+    if status != "OK":
+        raise IMAPClientError(f"UID FETCH (VANISHED) failed: {_text(data[0] if data else b'')}")
+    uids: list[int] = []
+    for line in untagged.pop("VANISHED", []):
+        text = _text(line).strip()
+        if text.upper().startswith("(EARLIER)"):
+            uids.extend(uid_set(text[len("(EARLIER)"):].strip()))
+    return uids
 
 
 def uid_set(text: str) -> list[int]:
