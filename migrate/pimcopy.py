@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 
 from .connector import Kind, PimSource, PimTarget
 from .errors import ConnectError, MigrateError
@@ -43,10 +44,19 @@ class PimCopier:
         folder = Folder((collection.kind.value, *collection.path))  # as reports show it
         result = FolderResult(folder, folder)
         self.result.folders.append(result)
+        broken: list[Exception] = []
         writer.prepare_collection(collection)
-        entries = reader.entries(collection)
+        entries = _listed(reader.entries(collection), broken)
         while chunk := list(itertools.islice(entries, BATCH)):
             self._copy_chunk(writer, collection, folder_id, chunk, result)
+        key = f"collection:{collection.kind.value}/{collection.display()}"
+        if broken:  # the listing stopped (or ended on bad entries): recorded, tried again
+            error = f"collection not read to the end: {broken[0]}"
+            self.state.record_failure(self.job_id, folder_id, key, error)
+            result.failed += 1
+            self.result.failures.append(Failure(folder.path, key, error))
+        else:
+            self.state.mark_results(folder_id, [(key, "", None)], [])  # if it had failed
 
     def _copy_chunk(self, writer: PimTarget, collection: Collection, folder_id: int,
                     chunk: list[Entry], result: FolderResult) -> None:
@@ -85,3 +95,14 @@ class PimCopier:
         self.state.mark_results(folder_id, done, failed)
         result.copied += len(copied)
         result.bytes += sum(entry.size for entry in copied)
+
+
+def _listed(entries: Iterator[Entry], broken: list[Exception]) -> Iterator[Entry]:
+    """The entries a source lists, up to an error that is not the connection's (kept in
+    ``broken``), so that what was listed before it is still copied."""
+    try:
+        yield from entries
+    except ConnectError:
+        raise
+    except (MigrateError, OSError) as exc:
+        broken.append(exc)
