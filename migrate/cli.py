@@ -131,6 +131,7 @@ def _print_plan(obj: Context, plan) -> None:
                  size=human_size(plan.bytes)))
     if plan.conversations:
         click.echo(t("plan.conversations", count=plan.conversations))
+    _print_plan_collections(obj, plan)
     if plan.lost:
         click.echo(t("plan.lost.title"))
         for feature, reason in plan.lost:
@@ -138,6 +139,33 @@ def _print_plan(obj: Context, plan) -> None:
                          reason=reason_text(reason, t.language)))
     else:
         click.echo(t("plan.lost.none"))
+
+
+def _print_plan_collections(obj: Context, plan) -> None:
+    """Calendars and address books a copy would carry, and the kinds it cannot carry."""
+    from .connector import Kind
+
+    t = obj.texts
+    for found in plan.collections:
+        kind = found.collection.kind.value
+        done = t("plan.done", done=found.done) if found.done else ""
+        if found.error:
+            done += t("plan.unreadable", error=found.error)
+        click.echo(t("plan.collection", kind=t(f"plan.kind.{kind}"),
+                     path=found.collection.display(), entries=found.stats.messages,
+                     noun=t(f"plan.entries.{kind}"), size=human_size(found.stats.bytes),
+                     done=done))
+    if plan.collections:
+        click.echo(t("plan.collections.total", events=plan.entries(Kind.CALENDAR),
+                     contacts=plan.entries(Kind.CONTACTS),
+                     calendars=sum(c.collection.kind.value == "calendar"
+                                   for c in plan.collections),
+                     books=sum(c.collection.kind.value == "contacts"
+                               for c in plan.collections)))
+    if plan.not_held:
+        click.echo(t("plan.not_held", kinds=", ".join(t(f"kind.{k.value}")
+                                                      for k in plan.not_held),
+                     holds=", ".join(t(f"kind.{k.value}") for k in plan.held) or "-"))
 
 
 def _plan(obj: Context, source: str, target: str, state_path: str, map_files, include,
@@ -229,9 +257,15 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
 
 
 def _print_copy_summary(obj: Context, result, quiet: bool) -> None:
+    from .report.copy import pim_lines
+
     t = obj.texts
-    click.echo(t("copy.summary", copied=result.copied, size=human_size(result.bytes),
-                 seconds=result.seconds, skipped=result.skipped, failed=result.failed))
+    mail = result.by_kind("mail")
+    click.echo(t("copy.summary", copied=sum(f.copied for f in mail),
+                 size=human_size(sum(f.bytes for f in mail)), seconds=result.seconds,
+                 skipped=sum(f.skipped for f in mail), failed=sum(f.failed for f in mail)))
+    for line in pim_lines(result, t):
+        click.echo(line)
     if result.updated:
         click.echo(t("copy.updated", count=result.updated))
     if result.removed:

@@ -19,6 +19,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     "plan.total": {"en": "Total: {folders} folders, {messages} messages, {size}",
                    "fr": "Total : {folders} dossiers, {messages} messages, {size}"},
     "plan.conversations": {"en": "Conversations: {count}", "fr": "Conversations : {count}"},
+    "plan.collection": {"en": "  [{kind}] {path:<40} {entries:>7} {noun} {size:>10}{done}",
+                        "fr": "  [{kind}] {path:<40} {entries:>7} {noun} {size:>10}{done}"},
+    "plan.kind.calendar": {"en": "calendar", "fr": "agenda"},
+    "plan.kind.contacts": {"en": "address book", "fr": "carnet d'adresses"},
+    "plan.entries.calendar": {"en": "events", "fr": "événements"},
+    "plan.entries.contacts": {"en": "contacts", "fr": "contacts"},
+    "plan.collections.total": {
+        "en": "Calendars: {calendars} ({events} events); address books: {books} "
+              "({contacts} contacts)",
+        "fr": "Agendas : {calendars} ({events} événements) ; carnets d'adresses : {books} "
+              "({contacts} contacts)"},
+    "plan.not_held": {
+        "en": "Not copied: {kinds}: the target cannot hold them (it holds {holds} only).",
+        "fr": "Non copiés : {kinds} : la cible ne peut pas les contenir (elle ne contient "
+              "que : {holds})."},
+    "kind.mail": {"en": "mail", "fr": "courriels"},
+    "kind.chat": {"en": "chat", "fr": "discussions"},
+    "kind.calendar": {"en": "calendars", "fr": "agendas"},
+    "kind.contacts": {"en": "contacts", "fr": "contacts"},
     "plan.lost.title": {"en": "The target cannot keep:",
                         "fr": "La cible ne peut pas conserver :"},
     "plan.lost.item": {"en": "  - {feature}: {reason}", "fr": "  - {feature} : {reason}"},
@@ -31,6 +50,16 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{failed} failed.",
         "fr": "{copied} messages copiés ({size}) en {seconds:.1f} s ; {skipped} déjà présents ; "
               "{failed} en échec."},
+    "copy.pim.calendar": {
+        "en": "Calendars: {copied} events copied in {collections} calendars; {skipped} "
+              "already there; {failed} failed.",
+        "fr": "Agendas : {copied} événements copiés dans {collections} agendas ; {skipped} "
+              "déjà présents ; {failed} en échec."},
+    "copy.pim.contacts": {
+        "en": "Address books: {copied} contacts copied in {collections} address books; "
+              "{skipped} already there; {failed} failed.",
+        "fr": "Carnets d'adresses : {copied} contacts copiés dans {collections} carnets ; "
+              "{skipped} déjà présents ; {failed} en échec."},
     "copy.updated": {"en": "Flags brought up to date on {count} messages copied earlier.",
                      "fr": "Indicateurs mis à jour sur {count} messages copiés auparavant."},
     "copy.removed": {"en": "{count} message(s) deleted at the source since the last pass "

@@ -38,11 +38,10 @@ class PimCopier:
 
     def _copy_collection(self, reader: PimSource, writer: PimTarget,
                          collection: Collection) -> None:
-        recorded = (json.dumps({collection.kind.value: list(collection.path)},
-                               ensure_ascii=False),)
+        recorded = recorded_path(collection)
         folder_id, _ = self.state.folder(self.job_id, recorded, recorded, None)
         folder = Folder((collection.kind.value, *collection.path))  # as reports show it
-        result = FolderResult(folder, folder)
+        result = FolderResult(folder, folder, kind=collection.kind.value)
         self.result.folders.append(result)
         broken: list[Exception] = []
         writer.prepare_collection(collection)
@@ -95,6 +94,11 @@ class PimCopier:
         self.state.mark_results(folder_id, done, failed)
         result.copied += len(copied)
         result.bytes += sum(entry.size for entry in copied)
+
+
+def recorded_path(collection: Collection) -> tuple[str]:
+    """How a collection is keyed in the state (a one-name "folder" no mail folder can be)."""
+    return (json.dumps({collection.kind.value: list(collection.path)}, ensure_ascii=False),)
 
 
 def _listed(entries: Iterator[Entry], broken: list[Exception]) -> Iterator[Entry]:

@@ -28,6 +28,7 @@ class FolderResult:
     bytes: int = 0
     updated: int = 0  # messages copied earlier whose flags this pass brought up to date
     removed: int = 0  # messages deleted at the source since the last pass (recorded)
+    kind: str = "mail"  # "calendar" or "contacts" for a collection's entries (pimcopy)
 
 
 @dataclass
@@ -67,3 +68,7 @@ class CopyResult:
     @property
     def ok(self) -> bool:
         return self.failed == 0
+
+    def by_kind(self, *kinds: str) -> list[FolderResult]:
+        """The rows of these kinds (``mail`` covers mail folders and conversations)."""
+        return [f for f in self.folders if f.kind in kinds]
