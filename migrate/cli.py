@@ -315,6 +315,7 @@ def _write_reports(obj: Context, result, report_json: str | None,
 def _print_comparison(obj: Context, result, report: str | None) -> None:
     from .report import describe
     from .verify import CHAT_OUTCOMES, OUTCOMES
+    from .verify_pim import PIM_OUTCOMES
 
     t = obj.texts
     click.echo(t("verify.title", source=result.source, target=result.target))
@@ -327,6 +328,12 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {conversation.count(o)}"
                            for o in CHAT_OUTCOMES if conversation.count(o))
         click.echo(t("verify.conversation", name=conversation.name, counts=counts or "-"))
+    for collection in result.collections:
+        counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {collection.count(o)}"
+                           for o in PIM_OUTCOMES if collection.count(o))
+        error = t("plan.unreadable", error=collection.error) if collection.error else ""
+        click.echo(t("verify.collection", kind=t(f"plan.kind.{collection.kind.value}"),
+                     name=collection.name, counts=counts or "-") + error)
     for item in result.items[:100]:
         summary = item.summary
         detail = describe(item, t)
@@ -347,11 +354,17 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
     if result.conversations:
         click.echo(t("verify.chat", match=result.chat_total("match"),
                      messages=result.chat_messages))
+    for kind in ("calendar", "contacts"):
+        if any(c.kind.value == kind for c in result.collections):
+            click.echo(t(f"verify.pim.{kind}", match=result.pim_total("match", kind),
+                         entries=result.pim_entries(kind)))
     if result.ok:
         click.echo(t("verify.ok", count=result.messages))
     else:
-        click.echo(t("verify.bad", missing=result.total("missing") + result.chat_total("missing"),
-                     differ=result.total("differ") + result.chat_total("differ"),
+        click.echo(t("verify.bad", missing=result.total("missing") + result.chat_total("missing")
+                     + result.pim_total("missing"),
+                     differ=result.total("differ") + result.chat_total("differ")
+                     + result.pim_total("differ"),
                      unverifiable=result.total("unverifiable")))
 
 
@@ -383,6 +396,8 @@ def roundtrip(obj: Context, archive_path: str, via: str, out: str | None, force:
             click.echo(t("roundtrip.renamed", source="/".join(source), target="/".join(target)))
         click.echo(t("roundtrip.summary", via=cert.via, identical=cert.identical,
                      messages=cert.messages, percent=cert.identical_percent, lost=cert.lost))
+        if cert.pim.entries:
+            click.echo(t("roundtrip.pim", returned=cert.pim.returned, entries=cert.pim.entries))
         click.echo(t("cert.written", paths=", ".join(write_certificate(cert, prefix))))
         return 0 if cert.ok else 1
 

@@ -116,6 +116,21 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "fr": "  [discussion] {name:<27} {counts}"},
     "verify.chat": {"en": "Chat: {match} of {messages} messages match.",
                     "fr": "Discussions : {match} messages sur {messages} identiques."},
+    "verify.collection": {"en": "  [{kind}] {name:<30} {counts}",
+                          "fr": "  [{kind}] {name:<30} {counts}"},
+    "verify.pim.calendar": {"en": "Calendars: {match} of {entries} events match.",
+                            "fr": "Agendas : {match} événements sur {entries} identiques."},
+    "verify.pim.contacts": {"en": "Address books: {match} of {entries} contacts match.",
+                            "fr": "Carnets d'adresses : {match} contacts sur {entries} "
+                                  "identiques."},
+    "report.collections": {"en": "Calendars and address books",
+                           "fr": "Agendas et carnets d'adresses"},
+    "report.collections.caption": {"en": "Events and contacts by collection and outcome",
+                                   "fr": "Événements et contacts par agenda ou carnet et par "
+                                         "résultat"},
+    "report.col.collection": {"en": "Calendar or address book", "fr": "Agenda ou carnet"},
+    "report.col.kind": {"en": "Kind", "fr": "Type"},
+    "report.col.error": {"en": "Error", "fr": "Erreur"},
     "report.conversations": {"en": "Conversations", "fr": "Conversations"},
     "report.conversations.caption": {"en": "Chat messages by conversation and outcome",
                                      "fr": "Messages de discussion par conversation et par "
@@ -188,6 +203,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cert.transformed": {"en": "Transformed (declared)", "fr": "Transformés (déclaré)"},
     "cert.lost": {"en": "Lost or different", "fr": "Perdus ou différents"},
     "cert.chat": {"en": "Chat messages back", "fr": "Messages de discussion revenus"},
+    "roundtrip.pim": {"en": "Calendars and contacts: {returned} of {entries} entries came back "
+                            "byte-identical.",
+                      "fr": "Agendas et contacts : {returned} éléments sur {entries} revenus "
+                            "identiques à l'octet près."},
+    "cert.pim": {"en": "Calendar events and contacts back",
+                 "fr": "Événements d'agenda et contacts revenus"},
+    "cert.archive.entries": {
+        "en": "Original archive: sha256 of its calendar and contacts checksums",
+        "fr": "Archive d'origine : sha256 des empreintes de ses agendas et contacts"},
+    "cert.returned.entries": {
+        "en": "Returned archive: sha256 of its calendar and contacts checksums",
+        "fr": "Archive revenue : sha256 des empreintes de ses agendas et contacts"},
     "cert.transformations": {"en": "Transformations", "fr": "Transformations"},
     "cert.transformations.caption": {
         "en": "What the target changed, as it declares (not losses)",
