@@ -460,7 +460,8 @@ def archive_validate(obj: Context, path: str) -> None:
 @click.argument("path", type=click.Path())
 @click.pass_obj
 def archive_show(obj: Context, path: str) -> None:
-    """Summarise an archive: format, seal, folders with counts and sizes, conversations."""
+    """Summarise an archive: format, seal, folders with counts and sizes, conversations,
+    calendars and address books."""
     from .archive import summary
 
     def run() -> None:
@@ -484,6 +485,11 @@ def archive_show(obj: Context, path: str) -> None:
         for conversation in found.conversations:
             click.echo(f"    {conversation.name or conversation.source_id} "
                        f"[{conversation.kind}]: {conversation.messages}")
+        for kind in ("calendar", "contacts"):
+            rows = [c for c in found.collections if c.kind == kind]
+            click.echo(t(f"show.{kind}", entries=found.entries(kind), collections=len(rows)))
+            for row in rows:
+                click.echo(f"    {'/'.join(row.path)}: {row.entries} · {human_size(row.bytes)}")
         for problem in found.problems:
             click.echo(f"  ! {problem}")
 

@@ -280,6 +280,12 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "fr": "  courrier : {messages} messages, {size}, {folders} dossiers"},
     "show.account": {"en": "  from {account}: {messages} messages",
                      "fr": "  depuis {account} : {messages} messages"},
+    "show.calendar": {"en": "  calendars: {entries} events in {collections} calendars",
+                      "fr": "  agendas : {entries} événements dans {collections} agendas"},
+    "show.contacts": {"en": "  address books: {entries} contacts in {collections} address "
+                            "books",
+                      "fr": "  carnets d'adresses : {entries} contacts dans {collections} "
+                            "carnets"},
     "show.chat": {"en": "  chat: {messages} messages in {conversations} conversations",
                   "fr": "  conversations : {messages} messages dans {conversations} "
                         "conversations"},

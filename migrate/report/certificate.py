@@ -7,7 +7,7 @@ from html import escape
 
 from ..i18n import Texts
 from ..roundtrip import ArchiveHashes, Certificate
-from .html import bar_chart, items_table, page, table, write_page
+from .html import bar_chart, collections_table, items_table, page, table, write_page
 from .json import comparison_dict, write_document
 
 FORMAT = "sovereign-migrate/reversibility-certificate"
@@ -81,6 +81,8 @@ def certificate_html(cert: Certificate, t: Texts) -> str:
                      (t("cert.tool"), f"sovereign-migrate {cert.tool_version}"),
                      (t("cert.time"), cert.created),
                      (t("cert.operator"), cert.operator)]),
+              *([f"<h2>{escape(t('report.collections'))}</h2>",
+                 collections_table(cert.comparison, t)] if cert.comparison.collections else []),
               f"<h2>{escape(t('report.items'))}</h2>",
               items_table(cert.comparison, t)]
     return page(t.language, t("cert.title"), "".join(parts))
