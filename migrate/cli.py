@@ -351,6 +351,9 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         click.echo(t("verify.unverifiable",
                      features=", ".join(t(f"feature.{f.value}")
                                         for f in result.unverifiable_features)))
+    if result.not_compared:
+        click.echo(t("verify.not_compared",
+                     kinds=", ".join(t(f"kind.{k.value}") for k in result.not_compared)))
     if result.conversations:
         click.echo(t("verify.chat", match=result.chat_total("match"),
                      messages=result.chat_messages))

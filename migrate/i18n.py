@@ -116,6 +116,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "fr": "  [discussion] {name:<27} {counts}"},
     "verify.chat": {"en": "Chat: {match} of {messages} messages match.",
                     "fr": "Discussions : {match} messages sur {messages} identiques."},
+    "verify.not_compared": {"en": "Not compared (the target does not hold them): {kinds}",
+                            "fr": "Non comparés (la cible ne les contient pas) : {kinds}"},
     "verify.collection": {"en": "  [{kind}] {name:<30} {counts}",
                           "fr": "  [{kind}] {name:<30} {counts}"},
     "verify.pim.calendar": {"en": "Calendars: {match} of {entries} events match.",

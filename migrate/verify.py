@@ -182,6 +182,9 @@ class Comparison:
     identical: int = 0  # messages found with the same bytes (in their folder or another)
     conversations: list[ConversationComparison] = field(default_factory=list)
     collections: list[CollectionComparison] = field(default_factory=list)  # verify_pim
+    #: Kinds the source reads that the target cannot be read for (e.g. calendars at an
+    #: IMAP target): not compared, said so in every report.
+    not_compared: list[Kind] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -257,6 +260,8 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
                                for c in (source, target))
         result = Comparison(source.endpoint.display, target.endpoint.display,
                             unverifiable_features=_unverifiable(source, target, checked))
+        result.not_compared = sorted(source.capabilities.reads - target.capabilities.reads,
+                                     key=list(Kind).index)
         if mail:
             walker = _Walker(left, right, checked, policy, bytes_comparable, result)
             walker.run(options, policy.role_folder or target.role_folder)

@@ -269,6 +269,13 @@ def test_plan_lists_collections_and_says_what_is_not_copied(archive_a, tmp_path)
            "(elle ne contient que : courriels)." in french.stdout
     assert not (tmp_path / "M").exists()
 
+    mail_only = tmp_path / "M2"
+    for part in ("cur", "new", "tmp"):
+        (mail_only / part).mkdir(parents=True)
+    verified = run_cli("--lang", "en", "verify", f"archive:{archive_a}", f"maildir:{mail_only}")
+    assert "Not compared (the target does not hold them): chat, calendars, contacts" \
+        in verified.stdout
+
 
 HOSTILE = ["..", ".", "a/b", "x\0y", "CON", "1.ics", "notes.VCF", "é" * 300,
            "back\\slash", " lead", "Projets", "projets"]
@@ -398,3 +405,41 @@ def test_sigkill_during_a_large_copy_then_rerun(large_archive, tmp_path) -> None
     assert sorted(int(line["source_id"]) for line in lines) == list(range(1, LARGE + 1))
     assert read_all(target) == read_all(large_archive)  # ... nothing lost, byte for byte
     assert validate(target).ok
+
+
+# --- a killed writer: what was committed stays, what was not is checked -----------------
+
+CHILD = r"""
+import os, signal, sys
+from migrate.archive import ArchiveWriter
+from migrate.model import CalendarEvent, Collection, CollectionKind
+
+path, lose = sys.argv[1], int(sys.argv[2])
+agenda = Collection(CollectionKind.CALENDAR, ("Agenda",))
+writer = ArchiveWriter.open(path)
+for i in range(1, 7):
+    writer.put_entry(agenda, CalendarEvent(f"e{i}", f"BEGIN:VCALENDAR\nUID:{i}\n".encode()))
+    if i == 3:
+        writer.commit()
+os.unlink(os.path.join(path, "data/calendars/Agenda", f"{lose}.ics"))  # never reached disk
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_killed_writer_keeps_committed_entries_and_drops_from_the_first_lost_one(
+        tmp_path) -> None:
+    path = tmp_path / "A"
+    done = subprocess.run([sys.executable, "-c", CHILD, str(path), "5"],
+                          capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    agenda = Collection(CAL, ("Agenda",))
+    with ArchiveWriter.open(path) as writer:  # 4 is whole and kept; 5 is lost, 5 and 6 cut
+        assert writer.find_entry(agenda, CalendarEvent("e4", b"BEGIN:VCALENDAR\nUID:4\n")) == "4"
+        assert writer.find_entry(agenda, CalendarEvent("e6", b"BEGIN:VCALENDAR\nUID:6\n")) is None
+        for i in (5, 6):
+            data = f"BEGIN:VCALENDAR\nUID:{i}\n".encode()
+            assert writer.put_entry(agenda, CalendarEvent(f"e{i}", data)) == str(i)
+    assert [e.source_id for e in open_archive(path).entries(agenda)] == [str(i)
+                                                                         for i in range(1, 7)]
+    checked = validate(path)
+    assert checked.ok and checked.entries == 6, checked.to_text()

@@ -109,6 +109,9 @@ def comparison_html(result: Comparison, t: Texts) -> str:
                            [(t(f"transform.{name}"), count)
                             for name, count in sorted(result.transformations.items())],
                            numeric=(1,)))
+    if result.not_compared:
+        kinds_text = ", ".join(t(f"kind.{k.value}") for k in result.not_compared)
+        parts.append(f"<p>{escape(t('verify.not_compared', kinds=kinds_text))}</p>")
     if result.unverifiable_features:
         features = ", ".join(t(f"feature.{f.value}") for f in result.unverifiable_features)
         parts.append(f"<p>{escape(t('verify.unverifiable', features=features))}</p>")

@@ -36,6 +36,7 @@ def comparison_dict(result: Comparison) -> dict:
         "conversations": [{"name": c.name, "source_id": c.source_id,
                            **{o.value: c.count(o) for o in CHAT_OUTCOMES}}
                           for c in result.conversations],
+        "not_compared": [k.value for k in result.not_compared],
         "pim_totals": {kind: {"entries": result.pim_entries(kind),
                               **{o.value: result.pim_total(o, kind) for o in PIM_OUTCOMES}}
                        for kind in ("calendar", "contacts")},
