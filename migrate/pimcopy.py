@@ -44,13 +44,18 @@ class PimCopier:
         result = FolderResult(folder, folder, kind=collection.kind.value)
         self.result.folders.append(result)
         broken: list[Exception] = []
-        writer.prepare_collection(collection)
-        entries = _listed(reader.entries(collection), broken)
-        while chunk := list(itertools.islice(entries, BATCH)):
-            self._copy_chunk(writer, collection, folder_id, chunk, result)
+        try:
+            writer.prepare_collection(collection)
+            entries = _listed(reader.entries(collection), broken)
+            while chunk := list(itertools.islice(entries, BATCH)):
+                self._copy_chunk(writer, collection, folder_id, chunk, result)
+        except ConnectError:
+            raise
+        except (MigrateError, OSError) as exc:  # this collection broke off: the others go on
+            broken.append(exc)
         key = f"collection:{collection.kind.value}/{collection.display()}"
-        if broken:  # the listing stopped (or ended on bad entries): recorded, tried again
-            error = f"collection not read to the end: {broken[0]}"
+        if broken:  # the listing or the writing stopped: recorded, tried again next run
+            error = f"collection not copied to the end: {broken[0]}"
             self.state.record_failure(self.job_id, folder_id, key, error)
             result.failed += 1
             self.result.failures.append(Failure(folder.path, key, error))

@@ -325,12 +325,27 @@ def test_hostile_index_lines_fail_alone_and_are_named(archive_a, tmp_path) -> No
     done = run_cli("copy", f"archive:{archive_a}", f"archive:{b}",
                    "--state", str(tmp_path / "s.db"), "--quiet")
     assert done.returncode == 1  # the broken collection is recorded as failed ...
-    assert "collection not read to the end" in done.stdout
+    assert "collection not copied to the end" in done.stdout
     assert "line 2" in done.stdout and "line 4" in done.stdout
     copied = read_all(b)  # ... and every good entry is copied
     assert copied[("calendar", ("Calendrier",))] == [EVENT, event(5)]
     assert copied[("contacts", ("Contacts",))] == [VCARD3, VCARD4]
     assert not (tmp_path / "etc").exists()
+
+
+def test_a_collection_the_target_cannot_create_fails_alone(archive_a, tmp_path) -> None:
+    b = tmp_path / "B"
+    with ArchiveWriter.open(b):
+        pass
+    (b / "data/calendars").mkdir(parents=True, exist_ok=True)
+    (b / "data/calendars/Calendrier").write_bytes(b"a file where a directory must go")
+    done = run_cli("copy", f"archive:{archive_a}", f"archive:{b}",
+                   "--state", str(tmp_path / "s.db"), "--quiet")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("collection not copied to the end") == 2  # and its child
+    assert "cannot create the directory data/calendars/Calendrier of calendar Calendrier" \
+        in done.stdout
+    assert read_all(b) == {("contacts", ("Contacts",)): [VCARD3, VCARD4]}
 
 
 def test_an_archive_without_calendars_reads_as_before(tmp_path) -> None:

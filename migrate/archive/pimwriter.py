@@ -145,7 +145,12 @@ class PimWriter:
         return directory
 
     def _write_collection(self, record: CollectionRecord) -> None:
-        (self.root / record.dir).mkdir(parents=True, exist_ok=True)
+        try:
+            (self.root / record.dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot create the directory {record.dir} of "
+                               f"{record.kind} {'/'.join(record.path)}: "
+                               f"{exc.strerror or exc}") from None
         if not (self.root / COLLECTIONS_INDEX).exists():
             self._pending.add(self.root / COLLECTIONS_INDEX)
         with open(self.root / COLLECTIONS_INDEX, "ab") as stream:
