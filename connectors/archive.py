@@ -1,4 +1,5 @@
-"""``archive:PATH`` — the neutral archive as a source and a target, for mail and chat.
+"""``archive:PATH`` — the neutral archive as a source and a target, for mail, chat,
+calendars and contacts.
 
 A thin adapter: all the work is in ``migrate.archive``. As a target, ``close()`` seals the
 archive; the endpoint display of the copy's source is taken from the ``source`` endpoint
@@ -20,13 +21,24 @@ from migrate.connector import (
     Kind,
     MailSource,
     MailTarget,
+    PimSource,
+    PimTarget,
 )
-from migrate.model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage
+from migrate.model import (
+    Blob,
+    BlobRef,
+    ChatMessage,
+    Collection,
+    Conversation,
+    Entry,
+    Folder,
+    MailMessage,
+)
 
 _KEEPS = frozenset(Feature)  # everything: mail metadata and bytes, chat in full
 
 
-class ArchiveSource(MailSource, ChatSource):
+class ArchiveSource(MailSource, ChatSource, PimSource):
     """Reads an archive (any known format version); ``sealed`` is False for an unfinished one."""
 
     def __init__(self, reader: ArchiveReader) -> None:
@@ -59,11 +71,21 @@ class ArchiveSource(MailSource, ChatSource):
     def blob(self, ref: BlobRef) -> Blob:
         return self.reader.blob(ref)
 
+    def collections(self) -> Iterator[Collection]:
+        return self.reader.collections()
+
+    def entries(self, collection: Collection) -> Iterator[Entry]:
+        """Entries keyed by their archive number; bad lines are raised about at the end."""
+        return self.reader.entries(collection)
+
+    def collection_stats(self, collection: Collection) -> FolderStats:
+        return self.reader.collection_stats(collection)
+
     def close(self) -> None:
         self.reader.close()
 
 
-class ArchiveTarget(MailTarget, ChatTarget):
+class ArchiveTarget(MailTarget, ChatTarget, PimTarget):
     """Appends to an archive; ``commit`` makes items durable, ``close`` seals."""
 
     def __init__(self, writer: ArchiveWriter) -> None:
@@ -94,6 +116,15 @@ class ArchiveTarget(MailTarget, ChatTarget):
     def put_blob(self, blob: Blob) -> None:
         self.writer.put_blob(blob)
 
+    def prepare_collection(self, collection: Collection) -> None:
+        self.writer.prepare_collection(collection)
+
+    def put_entry(self, collection: Collection, entry: Entry) -> str:
+        return self.writer.put_entry(collection, entry)
+
+    def find_entry(self, collection: Collection, entry: Entry) -> str | None:
+        return self.writer.find_entry(collection, entry)
+
     def commit(self) -> None:
         self.writer.commit()
 
@@ -105,10 +136,11 @@ class ArchiveTarget(MailTarget, ChatTarget):
 class ArchiveConnector(Connector):
     scheme = "archive"
     description = ("neutral archive: a BagIt bag of original .eml files, JSON Lines "
-                   "indexes, chat as JSON Lines with HTML transcripts (docs/archive-format.md)")
+                   "indexes, chat as JSON Lines with HTML transcripts, calendars and contacts "
+                   "as .ics and .vcf files (docs/archive-format.md)")
     capabilities = Capabilities(
-        reads=frozenset({Kind.MAIL, Kind.CHAT}),
-        writes=frozenset({Kind.MAIL, Kind.CHAT}),
+        reads=frozenset({Kind.MAIL, Kind.CHAT, Kind.CALENDAR, Kind.CONTACTS}),
+        writes=frozenset({Kind.MAIL, Kind.CHAT, Kind.CALENDAR, Kind.CONTACTS}),
         source_keeps=_KEEPS,
         target_keeps=_KEEPS,
     )

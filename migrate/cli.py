@@ -131,6 +131,7 @@ def _print_plan(obj: Context, plan) -> None:
                  size=human_size(plan.bytes)))
     if plan.conversations:
         click.echo(t("plan.conversations", count=plan.conversations))
+    _print_plan_collections(obj, plan)
     if plan.lost:
         click.echo(t("plan.lost.title"))
         for feature, reason in plan.lost:
@@ -138,6 +139,33 @@ def _print_plan(obj: Context, plan) -> None:
                          reason=reason_text(reason, t.language)))
     else:
         click.echo(t("plan.lost.none"))
+
+
+def _print_plan_collections(obj: Context, plan) -> None:
+    """Calendars and address books a copy would carry, and the kinds it cannot carry."""
+    from .connector import Kind
+
+    t = obj.texts
+    for found in plan.collections:
+        kind = found.collection.kind.value
+        done = t("plan.done", done=found.done) if found.done else ""
+        if found.error:
+            done += t("plan.unreadable", error=found.error)
+        click.echo(t("plan.collection", kind=t(f"plan.kind.{kind}"),
+                     path=found.collection.display(), entries=found.stats.messages,
+                     noun=t(f"plan.entries.{kind}"), size=human_size(found.stats.bytes),
+                     done=done))
+    if plan.collections:
+        click.echo(t("plan.collections.total", events=plan.entries(Kind.CALENDAR),
+                     contacts=plan.entries(Kind.CONTACTS),
+                     calendars=sum(c.collection.kind.value == "calendar"
+                                   for c in plan.collections),
+                     books=sum(c.collection.kind.value == "contacts"
+                               for c in plan.collections)))
+    if plan.not_held:
+        click.echo(t("plan.not_held", kinds=", ".join(t(f"kind.{k.value}")
+                                                      for k in plan.not_held),
+                     holds=", ".join(t(f"kind.{k.value}") for k in plan.held) or "-"))
 
 
 def _plan(obj: Context, source: str, target: str, state_path: str, map_files, include,
@@ -229,9 +257,15 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
 
 
 def _print_copy_summary(obj: Context, result, delete: bool) -> None:
+    from .report.copy import pim_lines
+
     t = obj.texts
-    click.echo(t("copy.summary", copied=result.copied, size=human_size(result.bytes),
-                 seconds=result.seconds, skipped=result.skipped, failed=result.failed))
+    mail = result.by_kind("mail")
+    click.echo(t("copy.summary", copied=sum(f.copied for f in mail),
+                 size=human_size(sum(f.bytes for f in mail)), seconds=result.seconds,
+                 skipped=sum(f.skipped for f in mail), failed=sum(f.failed for f in mail)))
+    for line in pim_lines(result, t):
+        click.echo(line)
     if result.updated:
         click.echo(t("copy.updated", count=result.updated))
     if result.removed and not delete:  # with --delete, the copies deleted are said below
@@ -283,6 +317,7 @@ def _write_reports(obj: Context, result, report_json: str | None,
 def _print_comparison(obj: Context, result, report: str | None) -> None:
     from .report import describe
     from .verify import CHAT_OUTCOMES, OUTCOMES
+    from .verify_pim import PIM_OUTCOMES
 
     t = obj.texts
     click.echo(t("verify.title", source=result.source, target=result.target))
@@ -295,6 +330,12 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {conversation.count(o)}"
                            for o in CHAT_OUTCOMES if conversation.count(o))
         click.echo(t("verify.conversation", name=conversation.name, counts=counts or "-"))
+    for collection in result.collections:
+        counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {collection.count(o)}"
+                           for o in PIM_OUTCOMES if collection.count(o))
+        error = t("plan.unreadable", error=collection.error) if collection.error else ""
+        click.echo(t("verify.collection", kind=t(f"plan.kind.{collection.kind.value}"),
+                     name=collection.name, counts=counts or "-") + error)
     for item in result.items[:100]:
         summary = item.summary
         detail = describe(item, t)
@@ -312,14 +353,23 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         click.echo(t("verify.unverifiable",
                      features=", ".join(t(f"feature.{f.value}")
                                         for f in result.unverifiable_features)))
+    if result.not_compared:
+        click.echo(t("verify.not_compared",
+                     kinds=", ".join(t(f"kind.{k.value}") for k in result.not_compared)))
     if result.conversations:
         click.echo(t("verify.chat", match=result.chat_total("match"),
                      messages=result.chat_messages))
+    for kind in ("calendar", "contacts"):
+        if any(c.kind.value == kind for c in result.collections):
+            click.echo(t(f"verify.pim.{kind}", match=result.pim_total("match", kind),
+                         entries=result.pim_entries(kind)))
     if result.ok:
         click.echo(t("verify.ok", count=result.messages))
     else:
-        click.echo(t("verify.bad", missing=result.total("missing") + result.chat_total("missing"),
-                     differ=result.total("differ") + result.chat_total("differ"),
+        click.echo(t("verify.bad", missing=result.total("missing") + result.chat_total("missing")
+                     + result.pim_total("missing"),
+                     differ=result.total("differ") + result.chat_total("differ")
+                     + result.pim_total("differ"),
                      unverifiable=result.total("unverifiable")))
 
 
@@ -351,6 +401,8 @@ def roundtrip(obj: Context, archive_path: str, via: str, out: str | None, force:
             click.echo(t("roundtrip.renamed", source="/".join(source), target="/".join(target)))
         click.echo(t("roundtrip.summary", via=cert.via, identical=cert.identical,
                      messages=cert.messages, percent=cert.identical_percent, lost=cert.lost))
+        if cert.pim.entries:
+            click.echo(t("roundtrip.pim", returned=cert.pim.returned, entries=cert.pim.entries))
         click.echo(t("cert.written", paths=", ".join(write_certificate(cert, prefix))))
         return 0 if cert.ok else 1
 
@@ -413,7 +465,8 @@ def archive_validate(obj: Context, path: str) -> None:
 @click.argument("path", type=click.Path())
 @click.pass_obj
 def archive_show(obj: Context, path: str) -> None:
-    """Summarise an archive: format, seal, folders with counts and sizes, conversations."""
+    """Summarise an archive: format, seal, folders with counts and sizes, conversations,
+    calendars and address books."""
     from .archive import summary
 
     def run() -> None:
@@ -437,6 +490,11 @@ def archive_show(obj: Context, path: str) -> None:
         for conversation in found.conversations:
             click.echo(f"    {conversation.name or conversation.source_id} "
                        f"[{conversation.kind}]: {conversation.messages}")
+        for kind in ("calendar", "contacts"):
+            rows = [c for c in found.collections if c.kind == kind]
+            click.echo(t(f"show.{kind}", entries=found.entries(kind), collections=len(rows)))
+            for row in rows:
+                click.echo(f"    {'/'.join(row.path)}: {row.entries} · {human_size(row.bytes)}")
         for problem in found.problems:
             click.echo(f"  ! {problem}")
 

@@ -37,9 +37,9 @@ from .connector import (
 )
 from .errors import CapabilityError, ConnectError, ItemError, MigrateError, RetryableError
 from .mapping import FolderMapping
-from .model import Folder, MailMessage
+from .model import Collection, Folder, MailMessage
 from .observe import Observer
-from .pimcopy import PimCopier
+from .pimcopy import PimCopier, recorded_path
 from .readahead import batches, read_ahead
 from .results import CopyResult, Failure, FolderResult
 from .state import ItemStatus, JobStatus, StateDB
@@ -79,14 +79,49 @@ def folder_stats(reader: MailSource, folder: Folder) -> tuple[FolderStats, str |
 
 
 @dataclass
+class CollectionPlan:
+    """A calendar or address book a copy would carry, with its entries (events or contacts)."""
+
+    collection: Collection
+    stats: FolderStats
+    done: int = 0  # entries already recorded as copied by earlier runs
+    error: str | None = None  # why the collection could not be counted
+
+
+def collection_stats(reader: PimSource, collection: Collection
+                     ) -> tuple[FolderStats, str | None]:
+    """A collection's entries and bytes, counted by listing them (streaming); zero and the
+    reason when it cannot be read (it fails alone)."""
+    count = size = 0
+    try:
+        for entry in reader.entries(collection):
+            count += 1
+            size += entry.size
+    except ConnectError:
+        raise
+    except (MigrateError, OSError) as exc:
+        return FolderStats(count, size), str(exc)
+    return FolderStats(count, size), None
+
+
+@dataclass
 class Plan:
-    """What a copy would do: folders, counts, bytes, mapping, and what the target loses."""
+    """What a copy would do: folders, counts, bytes, mapping, what the target loses, and
+    the kinds of items (calendars, contacts ...) it cannot hold at all."""
 
     source: str
     target: str
     folders: list[FolderPlan]
     lost: list[tuple[Feature, str]]
     conversations: int = 0
+    collections: list[CollectionPlan] = field(default_factory=list)
+    not_held: list[Kind] = field(default_factory=list)  # read by the source, not copied
+    held: list[Kind] = field(default_factory=list)  # what the target can hold
+
+    def entries(self, kind: Kind) -> int:
+        """Events (``Kind.CALENDAR``) or contacts (``Kind.CONTACTS``) a copy would carry."""
+        return sum(c.stats.messages for c in self.collections
+                   if c.collection.kind.value == kind.value)
 
     @property
     def messages(self) -> int:
@@ -115,10 +150,35 @@ def make_plan(source: Connector, target: Connector, state: StateDB | None,
         conversations = 0
         if isinstance(reader, ChatSource) and Kind.CHAT in target.capabilities.writes:
             conversations = sum(1 for _ in reader.conversations())
+        collections = _plan_collections(source, target, reader, state)
     finally:
         reader.close()
     lost = source.capabilities.lost_between(target.capabilities)
-    return Plan(source.endpoint.display, target.endpoint.display, folders, lost, conversations)
+    not_held = sorted(source.capabilities.kinds_not_held_by(target.capabilities),
+                      key=list(Kind).index)
+    held = sorted(target.capabilities.writes, key=list(Kind).index)
+    return Plan(source.endpoint.display, target.endpoint.display, folders, lost, conversations,
+                collections, not_held, held)
+
+
+def _plan_collections(source: Connector, target: Connector, reader, state: StateDB | None
+                      ) -> list[CollectionPlan]:
+    """The calendars and address books a copy would carry (the kinds both ends hold)."""
+    kinds = source.capabilities.reads & target.capabilities.writes \
+        & {Kind.CALENDAR, Kind.CONTACTS}
+    if not kinds or not isinstance(reader, PimSource):
+        return []
+    job_id = _existing_job(state, source, target)
+    planned = []
+    for collection in reader.collections():
+        if Kind(collection.kind.value) not in kinds:
+            continue
+        stats, error = collection_stats(reader, collection)
+        done = 0
+        if state is not None and job_id is not None:
+            done = state.done_count(job_id, recorded_path(collection))
+        planned.append(CollectionPlan(collection, stats, done, error))
+    return planned
 
 
 def _existing_job(state: StateDB | None, source: Connector, target: Connector) -> int | None:

@@ -19,6 +19,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     "plan.total": {"en": "Total: {folders} folders, {messages} messages, {size}",
                    "fr": "Total : {folders} dossiers, {messages} messages, {size}"},
     "plan.conversations": {"en": "Conversations: {count}", "fr": "Conversations : {count}"},
+    "plan.collection": {"en": "  [{kind}] {path:<40} {entries:>7} {noun} {size:>10}{done}",
+                        "fr": "  [{kind}] {path:<40} {entries:>7} {noun} {size:>10}{done}"},
+    "plan.kind.calendar": {"en": "calendar", "fr": "agenda"},
+    "plan.kind.contacts": {"en": "address book", "fr": "carnet d'adresses"},
+    "plan.entries.calendar": {"en": "events", "fr": "événements"},
+    "plan.entries.contacts": {"en": "contacts", "fr": "contacts"},
+    "plan.collections.total": {
+        "en": "Calendars: {calendars} ({events} events); address books: {books} "
+              "({contacts} contacts)",
+        "fr": "Agendas : {calendars} ({events} événements) ; carnets d'adresses : {books} "
+              "({contacts} contacts)"},
+    "plan.not_held": {
+        "en": "Not copied: {kinds}: the target cannot hold them (it holds {holds} only).",
+        "fr": "Non copiés : {kinds} : la cible ne peut pas les contenir (elle ne contient "
+              "que : {holds})."},
+    "kind.mail": {"en": "mail", "fr": "courriels"},
+    "kind.chat": {"en": "chat", "fr": "discussions"},
+    "kind.calendar": {"en": "calendars", "fr": "agendas"},
+    "kind.contacts": {"en": "contacts", "fr": "contacts"},
     "plan.lost.title": {"en": "The target cannot keep:",
                         "fr": "La cible ne peut pas conserver :"},
     "plan.lost.item": {"en": "  - {feature}: {reason}", "fr": "  - {feature} : {reason}"},
@@ -31,6 +50,16 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{failed} failed.",
         "fr": "{copied} messages copiés ({size}) en {seconds:.1f} s ; {skipped} déjà présents ; "
               "{failed} en échec."},
+    "copy.pim.calendar": {
+        "en": "Calendars: {copied} events copied in {collections} calendars; {skipped} "
+              "already there; {failed} failed.",
+        "fr": "Agendas : {copied} événements copiés dans {collections} agendas ; {skipped} "
+              "déjà présents ; {failed} en échec."},
+    "copy.pim.contacts": {
+        "en": "Address books: {copied} contacts copied in {collections} address books; "
+              "{skipped} already there; {failed} failed.",
+        "fr": "Carnets d'adresses : {copied} contacts copiés dans {collections} carnets ; "
+              "{skipped} déjà présents ; {failed} en échec."},
     "copy.updated": {"en": "Flags brought up to date on {count} messages copied earlier.",
                      "fr": "Indicateurs mis à jour sur {count} messages copiés auparavant."},
     "copy.removed": {"en": "{count} message(s) deleted at the source since the last pass: "
@@ -92,6 +121,23 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "fr": "  [discussion] {name:<27} {counts}"},
     "verify.chat": {"en": "Chat: {match} of {messages} messages match.",
                     "fr": "Discussions : {match} messages sur {messages} identiques."},
+    "verify.not_compared": {"en": "Not compared (the target does not hold them): {kinds}",
+                            "fr": "Non comparés (la cible ne les contient pas) : {kinds}"},
+    "verify.collection": {"en": "  [{kind}] {name:<30} {counts}",
+                          "fr": "  [{kind}] {name:<30} {counts}"},
+    "verify.pim.calendar": {"en": "Calendars: {match} of {entries} events match.",
+                            "fr": "Agendas : {match} événements sur {entries} identiques."},
+    "verify.pim.contacts": {"en": "Address books: {match} of {entries} contacts match.",
+                            "fr": "Carnets d'adresses : {match} contacts sur {entries} "
+                                  "identiques."},
+    "report.collections": {"en": "Calendars and address books",
+                           "fr": "Agendas et carnets d'adresses"},
+    "report.collections.caption": {"en": "Events and contacts by collection and outcome",
+                                   "fr": "Événements et contacts par agenda ou carnet et par "
+                                         "résultat"},
+    "report.col.collection": {"en": "Calendar or address book", "fr": "Agenda ou carnet"},
+    "report.col.kind": {"en": "Kind", "fr": "Type"},
+    "report.col.error": {"en": "Error", "fr": "Erreur"},
     "report.conversations": {"en": "Conversations", "fr": "Conversations"},
     "report.conversations.caption": {"en": "Chat messages by conversation and outcome",
                                      "fr": "Messages de discussion par conversation et par "
@@ -164,6 +210,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cert.transformed": {"en": "Transformed (declared)", "fr": "Transformés (déclaré)"},
     "cert.lost": {"en": "Lost or different", "fr": "Perdus ou différents"},
     "cert.chat": {"en": "Chat messages back", "fr": "Messages de discussion revenus"},
+    "roundtrip.pim": {"en": "Calendars and contacts: {returned} of {entries} entries came back "
+                            "byte-identical.",
+                      "fr": "Agendas et contacts : {returned} éléments sur {entries} revenus "
+                            "identiques à l'octet près."},
+    "cert.pim": {"en": "Calendar events and contacts back",
+                 "fr": "Événements d'agenda et contacts revenus"},
+    "cert.archive.entries": {
+        "en": "Original archive: sha256 of its calendar and contacts checksums",
+        "fr": "Archive d'origine : sha256 des empreintes de ses agendas et contacts"},
+    "cert.returned.entries": {
+        "en": "Returned archive: sha256 of its calendar and contacts checksums",
+        "fr": "Archive revenue : sha256 des empreintes de ses agendas et contacts"},
     "cert.transformations": {"en": "Transformations", "fr": "Transformations"},
     "cert.transformations.caption": {
         "en": "What the target changed, as it declares (not losses)",
@@ -229,6 +287,12 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "fr": "  courrier : {messages} messages, {size}, {folders} dossiers"},
     "show.account": {"en": "  from {account}: {messages} messages",
                      "fr": "  depuis {account} : {messages} messages"},
+    "show.calendar": {"en": "  calendars: {entries} events in {collections} calendars",
+                      "fr": "  agendas : {entries} événements dans {collections} agendas"},
+    "show.contacts": {"en": "  address books: {entries} contacts in {collections} address "
+                            "books",
+                      "fr": "  carnets d'adresses : {entries} contacts dans {collections} "
+                            "carnets"},
     "show.chat": {"en": "  chat: {messages} messages in {conversations} conversations",
                   "fr": "  conversations : {messages} messages dans {conversations} "
                         "conversations"},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 
 from .connector import Kind, PimSource, PimTarget
 from .errors import ConnectError, MigrateError
@@ -37,16 +38,29 @@ class PimCopier:
 
     def _copy_collection(self, reader: PimSource, writer: PimTarget,
                          collection: Collection) -> None:
-        recorded = (json.dumps({collection.kind.value: list(collection.path)},
-                               ensure_ascii=False),)
+        recorded = recorded_path(collection)
         folder_id, _ = self.state.folder(self.job_id, recorded, recorded, None)
         folder = Folder((collection.kind.value, *collection.path))  # as reports show it
-        result = FolderResult(folder, folder)
+        result = FolderResult(folder, folder, kind=collection.kind.value)
         self.result.folders.append(result)
-        writer.prepare_collection(collection)
-        entries = reader.entries(collection)
-        while chunk := list(itertools.islice(entries, BATCH)):
-            self._copy_chunk(writer, collection, folder_id, chunk, result)
+        broken: list[Exception] = []
+        try:
+            writer.prepare_collection(collection)
+            entries = _listed(reader.entries(collection), broken)
+            while chunk := list(itertools.islice(entries, BATCH)):
+                self._copy_chunk(writer, collection, folder_id, chunk, result)
+        except ConnectError:
+            raise
+        except (MigrateError, OSError) as exc:  # this collection broke off: the others go on
+            broken.append(exc)
+        key = f"collection:{collection.kind.value}/{collection.display()}"
+        if broken:  # the listing or the writing stopped: recorded, tried again next run
+            error = f"collection not copied to the end: {broken[0]}"
+            self.state.record_failure(self.job_id, folder_id, key, error)
+            result.failed += 1
+            self.result.failures.append(Failure(folder.path, key, error))
+        else:
+            self.state.mark_results(folder_id, [(key, "", None)], [])  # if it had failed
 
     def _copy_chunk(self, writer: PimTarget, collection: Collection, folder_id: int,
                     chunk: list[Entry], result: FolderResult) -> None:
@@ -85,3 +99,19 @@ class PimCopier:
         self.state.mark_results(folder_id, done, failed)
         result.copied += len(copied)
         result.bytes += sum(entry.size for entry in copied)
+
+
+def recorded_path(collection: Collection) -> tuple[str]:
+    """How a collection is keyed in the state (a one-name "folder" no mail folder can be)."""
+    return (json.dumps({collection.kind.value: list(collection.path)}, ensure_ascii=False),)
+
+
+def _listed(entries: Iterator[Entry], broken: list[Exception]) -> Iterator[Entry]:
+    """The entries a source lists, up to an error that is not the connection's (kept in
+    ``broken``), so that what was listed before it is still copied."""
+    try:
+        yield from entries
+    except ConnectError:
+        raise
+    except (MigrateError, OSError) as exc:
+        broken.append(exc)

@@ -29,6 +29,7 @@ class FolderResult:
     updated: int = 0  # messages copied earlier whose flags this pass brought up to date
     removed: int = 0  # messages deleted at the source since the last pass (recorded)
     deleted: int = 0  # copies deleted at the target because deleted at the source (--delete)
+    kind: str = "mail"  # "calendar" or "contacts" for a collection's entries (pimcopy)
 
 
 @dataclass
@@ -72,3 +73,7 @@ class CopyResult:
     @property
     def ok(self) -> bool:
         return self.failed == 0
+
+    def by_kind(self, *kinds: str) -> list[FolderResult]:
+        """The rows of these kinds (``mail`` covers mail folders and conversations)."""
+        return [f for f in self.folders if f.kind in kinds]

@@ -1,10 +1,11 @@
 """Reversibility dry-run: archive → scratch target → new archive, compared, certified.
 
-``roundtrip`` copies an archive into a scratch target (refused when it holds mail, unless
-forced), exports that target into a new archive, and compares the two archives with the
-mapping both copies used. Differences the target *declares* (its ``transforms``, and the
-metadata it cannot keep, e.g. a server that keeps received times in UTC without their
-offset) are named as transformations; anything else is a loss. The ``Certificate`` holds
+``roundtrip`` copies an archive into a scratch target (refused when it holds anything,
+unless forced), exports that target into a new archive, and compares the two archives
+with the mapping both copies used (mail, chat, calendars and contacts). Differences the
+target *declares* (its ``transforms``, and the metadata it cannot keep, e.g. a server that
+keeps received times in UTC without their offset) are named as transformations; anything
+else is a loss (a calendar the scratch target cannot hold is lost there). The ``Certificate`` holds
 the figures, both archives' content hashes, the tool version, the time and the operator.
 """
 
@@ -20,8 +21,8 @@ from pathlib import Path
 
 from . import __version__
 from .archive import validate
-from .archive.layout import EML_DIR, MANIFEST, TAGMANIFEST
-from .connector import ChatSource, Connector, Kind, MailSource
+from .archive.layout import CALENDAR_DIR, CONTACTS_DIR, EML_DIR, MANIFEST, TAGMANIFEST
+from .connector import ChatSource, Connector, Kind, MailSource, PimSource
 from .endpoint import parse_endpoint
 from .engine import CopyOptions, copy
 from .errors import ArchiveError, ConfigError, ConnectError, MigrateError
@@ -40,6 +41,21 @@ class ArchiveHashes:
     path: str
     tagmanifest_sha256: str
     messages_sha256: str
+    entries_sha256: str = ""  # the same for its calendar and contacts entries
+
+
+@dataclass(frozen=True)
+class PimCheck:
+    """Calendar events and contacts of the original archive, and how many came back
+    byte-identical; ``carried`` lists the kinds the scratch target can hold."""
+
+    entries: int
+    returned: int
+    carried: tuple[str, ...]
+
+    @property
+    def lost(self) -> int:
+        return self.entries - self.returned
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,7 @@ class Certificate:
     via: str
     comparison: Comparison
     chat: ChatCheck
+    pim: PimCheck
     operator: str
     created: str
     tool_version: str = __version__
@@ -82,7 +99,8 @@ class Certificate:
     @property
     def lost(self) -> int:
         c = self.comparison
-        return c.total("missing") + c.total("differ") + c.total("unverifiable") + self.chat.lost
+        return c.total("missing") + c.total("differ") + c.total("unverifiable") \
+            + self.chat.lost + self.pim.lost
 
     @property
     def ok(self) -> bool:
@@ -98,12 +116,14 @@ def archive_hashes(path: Path) -> ArchiveHashes:
     tags = path / TAGMANIFEST
     if not tags.is_file():
         raise ArchiveError(f"{path}: {TAGMANIFEST} is missing (not sealed)")
-    checksums = sorted(parts[0] for line in
-                       (path / MANIFEST).read_text(encoding="utf-8").splitlines()
-                       if len(parts := line.split(maxsplit=1)) == 2
-                       and parts[1].startswith(EML_DIR + "/"))
+    lines = [parts for line in (path / MANIFEST).read_text(encoding="utf-8").splitlines()
+             if len(parts := line.split(maxsplit=1)) == 2]
+    checksums = sorted(sha for sha, name in lines if name.startswith(EML_DIR + "/"))
+    entries = sorted(sha for sha, name in lines
+                     if name.startswith((CALENDAR_DIR + "/", CONTACTS_DIR + "/")))
     return ArchiveHashes(str(path.resolve()), hashlib.sha256(tags.read_bytes()).hexdigest(),
-                         hashlib.sha256("\n".join(checksums).encode()).hexdigest())
+                         hashlib.sha256("\n".join(checksums).encode()).hexdigest(),
+                         hashlib.sha256("\n".join(entries).encode()).hexdigest())
 
 
 def roundtrip(archive: Path, via: Connector, *, out: Path | None = None,
@@ -136,10 +156,13 @@ def roundtrip(archive: Path, via: Connector, *, out: Path | None = None,
         comparison = compare(original, back, options, policy)
         chat = ChatCheck(comparison.chat_messages, comparison.chat_total("match"),
                          Kind.CHAT in via.capabilities.writes)
+        pim = PimCheck(comparison.pim_entries(), comparison.pim_total("match"),
+                       tuple(k.value for k in (Kind.CALENDAR, Kind.CONTACTS)
+                             if k in via.capabilities.writes))
         renamed = [(f.source.path, f.target.path) for f in comparison.folders
                    if f.source is not None and f.source.path != f.target.path]
         return Certificate(archive_hashes(archive), archive_hashes(returned),
-                           via.endpoint.display, comparison, chat, _operator(),
+                           via.endpoint.display, comparison, chat, pim, _operator(),
                            datetime.now(UTC).isoformat(timespec="seconds"),
                            renamed_folders=renamed, returned_kept=out is not None)
     finally:
@@ -168,8 +191,12 @@ def _holds_anything(target: Connector) -> bool:
         if isinstance(reader, MailSource) and \
                 any(reader.stats(folder).messages for folder in reader.folders()):
             return True
-        if isinstance(reader, ChatSource):
-            return next(iter(reader.conversations()), None) is not None
+        if isinstance(reader, ChatSource) and \
+                next(iter(reader.conversations()), None) is not None:
+            return True
+        if isinstance(reader, PimSource):
+            return any(next(iter(reader.entries(c)), None) is not None
+                       for c in reader.collections())
         return False
     finally:
         reader.close()

@@ -12,7 +12,8 @@ fingerprints are held at a time, plus the messages left unpaired. Pairing, in or
 A message whose bytes cannot be read, or endpoints without a fingerprint in common, give
 **unverifiable**: never a pass. Chat (when both endpoints hold it) is compared per
 conversation by message id: author, times, bodies, thread, reactions, edits and
-attachments' hashes, each where both sides keep it.
+attachments' hashes, each where both sides keep it. Calendars and contacts (when both
+hold them) are compared collection by collection in ``verify_pim``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from .connector import ChatSource, Connector, Feature, Kind, MailSource, Transformation
+from .connector import (
+    ChatSource,
+    Connector,
+    Feature,
+    Kind,
+    MailSource,
+    PimSource,
+    Transformation,
+)
 from .engine import CopyOptions
 from .errors import CapabilityError, ConnectError, MigrateError
 from .model import (
@@ -39,6 +49,9 @@ from .model import (
     system_flags,
 )
 from .readahead import batches
+
+if TYPE_CHECKING:
+    from .verify_pim import CollectionComparison
 
 #: Messages whose bytes are fetched together (``MailSource.prefetch``), and their budget.
 BATCH_MESSAGES = 200
@@ -168,13 +181,29 @@ class Comparison:
     seconds: float = 0.0
     identical: int = 0  # messages found with the same bytes (in their folder or another)
     conversations: list[ConversationComparison] = field(default_factory=list)
+    collections: list[CollectionComparison] = field(default_factory=list)  # verify_pim
+    #: Kinds the source reads that the target cannot be read for (e.g. calendars at an
+    #: IMAP target): not compared, said so in every report.
+    not_compared: list[Kind] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """Nothing lost: no message missing, differing, unverifiable, no folder unread."""
+        """Nothing lost: no message missing, differing, unverifiable, no folder unread;
+        the same for chat, calendars and contacts."""
         return all(f.missing == 0 and f.differ == 0 and f.unverifiable == 0
                    and f.error is None for f in self.folders) \
-            and all(c.missing == 0 and c.differ == 0 for c in self.conversations)
+            and all(c.missing == 0 and c.differ == 0 for c in self.conversations) \
+            and all(c.ok for c in self.collections)
+
+    def pim_total(self, outcome: Outcome | str, kind: str | None = None) -> int:
+        """Calendar and contacts entries with this outcome (of one kind, or both)."""
+        return sum(c.count(Outcome(outcome)) for c in self.collections
+                   if kind is None or c.kind.value == kind)
+
+    def pim_entries(self, kind: str | None = None) -> int:
+        """Calendar and contacts entries of the source side."""
+        return sum(self.pim_total(o, kind) for o in
+                   (Outcome.MATCH, Outcome.DIFFER, Outcome.MISSING))
 
     def chat_total(self, outcome: Outcome | str) -> int:
         return sum(c.count(Outcome(outcome)) for c in self.conversations)
@@ -220,19 +249,28 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
         mail = isinstance(left, MailSource) and isinstance(right, MailSource)
         chat = isinstance(left, ChatSource) and isinstance(right, ChatSource) and \
             Kind.CHAT in source.capabilities.reads & target.capabilities.reads
-        if not mail and not chat:
-            raise CapabilityError("verify compares mail or chat; these endpoints have "
-                                  "neither in common")
+        pim_kinds = source.capabilities.reads & target.capabilities.reads \
+            & {Kind.CALENDAR, Kind.CONTACTS}
+        pim = isinstance(left, PimSource) and isinstance(right, PimSource) and bool(pim_kinds)
+        if not mail and not chat and not pim:
+            raise CapabilityError("verify compares mail, chat, calendars or contacts; these "
+                                  "endpoints have none in common")
         checked = _comparable(source, target)
         bytes_comparable = all(Feature.ORIGINAL_BYTES in c.capabilities.source_keeps
                                for c in (source, target))
         result = Comparison(source.endpoint.display, target.endpoint.display,
                             unverifiable_features=_unverifiable(source, target, checked))
+        result.not_compared = sorted(source.capabilities.reads - target.capabilities.reads,
+                                     key=list(Kind).index)
         if mail:
             walker = _Walker(left, right, checked, policy, bytes_comparable, result)
             walker.run(options, policy.role_folder or target.role_folder)
         if chat:
             _compare_chat(left, right, _chat_checked(source, target), result)
+        if pim:
+            from .verify_pim import compare_pim
+
+            compare_pim(left, right, pim_kinds, result)  # type: ignore[arg-type]
     finally:
         left.close()
         right.close()

@@ -11,7 +11,16 @@ import pytest
 
 from connectors.archive import ArchiveConnector, ArchiveSource, ArchiveTarget
 from migrate.archive import ArchiveWriter, open_archive, validate
-from migrate.connector import ChatSource, ChatTarget, Feature, Kind, MailSource, MailTarget
+from migrate.connector import (
+    ChatSource,
+    ChatTarget,
+    Feature,
+    Kind,
+    MailSource,
+    MailTarget,
+    PimSource,
+    PimTarget,
+)
 from migrate.endpoint import parse_endpoint
 from migrate.errors import ConnectError
 from migrate.model import (
@@ -74,14 +83,16 @@ def test_registered_under_its_scheme(tmp_path) -> None:
     connector = connector_for(parse_endpoint(f"archive:{tmp_path / 'a'}"))
     assert isinstance(connector, ArchiveConnector)
     caps = connector.capabilities
-    assert caps.reads == caps.writes == {Kind.MAIL, Kind.CHAT}
+    assert caps.reads == caps.writes == {Kind.MAIL, Kind.CHAT, Kind.CALENDAR, Kind.CONTACTS}
     assert caps.source_keeps == caps.target_keeps == frozenset(Feature)
     assert caps.lost_between(caps) == []
     target = connector.open_target()
     assert isinstance(target, MailTarget) and isinstance(target, ChatTarget)
+    assert isinstance(target, PimTarget)
     target.close()
     source = connector.open_source()
     assert isinstance(source, MailSource) and isinstance(source, ChatSource)
+    assert isinstance(source, PimSource)
     assert source.sealed
 
 

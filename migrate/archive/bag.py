@@ -103,11 +103,13 @@ def is_sealed(root: Path) -> bool:
 
 @dataclass
 class Progress:
-    """The in-progress marker: how much of the mail index the last commit made durable."""
+    """The in-progress marker: how much of the mail index (and of the calendars and
+    contacts index) the last commit made durable."""
 
     committed_lines: int = 0
     committed_bytes: int = 0
     started: str | None = None
+    committed_entries: int = 0
 
     @classmethod
     def load(cls, root: Path) -> Progress | None:
@@ -116,7 +118,7 @@ class Progress:
             with open(root / IN_PROGRESS, "rb") as stream:
                 data = json.loads(stream.read(65536))
             return cls(int(data["committed_lines"]), int(data["committed_bytes"]),
-                       data.get("started"))
+                       data.get("started"), int(data.get("committed_entries", 0)))
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):
@@ -125,6 +127,7 @@ class Progress:
     def save(self, root: Path) -> None:
         data = {"format": FORMAT_VERSION, "committed_lines": self.committed_lines,
                 "committed_bytes": self.committed_bytes, "started": self.started,
+                "committed_entries": self.committed_entries,
                 "note": "a run is writing or was interrupted; the archive is not sealed"}
         write_atomic(root / IN_PROGRESS, json.dumps(data, indent=1).encode() + b"\n")
 

@@ -31,6 +31,13 @@ INDEX_DIR = "data/index"
 MESSAGES_INDEX = "data/index/messages.jsonl"
 FOLDERS_INDEX = "data/index/folders.jsonl"
 CONVERSATIONS_INDEX = "data/index/conversations.jsonl"
+CALENDAR_DIR = "data/calendars"
+CONTACTS_DIR = "data/contacts"
+ENTRIES_INDEX = "data/index/entries.jsonl"
+COLLECTIONS_INDEX = "data/index/collections.jsonl"
+#: Where each kind of collection lives, and the file suffix of its entries.
+PIM_DIRS = {"calendar": CALENDAR_DIR, "contacts": CONTACTS_DIR}
+PIM_SUFFIXES = {"calendar": ".ics", "contacts": ".vcf"}
 CONVERSATION_FILE = "conversation.json"
 CHAT_MESSAGES_FILE = "messages.jsonl"
 TRANSCRIPT_FILE = "transcript.html"
@@ -59,6 +66,9 @@ _DEVICES = frozenset(
     | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789¹²³"}
 )
 _MESSAGE_FILE = re.compile(r"^([1-9][0-9]{0,17})\.eml$")
+_ENTRY_FILE = re.compile(r"^([1-9][0-9]{0,17})\.(ics|vcf)$")
+#: Suffixes of item files: a directory name never ends with one (it would look like an item).
+_ITEM_SUFFIXES = (".eml", ".ics", ".vcf")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -83,7 +93,7 @@ def _escape(name: str, ascii_only: bool) -> str:
     stem = text.split(".", 1)[0].rstrip(" ").upper()
     if stem in _DEVICES:  # CON, nul.txt, COM1 ... are devices on Windows
         text = _escape_char(text[0]) + text[1:]
-    if text.lower().endswith(".eml"):  # never looks like a message file beside messages
+    if text.lower().endswith(_ITEM_SUFFIXES):  # never looks like an item file beside items
         text = text[:-4] + _escape_char(".") + text[-3:]
     return text
 
@@ -212,6 +222,17 @@ def message_file(number: int) -> str:
 def message_number(filename: str) -> int | None:
     """The message number a file name ``<n>.eml`` stands for, else None."""
     match = _MESSAGE_FILE.match(filename)
+    return int(match.group(1)) if match else None
+
+
+def entry_file(number: int, kind: str) -> str:
+    """File name of calendar or contacts entry ``number`` (``<n>.ics`` or ``<n>.vcf``)."""
+    return f"{number}{PIM_SUFFIXES[kind]}"
+
+
+def entry_number(filename: str) -> int | None:
+    """The entry number a file name ``<n>.ics`` or ``<n>.vcf`` stands for, else None."""
+    match = _ENTRY_FILE.match(filename)
     return int(match.group(1)) if match else None
 
 

@@ -12,13 +12,23 @@ from pathlib import Path
 
 from ..connector import FolderStats
 from ..errors import ConnectError
-from ..model import Blob, BlobRef, ChatMessage, Conversation, Folder, MailMessage
+from ..model import (
+    Blob,
+    BlobRef,
+    ChatMessage,
+    Collection,
+    Conversation,
+    Entry,
+    Folder,
+    MailMessage,
+)
 from .bag import check_version, is_sealed
 from .records import MailRecord
 
 
 class ArchiveReader(ABC):
-    """What every version's reader offers: the archive as folders, messages, conversations.
+    """What every version's reader offers: the archive as folders, messages, conversations,
+    calendars and address books.
 
     Bad lines never stop a reader: ``messages`` yields them as messages whose content
     raises (see ``reader_v1``), and each one is also listed in ``problems``.
@@ -57,6 +67,18 @@ class ArchiveReader(ABC):
 
     @abstractmethod
     def blob(self, ref: BlobRef) -> Blob: ...
+
+    @abstractmethod
+    def collections(self) -> Iterator[Collection]:
+        """Calendars and address books (none in an archive written before they existed)."""
+
+    @abstractmethod
+    def entries(self, collection: Collection) -> Iterator[Entry]:
+        """The collection's events or contacts; bad lines are raised about at the end."""
+
+    @abstractmethod
+    def collection_stats(self, collection: Collection) -> FolderStats:
+        """How many entries and bytes a collection holds, from the index alone."""
 
     def close(self) -> None:
         """Nothing is held open between calls; present for symmetry with the writer."""

@@ -9,7 +9,8 @@ validated (``records``). A bad line never stops reading:
   goes on. A line whose folder cannot be read at all (broken JSON) is yielded in the first
   folder, since it belongs to none we can name.
 * chat: the good messages of a conversation are yielded, then one ``IndexLineError``
-  naming the bad lines is raised at the end (a chat message has no lazy part to poison).
+  naming the bad lines is raised at the end (a chat message has no lazy part to poison);
+  calendars and contacts likewise (``pimreader``).
 
 Memory: one pass over the index on first use keeps two 8-byte numbers per message
 (line offset and number), grouped by folder, so ``messages(folder)`` reads only its lines.
@@ -31,8 +32,10 @@ from ..model import (
     Blob,
     BlobRef,
     ChatMessage,
+    Collection,
     Content,
     Conversation,
+    Entry,
     Folder,
     MailMessage,
     Role,
@@ -58,6 +61,7 @@ from .layout import (
     blob_path,
     safe_path,
 )
+from .pimreader import PimReader
 from .reader import ArchiveReader
 from .records import (
     ConversationRecord,
@@ -122,6 +126,7 @@ class ArchiveReaderV1(ArchiveReader):
         self._stray = _FolderLines()  # lines no folder can be read from
         self._conversations: dict[str, ConversationRecord] | None = None
         self._first: tuple[str, ...] | None = None
+        self._pim = PimReader(root, self._problem)
         if not sealed:
             log.warning("%s is not sealed: a run is writing it or did not finish", root)
 
@@ -308,3 +313,14 @@ class ArchiveReaderV1(ArchiveReader):
             raise BadInputError(f"blob {ref.sha256} ({ref.name or 'unnamed'}) is missing "
                                 "from the archive")
         return Blob(Content.from_file(path), ref.name, ref.media_type)
+
+    # --- calendars and contacts (see pimreader) ------------------------------------------
+
+    def collections(self) -> Iterator[Collection]:
+        return self._pim.collections()
+
+    def entries(self, collection: Collection) -> Iterator[Entry]:
+        return self._pim.entries(collection)
+
+    def collection_stats(self, collection: Collection) -> FolderStats:
+        return self._pim.stats(collection)

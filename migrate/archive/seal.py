@@ -1,10 +1,10 @@
 """Sealing: transcripts, mailbag.csv, manifests and bag-info.txt, so the archive becomes a
 valid BagIt bag (RFC 8493) that any BagIt tool can check.
 
-Streaming throughout: the index is read once (its sha256 values are reused for the .eml
-files, blob names are their sha256), the payload is walked once and only files without a
-known checksum are hashed. Memory: 8 bytes per message (a digest of its path) plus one
-byte (was it found on disk). The last step removes the in-progress marker.
+Streaming throughout: each index is read once (its sha256 values are reused for the .eml,
+.ics and .vcf files, blob names are their sha256), the payload is walked once and only
+files without a known checksum are hashed. Memory: 8 bytes per message or entry (a digest
+of its path) plus one byte (was it found on disk). The last step removes the in-progress marker.
 """
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ from .layout import (
     BAG_INFO,
     BAGIT_TXT,
     BLOB_DIR,
+    CALENDAR_DIR,
     CHAT_DIR,
     CHAT_MESSAGES_FILE,
+    COLLECTIONS_INDEX,
+    CONTACTS_DIR,
     CONVERSATION_FILE,
     CONVERSATIONS_INDEX,
     DATA,
     EML_DIR,
+    ENTRIES_INDEX,
     FOLDERS_INDEX,
     FORMAT_VERSION,
     IN_PROGRESS,
@@ -42,10 +46,12 @@ from .layout import (
     TOOL_VERSION_TAG,
     TRANSCRIPT_FILE,
     VERSION_TAG,
+    entry_number,
     hash64,
     is_sha256,
     message_number,
 )
+from .pimrecords import parse_collection_record, parse_entry_record
 from .records import MailRecord, parse_conversation_record, parse_mail_record
 from .transcript import write_transcript
 
@@ -57,7 +63,13 @@ MAILBAG_COLUMNS = ("Mailbag-Message-ID", "Message-ID", "Original-File", "Message
 COUNT_TAGS = {"folders": "Sovereign-Migrate-Folder-Count",
               "conversations": "Sovereign-Migrate-Conversation-Count",
               "chat_messages": "Sovereign-Migrate-Chat-Message-Count",
-              "blobs": "Sovereign-Migrate-Blob-Count"}
+              "blobs": "Sovereign-Migrate-Blob-Count",
+              "calendars": "Sovereign-Migrate-Calendar-Count",
+              "events": "Sovereign-Migrate-Event-Count",
+              "address_books": "Sovereign-Migrate-Address-Book-Count",
+              "contacts": "Sovereign-Migrate-Contact-Count"}
+#: Which counts a collection and an entry of each kind add to.
+_PIM_COUNTS = {"calendar": ("calendars", "events"), "contacts": ("address_books", "contacts")}
 _MANAGED = {"Bag-Software-Agent", "Bagging-Date", "Payload-Oxum", "Bag-Size", "Bag-Type",
             "Mailbag-Source", "Mailbag-Agent", "Mailbag-Agent-Version", "Original-Included",
             "EML-Agent", "Mailbag-Message-Count", "External-Description", VERSION_TAG,
@@ -75,6 +87,7 @@ class SealReport:
     sources: set[str] = field(default_factory=set)
     orphans_removed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # message numbers without a file
+    missing_entries: list[str] = field(default_factory=list)  # entry numbers without a file
 
 
 def initial_tags() -> list[tuple[str, str]]:
@@ -148,9 +161,32 @@ def _mailbag_row(record: MailRecord) -> list[str]:
             record.content_type or "", ""]
 
 
-def _payload_pass(root: Path, manifest, keys: array, report: SealReport) -> None:
-    """Walk data/: drop temp files and orphan messages, list every other file."""
+def _pim_pass(root: Path, manifest, report: SealReport) -> array:
+    """Manifest lines for every calendar and contacts entry (sha256 from the index) and
+    their counts; returns their path digests."""
+    for line in iter_lines(root / COLLECTIONS_INDEX):
+        record = parse_collection_record(line, root, COLLECTIONS_INDEX)
+        report.counts[_PIM_COUNTS[record.kind.value][0]] += 1
+    keys = array("Q")
+    for line in iter_lines(root / ENTRIES_INDEX):
+        entry = parse_entry_record(line, root, ENTRIES_INDEX)
+        manifest.write(f"{entry.sha256}  {_manifest_name(entry.path)}\n")
+        keys.append(_path_key(entry.path))
+        report.counts[_PIM_COUNTS[entry.kind.value][1]] += 1
+        report.payload_bytes += entry.size
+        report.payload_files += 1
+    return keys
+
+
+def _is_entry_file(relative: str) -> bool:
+    return relative.startswith((CALENDAR_DIR + "/", CONTACTS_DIR + "/"))
+
+
+def _payload_pass(root: Path, manifest, keys: array, entry_keys: array,
+                  report: SealReport) -> None:
+    """Walk data/: drop temp files and orphan messages or entries, list every other file."""
     found = bytearray(len(keys))
+    entries_found = bytearray(len(entry_keys))
     for directory, dirs, files in os.walk(root / DATA):
         dirs.sort()
         here = Path(directory)
@@ -171,7 +207,20 @@ def _payload_pass(root: Path, manifest, keys: array, report: SealReport) -> None
                     log.info("removed %s: written by an interrupted run, not in the index",
                              relative)
                 continue
+            if _is_entry_file(relative) and (number := entry_number(name)):
+                if number <= len(entry_keys) and entry_keys[number - 1] == _path_key(relative):
+                    entries_found[number - 1] = 1
+                else:
+                    path.unlink()
+                    report.orphans_removed.append(relative)
+                    log.info("removed %s: written by an interrupted run, not in the index",
+                             relative)
+                continue
             _list_other(path, relative, manifest, report)
+    report.missing_entries = [str(n) for n, here in enumerate(entries_found, 1) if not here]
+    if report.missing_entries:
+        log.warning("calendar/contacts file(s) listed in the index are missing (numbers "
+                    "%s); the archive will not validate", ", ".join(report.missing_entries[:20]))
     for number, present in enumerate(found, 1):
         if not present:
             report.missing.append(str(number))
@@ -221,7 +270,8 @@ def _bag_info(root: Path, report: SealReport) -> None:
              ("Original-Included", "True"),
              ("EML-Agent", f"{agent} (the source's original bytes, never rewritten)"),
              ("Mailbag-Message-Count", str(report.messages)),
-             ("External-Description", "Mail and chat exported by sovereign-migrate; "
+             ("External-Description", "Mail, chat, calendars and contacts exported by "
+              "sovereign-migrate; "
               f"layout: neutral archive format v{FORMAT_VERSION} (docs/archive-format.md)"),
              (VERSION_TAG, str(FORMAT_VERSION)), (TOOL_VERSION_TAG, __version__)]
     tags += [(COUNT_TAGS[key], str(value)) for key, value in report.counts.items()]
@@ -253,7 +303,8 @@ def seal(root: Path) -> SealReport:
     temp = root / f".{MANIFEST}.tmp"
     with open(temp, "w", encoding="utf-8", newline="\n") as manifest:
         keys = _mail_pass(root, manifest, report)
-        _payload_pass(root, manifest, keys, report)
+        entry_keys = _pim_pass(root, manifest, report)
+        _payload_pass(root, manifest, keys, entry_keys, report)
         manifest.flush()
         os.fsync(manifest.fileno())
     os.replace(temp, root / MANIFEST)

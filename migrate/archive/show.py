@@ -1,4 +1,5 @@
-"""``migrate archive show``: what an archive holds, from its indexes (no file is hashed)."""
+"""``migrate archive show``: what an archive holds, from its indexes (no file is hashed):
+folders, conversations, calendars and address books with their counts."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ class ConversationSummary:
     messages: int
 
 
+@dataclass(frozen=True)
+class CollectionSummary:
+    """A calendar or address book: its kind, path at the source, entries and bytes."""
+
+    kind: str  # "calendar" or "contacts"
+    path: tuple[str, ...]
+    entries: int
+    bytes: int
+
+
 @dataclass
 class ArchiveSummary:
     """Folders with counts and sizes, conversations, totals, seal state and format version."""
@@ -42,6 +53,7 @@ class ArchiveSummary:
     bag_info: list[tuple[str, str]] = field(default_factory=list)
     folders: list[FolderSummary] = field(default_factory=list)
     conversations: list[ConversationSummary] = field(default_factory=list)
+    collections: list[CollectionSummary] = field(default_factory=list)
     accounts: dict[str, int] = field(default_factory=dict)  # source endpoint → messages
     problems: list[str] = field(default_factory=list)
 
@@ -56,6 +68,10 @@ class ArchiveSummary:
     @property
     def chat_messages(self) -> int:
         return sum(c.messages for c in self.conversations)
+
+    def entries(self, kind: str) -> int:
+        """Events (``calendar``) or contacts (``contacts``) in all collections of that kind."""
+        return sum(c.entries for c in self.collections if c.kind == kind)
 
     def to_text(self) -> str:
         lines = [f"archive {self.root}", f"  format version {self.version}, "
@@ -75,6 +91,11 @@ class ArchiveSummary:
         for conversation in self.conversations:
             lines.append(f"    {conversation.name or conversation.source_id} "
                          f"[{conversation.kind}]: {conversation.messages} messages")
+        for kind, noun in (("calendar", "events"), ("contacts", "contacts")):
+            found = [c for c in self.collections if c.kind == kind]
+            lines.append(f"  {kind}: {self.entries(kind)} {noun} in {len(found)} collections")
+            lines += [f"    {'/'.join(c.path)}: {c.entries} {noun}, {c.bytes} bytes"
+                      for c in found]
         lines += [f"  problem: {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -106,6 +127,10 @@ def summary(path: str | os.PathLike) -> ArchiveSummary:
                 conversation.source_id, conversation.name, conversation.kind.value, count))
     except MigrateError as exc:
         result.problems.append(str(exc))
+    for collection in reader.collections():
+        stats = reader.collection_stats(collection)
+        result.collections.append(CollectionSummary(collection.kind.value, collection.path,
+                                                    stats.messages, stats.bytes))
     result.problems[:0] = reader.problems
     return result
 

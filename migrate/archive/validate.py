@@ -3,7 +3,8 @@
 Checks the BagIt structure, every checksum of both manifests, files missing from or
 unexpected in the manifest, the Payload-Oxum, and the index against the files: every
 line readable and safe, its .eml present with the recorded size and sha256, no message
-twice, no .eml without a line; then the chat directories and blobs. Every problem names
+twice, no .eml without a line; the same for calendar (.ics) and contacts (.vcf) entries;
+then the chat directories and blobs. Every problem names
 the file (and index line) concerned. Each file is hashed once.
 """
 
@@ -25,11 +26,15 @@ from .layout import (
     BAG_INFO,
     BAGIT_TXT,
     BLOB_DIR,
+    CALENDAR_DIR,
     CHAT_MESSAGES_FILE,
+    COLLECTIONS_INDEX,
+    CONTACTS_DIR,
     CONVERSATION_FILE,
     CONVERSATIONS_INDEX,
     DATA,
     EML_DIR,
+    ENTRIES_INDEX,
     FOLDERS_INDEX,
     IN_PROGRESS,
     MANIFEST,
@@ -40,6 +45,7 @@ from .layout import (
     is_sha256,
     safe_path,
 )
+from .pimrecords import parse_collection_record, parse_entry_record
 from .reader import known_versions, open_archive
 from .records import MailRecord, parse_conversation_record, parse_folder_record
 
@@ -69,6 +75,7 @@ class ValidationResult:
     problems: list[Problem] = field(default_factory=list)
     files_checked: int = 0
     messages: int = 0
+    entries: int = 0  # calendar events and contacts
 
     @property
     def ok(self) -> bool:
@@ -86,7 +93,8 @@ class ValidationResult:
     def to_text(self) -> str:
         state = "sealed" if self.sealed else "NOT SEALED"
         head = (f"{self.root}: format v{self.version or '?'}, {state}, {self.messages} "
-                f"messages, {self.files_checked} files checked: "
+                f"messages, {self.entries} calendar/contacts entries, {self.files_checked} "
+                "files checked: "
                 f"{'valid' if self.ok else 'INVALID'}")
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
 
@@ -192,6 +200,37 @@ class _Validator:
             except IndexLineError as exc:
                 self.result.add("index", exc.reason, FOLDERS_INDEX, line.number)
 
+    def pim_index(self) -> None:
+        """Every calendar and contacts entry: readable, safe, its file whole, once."""
+        identities: set[int] = set()
+        for line in iter_lines(self.root / ENTRIES_INDEX, MAX_INDEX_LINE):
+            try:
+                record = parse_entry_record(line, self.root, ENTRIES_INDEX)
+            except IndexLineError as exc:
+                kind = "unsafe" if isinstance(exc, UnsafeIndexPathError) else "index"
+                self.result.add(kind, exc.reason, ENTRIES_INDEX, line.number)
+                continue
+            self.result.entries += 1
+            key, identity = _key(record.path), hash64(record.identity())
+            if key in self.indexed or identity in identities:
+                self.result.add("duplicate", "this entry or file is already in the index",
+                                ENTRIES_INDEX, record.id)
+            self.indexed.add(key)
+            identities.add(identity)
+            found = self.file_hash(record.path)
+            if found is None:
+                self.result.add("missing", f"listed in {ENTRIES_INDEX} line {record.id} but "
+                                "missing", record.path)
+            elif found != (record.sha256, record.size):
+                self.result.add("checksum", f"size or sha256 differs from {ENTRIES_INDEX} "
+                                f"line {record.id}: the file changed", record.path)
+        for line in iter_lines(self.root / COLLECTIONS_INDEX, MAX_INDEX_LINE):
+            try:
+                parse_collection_record(line, self.root, COLLECTIONS_INDEX)
+            except IndexLineError as exc:
+                kind = "unsafe" if isinstance(exc, UnsafeIndexPathError) else "index"
+                self.result.add(kind, exc.reason, COLLECTIONS_INDEX, line.number)
+
     def check_record(self, record: MailRecord, identities: set[int]) -> None:
         key, identity = _key(record.path), hash64(record.identity())
         if key in self.indexed or identity in identities:
@@ -227,6 +266,10 @@ class _Validator:
                     result.add("unexpected", f"not listed in {MANIFEST}", relative)
                 if relative.startswith(EML_DIR + "/") and key not in self.indexed:
                     result.add("orphan", f"not in {MESSAGES_INDEX}", relative,
+                               severity="error" if sealed else "warning")
+                if relative.startswith((CALENDAR_DIR + "/", CONTACTS_DIR + "/")) \
+                        and key not in self.indexed:
+                    result.add("orphan", f"not in {ENTRIES_INDEX}", relative,
                                severity="error" if sealed else "warning")
                 if relative.startswith(BLOB_DIR + "/"):
                     found = self.file_hash(relative)
@@ -299,6 +342,7 @@ def validate(path: str | os.PathLike) -> ValidationResult:
             checker.manifest(MANIFEST, payload=True)
             checker.manifest(TAGMANIFEST, payload=False)
         checker.index()
+        checker.pim_index()
         checker.walk()
         checker.chat()
     except (ArchiveError, OSError) as exc:  # something unreadable: report it, stop there

@@ -1,5 +1,6 @@
 """Opening an archive for writing: create it, or reopen and repair what a killed run left,
-or unseal a sealed one; then append mail and chat, commit, and seal on close.
+or unseal a sealed one; then append mail, chat, calendars and contacts, commit, and seal
+on close.
 
 Crash rules (see docs/archive-format.md, "Writing and resuming"): an unfinished last index
 line is cut; index lines written after the last commit are kept only if their file is
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ArchiveError, ConfigError
-from ..model import Blob, ChatMessage, Conversation, Folder, MailMessage
+from ..model import Blob, ChatMessage, Collection, Conversation, Entry, Folder, MailMessage
 from .bag import BAGIT_TEXT, Progress, check_version, is_sealed, unseal, write_tags
 from .chatwriter import ChatWriter
 from .errors import ArchiveBusyError
@@ -33,6 +34,7 @@ from .layout import (
     MESSAGES_INDEX,
 )
 from .mailwriter import MailWriter
+from .pimwriter import PimWriter
 from .seal import SealReport, initial_tags, seal
 
 try:
@@ -69,7 +71,8 @@ def _create(root: Path) -> None:
 
 
 class ArchiveWriter:
-    """An archive open for writing (mail and chat). Use ``ArchiveWriter.open(path)``."""
+    """An archive open for writing (mail, chat, calendars and contacts). Use
+    ``ArchiveWriter.open(path)``."""
 
     def __init__(self, root: Path, lock: int | None, was_sealed: bool,
                  progress: Progress | None) -> None:
@@ -80,9 +83,11 @@ class ArchiveWriter:
         committed = progress.committed_lines if progress and repair else None
         self.mail = MailWriter(root, repair, committed)
         self.chat = ChatWriter(root, repair)
+        self.pim = PimWriter(root, repair, progress.committed_entries
+                             if progress and repair else None)
         started = progress.started if progress and progress.started else \
             datetime.now(UTC).isoformat(timespec="seconds")
-        self._progress = Progress(self.mail.count, self.mail.commit(), started)
+        self._progress = Progress(self.mail.count, self.mail.commit(), started, self.pim.count)
         if was_sealed:
             unseal(root, self._progress)
             log.info("%s: unsealed to append; it is sealed again at the end of the run", root)
@@ -119,7 +124,7 @@ class ArchiveWriter:
             if lock is not None:
                 os.close(lock)
             raise
-        writer.mail.source = source
+        writer.source = source
         return writer
 
     @property
@@ -129,6 +134,7 @@ class ArchiveWriter:
     @source.setter
     def source(self, display: str | None) -> None:
         self.mail.source = display
+        self.pim.source = display
 
     # --- mail and chat (see MailWriter and ChatWriter) --------------------------------
 
@@ -160,6 +166,18 @@ class ArchiveWriter:
         self._check_open()
         self.chat.put_blob(blob)
 
+    def prepare_collection(self, collection: Collection) -> None:
+        self._check_open()
+        self.pim.prepare_collection(collection)
+
+    def put_entry(self, collection: Collection, entry: Entry) -> str:
+        self._check_open()
+        return self.pim.put_entry(collection, entry)
+
+    def find_entry(self, collection: Collection, entry: Entry) -> str | None:
+        self._check_open()
+        return self.pim.find_entry(collection, entry)
+
     # --- durability and sealing ---------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -170,8 +188,10 @@ class ArchiveWriter:
         """Make every item appended so far durable, then record how far that is."""
         self._check_open()
         self.chat.commit()
+        self.pim.commit()
         self._progress.committed_bytes = self.mail.commit()
         self._progress.committed_lines = self.mail.count
+        self._progress.committed_entries = self.pim.count
         self._progress.save(self.root)
 
     def close(self, seal_archive: bool = True) -> SealReport | None:
@@ -184,11 +204,13 @@ class ArchiveWriter:
             self.commit()
             self.mail.close()
             self.chat.close()
+            self.pim.close()
             if seal_archive:
                 report = seal(self.root)
         finally:
             self.mail.close()
             self.chat.close()
+            self.pim.close()
             self._closed = True
             if self._lock is not None:
                 os.close(self._lock)

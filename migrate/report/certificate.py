@@ -7,7 +7,7 @@ from html import escape
 
 from ..i18n import Texts
 from ..roundtrip import ArchiveHashes, Certificate
-from .html import bar_chart, items_table, page, table, write_page
+from .html import bar_chart, collections_table, items_table, page, table, write_page
 from .json import comparison_dict, write_document
 
 FORMAT = "sovereign-migrate/reversibility-certificate"
@@ -29,13 +29,16 @@ def certificate_dict(cert: Certificate) -> dict:
         "lost": cert.lost,
         "chat": {"messages": cert.chat.messages, "returned": cert.chat.returned,
                  "carried": cert.chat.carried, "lost": cert.chat.lost},
+        "calendars_contacts": {"entries": cert.pim.entries, "returned": cert.pim.returned,
+                               "carried": list(cert.pim.carried), "lost": cert.pim.lost},
         "comparison": comparison_dict(cert.comparison),
     }
 
 
 def _hashes(hashes: ArchiveHashes) -> dict:
     return {"path": hashes.path, "tagmanifest_sha256": hashes.tagmanifest_sha256,
-            "messages_sha256": hashes.messages_sha256}
+            "messages_sha256": hashes.messages_sha256,
+            "entries_sha256": hashes.entries_sha256}
 
 
 def certificate_html(cert: Certificate, t: Texts) -> str:
@@ -55,7 +58,8 @@ def certificate_html(cert: Certificate, t: Texts) -> str:
                    [(t("cert.messages"), cert.messages),
                     (t("cert.identical"), f"{cert.identical} ({cert.identical_percent:.1f} %)"),
                     (t("cert.lost"), cert.lost),
-                    (t("cert.chat"), f"{cert.chat.returned} / {cert.chat.messages}")],
+                    (t("cert.chat"), f"{cert.chat.returned} / {cert.chat.messages}"),
+                    (t("cert.pim"), f"{cert.pim.returned} / {cert.pim.entries}")],
                    numeric=(1,)),
              f"<h2>{escape(t('cert.transformations'))}</h2>"]
     rows = [(t(f"transform.{name}"), count)
@@ -71,10 +75,14 @@ def certificate_html(cert: Certificate, t: Texts) -> str:
                      (t("cert.archive.messages"), cert.archive.messages_sha256),
                      (t("cert.returned.tags"), cert.returned.tagmanifest_sha256),
                      (t("cert.returned.messages"), cert.returned.messages_sha256),
+                     (t("cert.archive.entries"), cert.archive.entries_sha256),
+                     (t("cert.returned.entries"), cert.returned.entries_sha256),
                      (t("cert.via"), cert.via),
                      (t("cert.tool"), f"sovereign-migrate {cert.tool_version}"),
                      (t("cert.time"), cert.created),
                      (t("cert.operator"), cert.operator)]),
+              *([f"<h2>{escape(t('report.collections'))}</h2>",
+                 collections_table(cert.comparison, t)] if cert.comparison.collections else []),
               f"<h2>{escape(t('report.items'))}</h2>",
               items_table(cert.comparison, t)]
     return page(t.language, t("cert.title"), "".join(parts))

@@ -8,7 +8,7 @@ from html import escape
 
 from .. import __version__
 from ..i18n import Texts, human_size
-from ..results import CopyResult
+from ..results import CopyResult, FolderResult
 from .html import bar_chart, page, table, write_page
 from .json import write_document
 
@@ -26,7 +26,11 @@ def copy_dict(result: CopyResult, source: str, target: str) -> dict:
         "seconds": round(result.seconds, 3),
         "totals": {"copied": result.copied, "skipped": result.skipped,
                    "failed": result.failed, "bytes": result.bytes, "updated": result.updated},
-        "folders": [{"source": list(f.source.path), "target": list(f.target.path),
+        "totals_by_kind": {kind: _totals(result.by_kind(kind))
+                           for kind in ("mail", "calendar", "contacts")
+                           if result.by_kind(kind)},
+        "folders": [{"kind": f.kind, "source": list(f.source.path),
+                     "target": list(f.target.path),
                      "copied": f.copied, "skipped": f.skipped, "failed": f.failed,
                      "bytes": f.bytes, "updated": f.updated} for f in result.folders],
         "failures": [{"folder": list(f.folder), "key": f.key, "error": f.error,
@@ -35,16 +39,26 @@ def copy_dict(result: CopyResult, source: str, target: str) -> dict:
     }
 
 
+def _totals(rows: list[FolderResult]) -> dict:
+    """Counts of some rows: mail folders and conversations, or calendars, or address books
+    (whose ``source`` path starts with the kind: ``["calendar", "Agenda"]``)."""
+    return {"collections": len(rows), "copied": sum(f.copied for f in rows),
+            "skipped": sum(f.skipped for f in rows), "failed": sum(f.failed for f in rows),
+            "bytes": sum(f.bytes for f in rows)}
+
+
 def copy_html(result: CopyResult, source: str, target: str, t: Texts) -> str:
     """The copy report as one self-contained HTML page in ``t``'s language."""
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    verdict = t("copy.summary", copied=result.copied, size=human_size(result.bytes),
-                seconds=result.seconds, skipped=result.skipped, failed=result.failed)
+    mail = _totals(result.by_kind("mail"))
+    verdict = t("copy.summary", copied=mail["copied"], size=human_size(mail["bytes"]),
+                seconds=result.seconds, skipped=mail["skipped"], failed=mail["failed"])
     names = [t("copy.col.copied"), t("copy.col.skipped"), t("copy.col.failed")]
     parts = [f"<h1>{escape(t('copy.report.title'))}</h1>",
              f'<p class="meta">{escape(source)} → {escape(target)}<br>'
              f"{escape(t('report.generated', version=__version__, time=created))}</p>",
              f'<p class="verdict {"ok" if result.ok else "bad"}">{escape(verdict)}</p>',
+             *[f"<p>{escape(line)}</p>" for line in pim_lines(result, t)],
              f"<h2>{escape(t('report.totals'))}</h2>",
              bar_chart(t("copy.chart"), [(names[0], result.copied, "#1b6b3a"),
                                          (names[1], result.skipped, "#1f4e8c"),
@@ -67,6 +81,19 @@ def copy_html(result: CopyResult, source: str, target: str, t: Texts) -> str:
     else:
         parts.append(f"<p>{escape(t('copy.failures.none'))}</p>")
     return page(t.language, t("copy.report.title"), "".join(parts))
+
+
+def pim_lines(result: CopyResult, t: Texts) -> list[str]:
+    """One line per kind of collection copied (events, contacts), for people."""
+    lines = []
+    for kind in ("calendar", "contacts"):
+        rows = result.by_kind(kind)
+        if rows:
+            totals = _totals(rows)
+            lines.append(t(f"copy.pim.{kind}", copied=totals["copied"],
+                           collections=totals["collections"], skipped=totals["skipped"],
+                           failed=totals["failed"]))
+    return lines
 
 
 def write_copy_reports(result: CopyResult, source: str, target: str, t: Texts,

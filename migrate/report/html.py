@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import __version__
 from ..i18n import Texts
 from ..verify import CHAT_OUTCOMES, LISTED, OUTCOMES, Comparison, Item, Outcome
+from ..verify_pim import PIM_OUTCOMES
 
 #: Bar colours, each at least 4.5:1 against white.
 COLOURS = {Outcome.MATCH: "#1b6b3a", Outcome.TRANSFORMED: "#1f4e8c",
@@ -89,7 +90,9 @@ def comparison_html(result: Comparison, t: Texts) -> str:
     kinds = {o: t(f"verify.kind.{o.value}") for o in OUTCOMES}
     created = datetime.now(UTC).isoformat(timespec="seconds")
     verdict = (t("verify.ok", count=result.messages) if result.ok else
-               t("verify.bad", missing=result.total("missing"), differ=result.total("differ"),
+               t("verify.bad", missing=result.total("missing") + result.chat_total("missing")
+                 + result.pim_total("missing"), differ=result.total("differ")
+                 + result.chat_total("differ") + result.pim_total("differ"),
                  unverifiable=result.total("unverifiable")))
     parts = [f"<h1>{escape(t('report.title'))}</h1>",
              f'<p class="meta">{escape(result.source)} → {escape(result.target)}<br>'
@@ -106,6 +109,9 @@ def comparison_html(result: Comparison, t: Texts) -> str:
                            [(t(f"transform.{name}"), count)
                             for name, count in sorted(result.transformations.items())],
                            numeric=(1,)))
+    if result.not_compared:
+        kinds_text = ", ".join(t(f"kind.{k.value}") for k in result.not_compared)
+        parts.append(f"<p>{escape(t('verify.not_compared', kinds=kinds_text))}</p>")
     if result.unverifiable_features:
         features = ", ".join(t(f"feature.{f.value}") for f in result.unverifiable_features)
         parts.append(f"<p>{escape(t('verify.unverifiable', features=features))}</p>")
@@ -123,9 +129,24 @@ def comparison_html(result: Comparison, t: Texts) -> str:
                            [(c.name, *[c.count(o) for o in CHAT_OUTCOMES])
                             for c in result.conversations],
                            numeric=tuple(range(1, 1 + len(CHAT_OUTCOMES)))))
+    if result.collections:
+        parts.append(f"<h2>{escape(t('report.collections'))}</h2>")
+        parts.append(collections_table(result, t))
     parts.append(f"<h2>{escape(t('report.items'))}</h2>")
     parts.append(items_table(result, t))
     return page(t.language, t("report.title"), "".join(parts))
+
+
+def collections_table(result: Comparison, t: Texts) -> str:
+    """Events and contacts by calendar or address book and outcome."""
+    kinds = [t(f"verify.kind.{o.value}") for o in PIM_OUTCOMES]
+    return table(t("report.collections.caption"),
+                 [t("report.col.collection"), t("report.col.kind"), *kinds,
+                  t("report.col.error")],
+                 [(c.name, t(f"plan.kind.{c.kind.value}"),
+                   *[c.count(o) for o in PIM_OUTCOMES], c.error or "")
+                  for c in result.collections],
+                 numeric=tuple(range(2, 2 + len(PIM_OUTCOMES))))
 
 
 def items_table(result: Comparison, t: Texts) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..verify import CHAT_OUTCOMES, OUTCOMES, Comparison, FolderComparison, Item
+from ..verify_pim import PIM_OUTCOMES
 
 FORMAT = "sovereign-migrate/verify-report"
 VERSION = 1
@@ -35,6 +36,13 @@ def comparison_dict(result: Comparison) -> dict:
         "conversations": [{"name": c.name, "source_id": c.source_id,
                            **{o.value: c.count(o) for o in CHAT_OUTCOMES}}
                           for c in result.conversations],
+        "not_compared": [k.value for k in result.not_compared],
+        "pim_totals": {kind: {"entries": result.pim_entries(kind),
+                              **{o.value: result.pim_total(o, kind) for o in PIM_OUTCOMES}}
+                       for kind in ("calendar", "contacts")},
+        "collections": [{"kind": c.kind.value, "path": list(c.path),
+                         **{o.value: c.count(o) for o in PIM_OUTCOMES}, "error": c.error}
+                        for c in result.collections],
         "items": [_item(i) for i in result.items],
     }
 

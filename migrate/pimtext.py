@@ -1,0 +1,83 @@
+"""What people need to recognise an event or a contact in a report: its UID, its SUMMARY
+(event) or FN (contact) and its DTSTART, read leniently from iCalendar or vCard bytes.
+
+Never used to rebuild anything: the entry is its bytes. Broken input gives Nones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Only the start of an entry is read for its label (an event with attachments is large).
+HEAD = 64 * 1024
+MAX_LABEL = 300
+_COMPONENTS = (b"VEVENT", b"VTODO", b"VJOURNAL", b"VCARD")
+
+
+@dataclass(frozen=True)
+class EntryLabel:
+    """The fields a report shows for an entry (None where the bytes have none)."""
+
+    uid: str | None = None
+    summary: str | None = None  # SUMMARY of an event, FN of a contact
+    start: str | None = None  # DTSTART as written (with its TZID parameter, if any)
+
+
+def _unfold(head: bytes) -> list[bytes]:
+    """Content lines with RFC 5545/6350 folding undone (CRLF or bare LF line ends)."""
+    lines: list[bytes] = []
+    for raw in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if raw[:1] in (b" ", b"\t") and lines:
+            lines[-1] += raw[1:]
+        else:
+            lines.append(raw)
+    return lines
+
+
+def _value(text: str) -> str | None:
+    """A property value unescaped (``\\,`` ``\\;`` ``\\n``), one line, bounded."""
+    out, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            out.append(" " if nxt in "nN" else nxt)
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    value = " ".join("".join(out).split())
+    return value[:MAX_LABEL] or None
+
+
+def entry_label(data: bytes) -> EntryLabel:
+    """The label of one iCalendar or vCard entry, from the properties of its first
+    VEVENT/VTODO/VJOURNAL or VCARD (not of a VTIMEZONE or VALARM inside it)."""
+    fields: dict[str, str | None] = {"UID": None, "SUMMARY": None, "FN": None, "DTSTART": None}
+    depth = 0  # 1 inside the first item component, more inside its sub-components
+    done = False
+    for line in _unfold(data[:HEAD]):
+        name, _, rest = line.partition(b":")
+        base = name.split(b";", 1)[0].strip().upper()
+        if base == b"BEGIN":
+            component = rest.strip().upper()
+            if depth == 0 and not done and component in _COMPONENTS:
+                depth = 1
+            elif depth:
+                depth += 1
+            continue
+        if base == b"END":
+            if depth == 1:
+                done = True
+            depth = max(0, depth - 1)
+            continue
+        key = base.decode("ascii", "replace")
+        if depth == 1 and key in fields and fields[key] is None:
+            text = rest.decode("utf-8", "replace")
+            if key == "DTSTART":
+                params = name.split(b";", 1)[1].decode("utf-8", "replace") if b";" in name \
+                    else ""
+                fields[key] = _value(f"{text} ({params})" if params else text)
+            else:
+                fields[key] = _value(text)
+    return EntryLabel(fields["UID"], fields["SUMMARY"] or fields["FN"], fields["DTSTART"])
