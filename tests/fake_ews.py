@@ -61,6 +61,8 @@ class FakeMessage:
     flagged: bool = False
     categories: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: f"AAMkItem{next(_ids):06d}=")
+    item_class: str = "IPM.Note"  # IPM.Appointment: a CalendarItem; IPM.Contact: a Contact
+    seq: int = 0  # the change number that created it (SyncFolderItems); 0: not stamped yet
 
     @property
     def size(self) -> int:  # Exchange's Size is the MAPI size: larger than the MIME bytes
@@ -79,6 +81,17 @@ class FakeFolder:
     id: str = field(default_factory=lambda: f"AAMkFolder{next(_ids):06d}=")
 
 
+@dataclass(frozen=True)
+class Change:
+    """A change made to an existing item, numbered in the mailbox's sequence."""
+
+    seq: int
+    folder_id: str
+    item_id: str
+    kind: str  # "read", "update" or "delete"
+    created: int  # the item's creation number
+
+
 class FakeMailbox:
     """The data a test puts in the server: a root, the message-folder root, and folders."""
 
@@ -88,6 +101,9 @@ class FakeMailbox:
         self.root = self._add(FakeFolder("root", None, "root", None))
         self.msg_root = self._add(FakeFolder("Haut de la banque d'informations", self.root.id,
                                              "msgfolderroot", None))
+        self.seq = 0  # the last change number (SyncFolderItems sync states point into it)
+        self.log: list[Change] = []  # changes made after creation: read, update, delete
+        self.sync_epoch = 0  # bump to make every sync state handed out so far invalid
 
     def _add(self, folder: FakeFolder) -> FakeFolder:
         self.folders[folder.id] = folder
@@ -105,6 +121,51 @@ class FakeMailbox:
 
     def items(self) -> dict[str, FakeMessage]:
         return {m.id: m for f in self.folders.values() for m in f.messages}
+
+    def stamp(self) -> None:
+        """Give every message put straight into ``folder.messages`` its creation number."""
+        for folder in self.folders.values():
+            for message in folder.messages:
+                if not message.seq:
+                    self.seq += 1
+                    message.seq = self.seq
+
+    def folder_of(self, item_id: str) -> FakeFolder:
+        return next(f for f in self.folders.values() if any(m.id == item_id for m in f.messages))
+
+    def add_message(self, folder: FakeFolder, message: FakeMessage) -> FakeMessage:
+        """A message arriving in ``folder`` (a Create change for SyncFolderItems)."""
+        self.stamp()
+        self.seq += 1
+        message.seq = self.seq
+        folder.messages.append(message)
+        return message
+
+    def delete_message(self, item_id: str) -> None:
+        """A message deleted (hard) from its folder (a Delete change)."""
+        folder = self.folder_of(item_id)
+        message = next(m for m in folder.messages if m.id == item_id)
+        self._change(folder, message, "delete")
+        folder.messages.remove(message)
+
+    def mark_read(self, item_id: str, read: bool = True) -> None:
+        """The read state changed (a ReadFlagChange)."""
+        folder = self.folder_of(item_id)
+        message = next(m for m in folder.messages if m.id == item_id)
+        message.is_read = read
+        self._change(folder, message, "read")
+
+    def set_flagged(self, item_id: str, flagged: bool = True) -> None:
+        """The follow-up flag changed (an Update change)."""
+        folder = self.folder_of(item_id)
+        message = next(m for m in folder.messages if m.id == item_id)
+        message.flagged = flagged
+        self._change(folder, message, "update")
+
+    def _change(self, folder: FakeFolder, message: FakeMessage, kind: str) -> None:
+        self.stamp()
+        self.seq += 1
+        self.log.append(Change(self.seq, folder.id, message.id, kind, message.seq))
 
     def descendants(self, parent: FakeFolder, deep: bool) -> list[FakeFolder]:
         out = []
@@ -169,7 +230,14 @@ def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox) -> str:
             f"</t:{tag}>")
 
 
+#: EWS element of an item, by item class (anything else is a Message).
+ITEM_TAGS = {"IPM.Appointment": "CalendarItem", "IPM.Contact": "Contact"}
+
+
 def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
+    tag = ITEM_TAGS.get(message.item_class)
+    if tag is not None:
+        return _pim_item_xml(message, folder_id, mime, tag)
     content = ""
     if mime:
         content = ('<t:MimeContent CharacterSet="UTF-8">'
@@ -188,6 +256,18 @@ def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
             + f"<t:IsRead>{'true' if message.is_read else 'false'}</t:IsRead></t:Message>")
 
 
+def _pim_item_xml(message: FakeMessage, folder_id: str, mime: bool, tag: str) -> str:
+    """A CalendarItem or Contact: its MimeContent is iCalendar or vCard text."""
+    content = ""
+    if mime:
+        content = ('<t:MimeContent CharacterSet="UTF-8">'
+                   f"{base64.b64encode(message.mime).decode()}</t:MimeContent>")
+    return (f'<t:{tag}>{content}<t:ItemId Id="{message.id}" ChangeKey="EQAAAA=="/>'
+            f'<t:ParentFolderId Id="{folder_id}" ChangeKey="AQ=="/>'
+            f"<t:ItemClass>{message.item_class}</t:ItemClass>"
+            f"<t:Size>{message.size}</t:Size></t:{tag}>")
+
+
 class FakeEws:
     """The server: ``url`` is the EWS service endpoint; ``requests`` counts operations."""
 
@@ -200,6 +280,7 @@ class FakeEws:
         self.busy_on: str | None = None  # … of this operation only (None: any)
         self.busy_ms = 50
         self.impersonated: set[str] = set()  # SMTP addresses asked for by ExchangeImpersonation
+        self.mime_fetched: Counter[str] = Counter()  # item id → times its MimeContent was served
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -365,6 +446,8 @@ class FakeEws:
                 out.append(_error("GetItem", "ErrorItemNotFound",
                                   "The specified object was not found in the store."))
             else:
+                if mime:
+                    self.mime_fetched[message.id] += 1
                 out.append(_success("GetItem", "<m:Items>"
                                     f"{_item_xml(message, parents[message.id], mime)}"
                                     "</m:Items>"))

@@ -39,6 +39,7 @@ class EwsFolder:
     id: str
     changekey: str | None
     total: int
+    syncable: bool = True  # SyncFolderItems works here (not in public folders)
 
 
 def is_mail_folder(folder_class: str | None) -> bool:

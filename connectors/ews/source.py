@@ -1,11 +1,19 @@
 """Reading an EWS mailbox: folders, item listings, and MIME content fetched in batches.
 
-``messages`` lists a folder with FindItem (IdOnly plus read state, flag, categories,
-received time and size, paged by exchangelib); each message's bytes are a deferred
-``Content`` that fetches its ``MimeContent`` with GetItem. The engine's ``prefetch`` gets a
-whole batch's MIME in one GetItem; a content loaded on its own fetches itself and a few
-following ones. ``MimeContent`` is base64 in the SOAP response and decoded once: the
-bytes are exactly what the server serves.
+``messages`` lists a folder with SyncFolderItems (``sync``): the first pass from no sync
+state (every item comes as a Create), later passes from the sync state the last complete
+pass ended with (the engine keeps it as the folder's cursor), so that a rerun lists only
+what changed. Items come with read state, flag, categories, received time and size; each
+message's bytes are a deferred ``Content`` that fetches its ``MimeContent`` with GetItem.
+The engine's ``prefetch`` gets a whole batch's MIME in one GetItem; a content loaded on
+its own fetches itself and a few following ones. ``MimeContent`` is base64 in the SOAP
+response and decoded once: the bytes are exactly what the server serves.
+
+Flag changes and deletions of a pass are kept for ``flag_changes`` and ``removed``. A
+sync state the server no longer knows (ErrorInvalidSyncStateData) starts a full pass: the
+state database skips what is done, and every message's flags are given again as changes.
+Public folders cannot be synced (Microsoft: SyncFolderItems does not support them): they
+are listed with FindItem at every pass, and what is done is skipped without a fetch.
 
 Source keys are EWS ItemIds. EWS ``Size`` is the item's store size, not its MIME length:
 it is declared as the deferred content's size so that plans and the engine's batch
@@ -16,6 +24,8 @@ length of the bytes.
 from __future__ import annotations
 
 import functools
+import itertools
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -24,19 +34,24 @@ from exchangelib.folders import Folder as ExchangeFolder
 from exchangelib.items import Message
 
 from migrate.connector import FolderStats, MailSource
-from migrate.errors import BadInputError
+from migrate.errors import BadInputError, ItemError
 from migrate.model import FLAGGED, SEEN, Content, Folder, MailMessage
 
 from .folders import EwsFolder, mail_folders
 from .properties import FLAG_STATUS, register
 from .properties import FLAGGED as FLAG_FLAGGED
 from .session import Session
+from .sync import Delta, InvalidSyncState, Page, sync_page
+
+log = logging.getLogger(__name__)
 
 #: Properties asked for in listings. exchangelib treats Categories as complex, so a
 #: listing with them is a FindItem plus a GetItem per page.
 LISTED = ("id", "changekey", "size", "is_read", FLAG_STATUS, "categories", "datetime_received")
 #: What counting needs: FindItem alone.
 COUNTED = ("id", "size")
+#: What flags need (asked of items whose read state changed).
+FLAGS = ("id", "changekey", "is_read", FLAG_STATUS, "categories")
 _READ_AHEAD = 50  # items fetched together when a content loads itself
 _FETCH_BYTES = 16 * 1024 * 1024  # MIME per GetItem, at most (one item at least)
 
@@ -44,8 +59,8 @@ _FETCH_BYTES = 16 * 1024 * 1024  # MIME per GetItem, at most (one item at least)
 def flags_of(item: Message) -> frozenset[str]:
     """IMAP flags and keywords of an item: IsRead → ``\\Seen``, a flagged follow-up flag
     (PidTagFlagStatus 2) → ``\\Flagged``, each category → a keyword of the same name."""
-    flags = set(item.categories or ())
-    if item.is_read:
+    flags = set(getattr(item, "categories", None) or ())
+    if getattr(item, "is_read", False):
         flags.add(SEEN)
     if getattr(item, FLAG_STATUS, None) == FLAG_FLAGGED:
         flags.add(FLAGGED)
@@ -71,6 +86,8 @@ class EwsSource(MailSource):
         self._folders: dict[tuple[str, ...], EwsFolder] | None = None
         self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
         self._sizes: dict[str, tuple[str | None, int]] = {}  # ItemId → (changekey, size)
+        self._deltas: dict[tuple[str, ...], Delta] = {}  # what the last pass learned
+        self._cursors: dict[tuple[str, ...], str] = {}  # sync state after the last pass
 
     def folders(self) -> Iterator[Folder]:
         for folder in self._tree().values():
@@ -114,9 +131,52 @@ class EwsSource(MailSource):
         return FolderStats(count, size)
 
     def messages(self, folder: Folder, cursor: str | None = None) -> Iterator[MailMessage]:
+        """The folder's new messages since ``cursor`` (a sync state), all without one."""
         found = self._folder(folder)
+        self._cursors.pop(folder.path, None)
+        if not found.syncable:
+            yield from self._in_chunks(folder, self._listing(found))
+            return
+        delta = self._deltas.pop(folder.path, None)
+        if delta is not None:
+            delta.close()
+        delta = self._deltas[folder.path] = Delta()
+        state, full = cursor, cursor is None
+        while True:
+            try:
+                page = self._page(found, state)
+            except InvalidSyncState:
+                if state is None:
+                    raise ItemError(f"{self._session.settings.display}: the server refused "
+                                    f"to list {folder.display()!r} from the start") from None
+                log.warning("%s: the server no longer knows the sync state of %r; listing "
+                            "it all again (what is done is skipped)",
+                            self._session.settings.display, folder.display())
+                state, full = None, True
+                continue
+            for key in page.deleted:
+                delta.add("removed", key)
+            for item in page.updated:
+                delta.add("flags", item.id, flags_of(item))
+            for key in page.read:
+                delta.add("read", key)
+            if full and cursor is not None:  # a resync: bring every copy's flags up to date
+                for item in page.created:
+                    delta.add("flags", item.id, flags_of(item))
+            yield from self._in_chunks(folder, iter(page.created))
+            state = page.state
+            if page.last:
+                break
+        self._cursors[folder.path] = state
+
+    def _page(self, folder: EwsFolder, state: str | None) -> Page:
+        what = f"syncing {'/'.join(folder.path)!r}"
+        return self._session.call(what, lambda a: sync_page(a, folder, state, LISTED))
+
+    def _in_chunks(self, folder: Folder, items: Iterator[Message]) -> Iterator[MailMessage]:
+        """Listed items as messages with deferred contents, remembered for read-ahead."""
         chunk: list[MailMessage] = []
-        for item in self._listing(found):
+        for item in items:
             self._sizes[item.id] = (item.changekey, item.size or 0)
             load = functools.partial(self._load, folder, item.id)
             estimate = item.size or None  # the store size: a budget, replaced once loaded
@@ -129,6 +189,38 @@ class EwsSource(MailSource):
                 chunk = []
         self._pending = {m.source_id: m for m in chunk}
         yield from chunk
+
+    def cursor(self, folder: Folder) -> str | None:
+        """The sync state the last complete pass of ``folder`` ended with (opaque)."""
+        return self._cursors.get(folder.path)
+
+    def flag_changes(self, folder: Folder,
+                     cursor: str) -> Iterator[tuple[str, frozenset[str]]]:
+        """Flags now of the items the last pass saw changed: as listed for an Update,
+        asked (GetItem, no MIME) for a ReadFlagChange, which carries the read state only."""
+        delta = self._deltas.get(folder.path)
+        if delta is None:
+            return
+        asked = delta.entries("flags", "read")
+        while chunk := list(itertools.islice(asked, _READ_AHEAD)):
+            yield from ((key, flags) for kind, key, flags in chunk if kind == "flags")
+            yield from self._flags_now([key for kind, key, _ in chunk if kind == "read"])
+
+    def _flags_now(self, keys: list[str]) -> Iterator[tuple[str, frozenset[str]]]:
+        if not keys:
+            return
+        found = self._session.call(
+            f"reading the flags of {len(keys)} message(s)",
+            lambda a: list(a.fetch(ids=[(key, None) for key in keys], only_fields=FLAGS)))
+        for key, item in zip(keys, found, strict=False):
+            if not isinstance(item, Exception):  # gone since: its deletion says so
+                yield key, flags_of(item)
+
+    def removed(self, folder: Folder) -> Iterator[str]:
+        """Items the last pass saw deleted at the source."""
+        delta = self._deltas.get(folder.path)
+        if delta is not None:
+            yield from (key for _, key, _ in delta.entries("removed"))
 
     # --- MIME ------------------------------------------------------------------------------
 
@@ -185,8 +277,12 @@ class EwsSource(MailSource):
         for key, item in zip(keys, found, strict=False):
             if isinstance(item, Exception) or item.mime_content is None:
                 continue
+            self._sizes.pop(key, None)
             out[key] = Content.from_chunks([bytes(item.mime_content)])
         return out
 
     def close(self) -> None:
+        for delta in self._deltas.values():
+            delta.close()
+        self._deltas.clear()
         self._session.close()
