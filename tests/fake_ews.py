@@ -367,6 +367,14 @@ class FakeEws:
             return self.mailbox.by_well_known(element.get("Id", ""))
         return self.mailbox.folders.get(element.get("Id", ""))
 
+    def _public(self, folder: FakeFolder) -> bool:
+        """True for the public folders' root and the folders under it."""
+        while folder is not None:
+            if folder.well_known == "publicfoldersroot":
+                return True
+            folder = self.mailbox.folders.get(folder.parent or "")
+        return False
+
     def _ConvertId(self, request: ET.Element) -> bytes:
         """exchangelib's version probe: a dummy id, answered with an error (and the
         ServerVersionInfo header it reads)."""
@@ -403,6 +411,10 @@ class FakeEws:
             if parent is None:
                 out.append(_error("FindFolder", "ErrorFolderNotFound",
                                   "The specified folder could not be found in the store."))
+                continue
+            if deep and self._public(parent):  # "Deep traversal queries are not allowed
+                out.append(_error("FindFolder", "ErrorInvalidOperation",  # on public folders"
+                                  "Deep traversal queries are not allowed on public folders."))
                 continue
             found = self.mailbox.descendants(parent, deep)
             start, end = self._page(request, "IndexedPageFolderView", len(found))

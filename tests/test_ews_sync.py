@@ -172,3 +172,75 @@ def test_sync_pages_of_512_changes_stream_a_large_folder(server, mailbox, tmp_pa
         assert list(reader.removed(folder)) == []
     finally:
         reader.close()
+
+
+def _archive_and_public(mailbox: FakeMailbox) -> dict[str, object]:
+    """An archive mailbox (Inbox and a 2019 subfolder) and public folders (two levels)."""
+    top = mailbox.add_folder("Haut de la banque d'informations", parent=mailbox.root,
+                             well_known="archivemsgfolderroot", folder_class=None)
+    old_inbox = mailbox.add_folder("Boîte de réception", parent=top)
+    year = mailbox.add_folder("2019", parent=old_inbox)
+    old_inbox.messages += [_message(n) for n in range(300, 303)]
+    year.messages += [_message(n) for n in range(400, 402)]
+    public = mailbox.add_folder("Dossiers publics", parent=mailbox.root,
+                                well_known="publicfoldersroot", folder_class=None)
+    town = mailbox.add_folder("Mairie", parent=public)
+    council = mailbox.add_folder("Conseil municipal", parent=town)
+    council.messages += [_message(n) for n in range(500, 504)]
+    return {"old_inbox": old_inbox, "year": year, "council": council}
+
+
+def test_archive_mailbox_and_public_folders_are_read_only_when_asked(
+        server, mailbox, tmp_path):
+    added = _archive_and_public(mailbox)
+    reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        assert {f.path[0] for f in reader.folders()} == {"Boîte de réception",
+                                                         "Éléments envoyés"}
+    finally:
+        reader.close()
+
+    url = ews_url(server) + "&archive=yes&public=yes"
+    reader = connector_for(parse_endpoint(url)).open_source()
+    try:
+        roles = {f.path: f.role for f in reader.folders()}
+    finally:
+        reader.close()
+    assert {path: role for path, role in roles.items() if path[0] != "Boîte de réception"
+            and path[0] != "Éléments envoyés"} == {
+        ("Online Archive", "Boîte de réception"): None,  # not the inbox: no role
+        ("Online Archive", "Boîte de réception", "2019"): None,
+        ("Public Folders", "Mairie"): None,
+        ("Public Folders", "Mairie", "Conseil municipal"): None}
+
+    target, state = tmp_path / "Maildir", str(tmp_path / "state.db")
+    args = ("copy", url, f"maildir:{target}", "--state", state, "--quiet")
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    copies = sorted(p.read_bytes() for p in target.rglob("cur/*"))
+    assert copies == sorted(m.mime for f in mailbox.folders.values() for m in f.messages)
+    archived = {m.id for f in ("old_inbox", "year") for m in added[f].messages}
+    assert archived <= set(server.mime_fetched)
+
+    server.mime_fetched.clear()
+    before = server.requests.copy()
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    sent = server.requests - before
+    assert not server.mime_fetched and sent["GetItem"] == 1  # the public folder's listing
+    assert sent["SyncFolderItems"] == 5  # public folders cannot be synced: listed instead
+    assert sent["SyncFolderItems:changes"] == 0
+
+
+def test_archive_yes_without_an_archive_mailbox_is_a_clear_error(server, tmp_path):
+    done = run_cli("copy", ews_url(server) + "&archive=yes", f"maildir:{tmp_path / 'M'}",
+                   "--state", str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "this mailbox has no archive mailbox (archive=yes)" in done.stderr
+    public = run_cli("copy", ews_url(server) + "&public=yes", f"maildir:{tmp_path / 'M'}",
+                     "--state", str(tmp_path / "state.db"), "--quiet")
+    assert public.returncode == 2, public.stdout + public.stderr
+    assert "this mailbox has no public folders (public=yes)" in public.stderr
+    wrong = run_cli("copy", ews_url(server) + "&public=oui", f"maildir:{tmp_path / 'M'}",
+                    "--state", str(tmp_path / "state.db"), "--quiet")
+    assert wrong.returncode == 2 and "public must be yes or no" in wrong.stderr

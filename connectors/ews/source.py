@@ -33,11 +33,12 @@ from exchangelib import Account
 from exchangelib.folders import Folder as ExchangeFolder
 from exchangelib.items import Message
 
-from migrate.connector import FolderStats, MailSource
-from migrate.errors import BadInputError, ItemError
-from migrate.model import FLAGGED, SEEN, Content, Folder, MailMessage
+from migrate.connector import FolderStats, MailSource, PimSource
+from migrate.errors import BadInputError, ConfigError, ItemError
+from migrate.model import FLAGGED, SEEN, Collection, Content, Entry, Folder, MailMessage
 
-from .folders import EwsFolder, mail_folders
+from .folders import EwsFolder, MissingFolder, is_mail_folder, mailbox_folders
+from .pim import collection_of, entries
 from .properties import FLAG_STATUS, register
 from .properties import FLAGGED as FLAG_FLAGGED
 from .session import Session
@@ -77,12 +78,15 @@ def received(item: Message) -> datetime | None:
     return datetime.fromtimestamp(value.timestamp(), tz=UTC)  # a plain datetime, not EWS's
 
 
-class EwsSource(MailSource):
-    """Reads the mail folders and messages of one mailbox (see the module docstring)."""
+class EwsSource(MailSource, PimSource):
+    """Reads the mail folders and messages, calendars and contacts of one mailbox (see the
+    module docstring, and ``pim`` for calendars and contacts)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, archive: bool = False, public: bool = False) -> None:
         register()
         self._session = session
+        self._archive, self._public = archive, public  # their folders too, when asked
+        self._all: list[EwsFolder] | None = None  # every folder, of every class
         self._folders: dict[tuple[str, ...], EwsFolder] | None = None
         self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
         self._sizes: dict[str, tuple[str | None, int]] = {}  # ItemId → (changekey, size)
@@ -95,11 +99,26 @@ class EwsSource(MailSource):
 
     def _tree(self) -> dict[tuple[str, ...], EwsFolder]:
         if self._folders is None:
-            found = self._session.call("listing folders", mail_folders)
             self._folders = {}
-            for folder in found:
-                self._folders.setdefault(folder.path, folder)  # same names: the first wins
+            for folder in self._every_folder():
+                if is_mail_folder(folder.folder_class):
+                    self._folders.setdefault(folder.path, folder)  # same names: the first wins
         return self._folders
+
+    def _every_folder(self) -> list[EwsFolder]:
+        """The folder tree, listed once per source (mail, calendars and contacts alike)."""
+        if self._all is None:
+            try:
+                self._all = self._session.call(
+                    "listing folders",
+                    lambda a: mailbox_folders(a, self._archive, self._public))
+            except MissingFolder as exc:
+                what = {"archivemsgfolderroot": "archive mailbox (archive=yes)",
+                        "publicfoldersroot": "public folders (public=yes)"}.get(str(exc),
+                                                                               str(exc))
+                raise ConfigError(f"{self._session.settings.display}: this mailbox has no "
+                                  f"{what}") from None
+        return self._all
 
     def _folder(self, folder: Folder) -> EwsFolder:
         found = self._tree().get(folder.path)
@@ -221,6 +240,20 @@ class EwsSource(MailSource):
         delta = self._deltas.get(folder.path)
         if delta is not None:
             yield from (key for _, key, _ in delta.entries("removed"))
+
+    # --- calendars and contacts -------------------------------------------------------------
+
+    def collections(self) -> Iterator[Collection]:
+        for folder in self._every_folder():
+            collection = collection_of(folder)
+            if collection is not None:
+                yield collection
+
+    def entries(self, collection: Collection) -> Iterator[Entry]:
+        folder = next((f for f in self._every_folder() if f.id == collection.source_id), None)
+        if folder is None:
+            raise BadInputError(f"{collection.display()!r} is not in the mailbox any more")
+        yield from entries(self._session, folder, collection.kind)
 
     # --- MIME ------------------------------------------------------------------------------
 
