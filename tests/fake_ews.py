@@ -216,7 +216,7 @@ def _busy_fault(milliseconds: int) -> bytes:
         '</detail></s:Fault>')
 
 
-def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox) -> str:
+def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox, extra: str = "") -> str:
     children = sum(1 for f in mailbox.folders.values() if f.parent == folder.id)
     parent = f'<t:ParentFolderId Id="{folder.parent}" ChangeKey="AQ=="/>' if folder.parent else ""
     kind = f"<t:FolderClass>{folder.folder_class}</t:FolderClass>" if folder.folder_class else ""
@@ -227,7 +227,7 @@ def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox) -> str:
             f"<t:TotalCount>{len(folder.messages)}</t:TotalCount>"
             f"<t:ChildFolderCount>{children}</t:ChildFolderCount>"
             f"<t:UnreadCount>{sum(not m.is_read for m in folder.messages)}</t:UnreadCount>"
-            f"</t:{tag}>")
+            f"{extra}</t:{tag}>")
 
 
 #: EWS element of an item, by item class (anything else is a Message).
@@ -385,14 +385,21 @@ class FakeEws:
 
     def _GetFolder(self, request: ET.Element) -> bytes:
         out = []
+        size = next((uri for uri in request.iter(f"{{{T}}}ExtendedFieldURI")
+                     if int(uri.get("PropertyTag", "0"), 16) == 0x0E08), None)
         for ref in request.find(f"{{{M}}}FolderIds"):
             folder = self._folder_ref(ref)
             if folder is None:
                 out.append(_error("GetFolder", "ErrorFolderNotFound",
                                   "The specified folder could not be found in the store."))
             else:
-                out.append(_success("GetFolder",
-                                    f"<m:Folders>{_folder_xml(folder, self.mailbox)}</m:Folders>"))
+                extra = "" if size is None else (  # PR_MESSAGE_SIZE_EXTENDED, when asked
+                    "<t:ExtendedProperty><t:ExtendedFieldURI "
+                    f'PropertyTag="{size.get("PropertyTag")}" '
+                    f'PropertyType="{size.get("PropertyType")}"/><t:Value>'
+                    f"{sum(m.size for m in folder.messages)}</t:Value></t:ExtendedProperty>")
+                out.append(_success("GetFolder", "<m:Folders>"
+                                    f"{_folder_xml(folder, self.mailbox, extra)}</m:Folders>"))
         return _response("GetFolder", out)
 
     @staticmethod

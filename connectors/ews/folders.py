@@ -19,10 +19,13 @@ from dataclasses import dataclass, replace
 
 from exchangelib import Account
 from exchangelib.errors import ErrorFolderNotFound
+from exchangelib.fields import FieldPath
 from exchangelib.folders import DEEP, SHALLOW, Folder, FolderCollection, MsgFolderRoot
 from exchangelib.properties import DistinguishedFolderId, Mailbox
 
 from migrate.model import Role
+
+from .properties import FOLDER_SIZE
 
 #: Well-known folder ids (EWS DistinguishedFolderId) and the neutral role they carry.
 WELL_KNOWN: dict[str, Role] = {
@@ -146,3 +149,20 @@ def _public(account: Account) -> list:
         found += below
         parents += [f for f in below if f.child_folder_count]
     return found
+
+
+def folder_sizes(account: Account, folders: list[EwsFolder]) -> dict[str, int]:
+    """Folder id → total size of its items in bytes (PR_MESSAGE_SIZE_EXTENDED), for the
+    folders whose server says it: one GetFolder (exchangelib splits long lists)."""
+    if not folders:
+        return {}
+    wanted = [Folder(id=f.id, changekey=f.changekey, root=account.root) for f in folders]
+    size = FieldPath(field=Folder.get_field_by_fieldname(FOLDER_SIZE))
+    found = FolderCollection(account=account, folders=wanted).get_folders(
+        additional_fields={size})
+    out: dict[str, int] = {}
+    for folder, got in zip(folders, found, strict=False):
+        value = None if isinstance(got, Exception) else getattr(got, FOLDER_SIZE, None)
+        if value is not None:
+            out[folder.id] = int(value)
+    return out

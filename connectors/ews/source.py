@@ -37,7 +37,7 @@ from migrate.connector import FolderStats, MailSource, PimSource
 from migrate.errors import BadInputError, ConfigError, ItemError
 from migrate.model import FLAGGED, SEEN, Collection, Content, Entry, Folder, MailMessage
 
-from .folders import EwsFolder, MissingFolder, is_mail_folder, mailbox_folders
+from .folders import EwsFolder, MissingFolder, folder_sizes, is_mail_folder, mailbox_folders
 from .pim import collection_of, entries
 from .properties import FLAG_STATUS, register
 from .properties import FLAGGED as FLAG_FLAGGED
@@ -88,6 +88,7 @@ class EwsSource(MailSource, PimSource):
         self._archive, self._public = archive, public  # their folders too, when asked
         self._all: list[EwsFolder] | None = None  # every folder, of every class
         self._folders: dict[tuple[str, ...], EwsFolder] | None = None
+        self._sizes_of: dict[str, int] | None = None  # folder id → bytes, asked once
         self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
         self._sizes: dict[str, tuple[str | None, int]] = {}  # ItemId → (changekey, size)
         self._deltas: dict[tuple[str, ...], Delta] = {}  # what the last pass learned
@@ -142,9 +143,18 @@ class EwsSource(MailSource, PimSource):
             yield item
 
     def stats(self, folder: Folder) -> FolderStats:
-        """Count and store sizes from one listing (no MIME fetched)."""
+        """The folder's item count (from the folder listing) and size (its
+        PR_MESSAGE_SIZE_EXTENDED, asked for every folder at once): no item listed. A server
+        that does not say a folder's size gets it counted from one listing (no MIME)."""
+        found = self._folder(folder)
+        if self._sizes_of is None:
+            mail = list(self._tree().values())
+            self._sizes_of = self._session.call("asking folder sizes",
+                                                lambda a: folder_sizes(a, mail))
+        if found.id in self._sizes_of:
+            return FolderStats(found.total, self._sizes_of[found.id])
         count = size = 0
-        for item in self._listing(self._folder(folder), COUNTED):
+        for item in self._listing(found, COUNTED):
             count += 1
             size += item.size or 0
         return FolderStats(count, size)
