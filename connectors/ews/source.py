@@ -170,7 +170,7 @@ class EwsSource(MailSource, PimSource):
         if delta is not None:
             delta.close()
         delta = self._deltas[folder.path] = Delta()
-        state, full = cursor, cursor is None
+        state, resync = cursor, False
         while True:
             try:
                 page = self._page(found, state)
@@ -181,7 +181,7 @@ class EwsSource(MailSource, PimSource):
                 log.warning("%s: the server no longer knows the sync state of %r; listing "
                             "it all again (what is done is skipped)",
                             self._session.settings.display, folder.display())
-                state, full = None, True
+                state, resync = None, True
                 continue
             for key in page.deleted:
                 delta.add("removed", key)
@@ -189,7 +189,7 @@ class EwsSource(MailSource, PimSource):
                 delta.add("flags", item.id, flags_of(item))
             for key in page.read:
                 delta.add("read", key)
-            if full and cursor is not None:  # a resync: bring every copy's flags up to date
+            if resync:  # from the start again: bring every copy's flags up to date
                 for item in page.created:
                     delta.add("flags", item.id, flags_of(item))
             yield from self._in_chunks(folder, iter(page.created))
