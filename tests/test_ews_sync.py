@@ -97,7 +97,7 @@ def test_rerun_lists_only_changes_fetches_only_new_and_carries_flags_and_deletio
     read = [m for m in inbox.messages[:6] if not m.is_read][:2]
     for message in read:
         mailbox.mark_read(message.id)
-    flagged = next(m for m in inbox.messages if not m.flagged)
+    flagged = next(m for m in inbox.messages if not m.flagged and m not in read)
     mailbox.set_flagged(flagged.id)
     deleted = [inbox.messages[10], mailbox.by_well_known("sentitems").messages[0]]
     for message in deleted:
@@ -115,6 +115,7 @@ def test_rerun_lists_only_changes_fetches_only_new_and_carries_flags_and_deletio
     assert [recorded[m.id] for m in deleted] == ["removed", "removed"]
     assert all(m.mime.replace(b"\r\n", b"\n") in held for m in deleted)  # copies kept
     assert "2 message(s) deleted at the source" in third.stdout
+    assert "Flags brought up to date on 3 messages" in third.stdout  # 2 read, 1 flagged
     assert len(held) == 32 + 3
 
 
