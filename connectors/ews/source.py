@@ -54,6 +54,9 @@ COUNTED = ("id", "size")
 #: What flags need (asked of items whose read state changed).
 FLAGS = ("id", "changekey", "is_read", FLAG_STATUS, "categories")
 _READ_AHEAD = 50  # items fetched together when a content loads itself
+#: Listed items whose changekey and size are remembered for their fetch (the engine's
+#: batches and read-ahead are far fewer): a pass over a large folder stays small.
+_REMEMBERED = 2000
 _FETCH_BYTES = 16 * 1024 * 1024  # MIME per GetItem, at most (one item at least)
 
 
@@ -207,6 +210,8 @@ class EwsSource(MailSource, PimSource):
         chunk: list[MailMessage] = []
         for item in items:
             self._sizes[item.id] = (item.changekey, item.size or 0)
+            if len(self._sizes) > _REMEMBERED:  # those long listed are done or fetched
+                self._sizes.pop(next(iter(self._sizes)))
             load = functools.partial(self._load, folder, item.id)
             estimate = item.size or None  # the store size: a budget, replaced once loaded
             message = MailMessage(Content.deferred(load, estimate), item.id, flags_of(item),
