@@ -281,6 +281,7 @@ class FakeEws:
         self.busy_ms = 50
         self.impersonated: set[str] = set()  # SMTP addresses asked for by ExchangeImpersonation
         self.mime_fetched: Counter[str] = Counter()  # item id → times its MimeContent was served
+        self.folder_sizes = True  # answer PR_MESSAGE_SIZE_EXTENDED (False: a server that won't)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -393,7 +394,7 @@ class FakeEws:
                 out.append(_error("GetFolder", "ErrorFolderNotFound",
                                   "The specified folder could not be found in the store."))
             else:
-                extra = "" if size is None else (  # PR_MESSAGE_SIZE_EXTENDED, when asked
+                extra = "" if size is None or not self.folder_sizes else (  # when asked
                     "<t:ExtendedProperty><t:ExtendedFieldURI "
                     f'PropertyTag="{size.get("PropertyTag")}" '
                     f'PropertyType="{size.get("PropertyType")}"/><t:Value>'

@@ -271,3 +271,17 @@ def test_counting_folders_lists_no_item_and_fetches_no_mime(server, mailbox):
         assert server.requests - before == {"GetFolder": 1}  # both folders' sizes at once
     finally:
         reader.close()
+
+
+def test_a_server_that_does_not_say_folder_sizes_gets_them_counted(server, mailbox):
+    server.folder_sizes = False
+    reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        inbox = next(f for f in reader.folders() if f.role is Role.INBOX)
+        before = server.requests.copy()
+        stats = reader.stats(inbox)
+        held = mailbox.by_well_known("inbox").messages
+        assert (stats.messages, stats.bytes) == (len(held), sum(m.size for m in held))
+        assert server.requests - before == {"GetFolder": 1, "FindItem": 1}  # no MIME
+    finally:
+        reader.close()
