@@ -61,6 +61,8 @@ class FakeMessage:
     flagged: bool = False
     categories: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: f"AAMkItem{next(_ids):06d}=")
+    item_class: str = "IPM.Note"  # IPM.Appointment: a CalendarItem; IPM.Contact: a Contact
+    seq: int = 0  # the change number that created it (SyncFolderItems); 0: not stamped yet
 
     @property
     def size(self) -> int:  # Exchange's Size is the MAPI size: larger than the MIME bytes
@@ -79,6 +81,17 @@ class FakeFolder:
     id: str = field(default_factory=lambda: f"AAMkFolder{next(_ids):06d}=")
 
 
+@dataclass(frozen=True)
+class Change:
+    """A change made to an existing item, numbered in the mailbox's sequence."""
+
+    seq: int
+    folder_id: str
+    item_id: str
+    kind: str  # "read", "update" or "delete"
+    created: int  # the item's creation number
+
+
 class FakeMailbox:
     """The data a test puts in the server: a root, the message-folder root, and folders."""
 
@@ -88,6 +101,9 @@ class FakeMailbox:
         self.root = self._add(FakeFolder("root", None, "root", None))
         self.msg_root = self._add(FakeFolder("Haut de la banque d'informations", self.root.id,
                                              "msgfolderroot", None))
+        self.seq = 0  # the last change number (SyncFolderItems sync states point into it)
+        self.log: list[Change] = []  # changes made after creation: read, update, delete
+        self.sync_epoch = 0  # bump to make every sync state handed out so far invalid
 
     def _add(self, folder: FakeFolder) -> FakeFolder:
         self.folders[folder.id] = folder
@@ -105,6 +121,51 @@ class FakeMailbox:
 
     def items(self) -> dict[str, FakeMessage]:
         return {m.id: m for f in self.folders.values() for m in f.messages}
+
+    def stamp(self) -> None:
+        """Give every message put straight into ``folder.messages`` its creation number."""
+        for folder in self.folders.values():
+            for message in folder.messages:
+                if not message.seq:
+                    self.seq += 1
+                    message.seq = self.seq
+
+    def folder_of(self, item_id: str) -> FakeFolder:
+        return next(f for f in self.folders.values() if any(m.id == item_id for m in f.messages))
+
+    def add_message(self, folder: FakeFolder, message: FakeMessage) -> FakeMessage:
+        """A message arriving in ``folder`` (a Create change for SyncFolderItems)."""
+        self.stamp()
+        self.seq += 1
+        message.seq = self.seq
+        folder.messages.append(message)
+        return message
+
+    def delete_message(self, item_id: str) -> None:
+        """A message deleted (hard) from its folder (a Delete change)."""
+        folder = self.folder_of(item_id)
+        message = next(m for m in folder.messages if m.id == item_id)
+        self._change(folder, message, "delete")
+        folder.messages.remove(message)
+
+    def mark_read(self, item_id: str, read: bool = True) -> None:
+        """The read state changed (a ReadFlagChange)."""
+        folder = self.folder_of(item_id)
+        message = next(m for m in folder.messages if m.id == item_id)
+        message.is_read = read
+        self._change(folder, message, "read")
+
+    def set_flagged(self, item_id: str, flagged: bool = True) -> None:
+        """The follow-up flag changed (an Update change)."""
+        folder = self.folder_of(item_id)
+        message = next(m for m in folder.messages if m.id == item_id)
+        message.flagged = flagged
+        self._change(folder, message, "update")
+
+    def _change(self, folder: FakeFolder, message: FakeMessage, kind: str) -> None:
+        self.stamp()
+        self.seq += 1
+        self.log.append(Change(self.seq, folder.id, message.id, kind, message.seq))
 
     def descendants(self, parent: FakeFolder, deep: bool) -> list[FakeFolder]:
         out = []
@@ -155,7 +216,7 @@ def _busy_fault(milliseconds: int) -> bytes:
         '</detail></s:Fault>')
 
 
-def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox) -> str:
+def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox, extra: str = "") -> str:
     children = sum(1 for f in mailbox.folders.values() if f.parent == folder.id)
     parent = f'<t:ParentFolderId Id="{folder.parent}" ChangeKey="AQ=="/>' if folder.parent else ""
     kind = f"<t:FolderClass>{folder.folder_class}</t:FolderClass>" if folder.folder_class else ""
@@ -166,10 +227,17 @@ def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox) -> str:
             f"<t:TotalCount>{len(folder.messages)}</t:TotalCount>"
             f"<t:ChildFolderCount>{children}</t:ChildFolderCount>"
             f"<t:UnreadCount>{sum(not m.is_read for m in folder.messages)}</t:UnreadCount>"
-            f"</t:{tag}>")
+            f"{extra}</t:{tag}>")
+
+
+#: EWS element of an item, by item class (anything else is a Message).
+ITEM_TAGS = {"IPM.Appointment": "CalendarItem", "IPM.Contact": "Contact"}
 
 
 def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
+    tag = ITEM_TAGS.get(message.item_class)
+    if tag is not None:
+        return _pim_item_xml(message, folder_id, mime, tag)
     content = ""
     if mime:
         content = ('<t:MimeContent CharacterSet="UTF-8">'
@@ -188,6 +256,18 @@ def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
             + f"<t:IsRead>{'true' if message.is_read else 'false'}</t:IsRead></t:Message>")
 
 
+def _pim_item_xml(message: FakeMessage, folder_id: str, mime: bool, tag: str) -> str:
+    """A CalendarItem or Contact: its MimeContent is iCalendar or vCard text."""
+    content = ""
+    if mime:
+        content = ('<t:MimeContent CharacterSet="UTF-8">'
+                   f"{base64.b64encode(message.mime).decode()}</t:MimeContent>")
+    return (f'<t:{tag}>{content}<t:ItemId Id="{message.id}" ChangeKey="EQAAAA=="/>'
+            f'<t:ParentFolderId Id="{folder_id}" ChangeKey="AQ=="/>'
+            f"<t:ItemClass>{message.item_class}</t:ItemClass>"
+            f"<t:Size>{message.size}</t:Size></t:{tag}>")
+
+
 class FakeEws:
     """The server: ``url`` is the EWS service endpoint; ``requests`` counts operations."""
 
@@ -200,6 +280,8 @@ class FakeEws:
         self.busy_on: str | None = None  # … of this operation only (None: any)
         self.busy_ms = 50
         self.impersonated: set[str] = set()  # SMTP addresses asked for by ExchangeImpersonation
+        self.mime_fetched: Counter[str] = Counter()  # item id → times its MimeContent was served
+        self.folder_sizes = True  # answer PR_MESSAGE_SIZE_EXTENDED (False: a server that won't)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -286,6 +368,14 @@ class FakeEws:
             return self.mailbox.by_well_known(element.get("Id", ""))
         return self.mailbox.folders.get(element.get("Id", ""))
 
+    def _public(self, folder: FakeFolder) -> bool:
+        """True for the public folders' root and the folders under it."""
+        while folder is not None:
+            if folder.well_known == "publicfoldersroot":
+                return True
+            folder = self.mailbox.folders.get(folder.parent or "")
+        return False
+
     def _ConvertId(self, request: ET.Element) -> bytes:
         """exchangelib's version probe: a dummy id, answered with an error (and the
         ServerVersionInfo header it reads)."""
@@ -296,14 +386,21 @@ class FakeEws:
 
     def _GetFolder(self, request: ET.Element) -> bytes:
         out = []
+        size = next((uri for uri in request.iter(f"{{{T}}}ExtendedFieldURI")
+                     if int(uri.get("PropertyTag", "0"), 16) == 0x0E08), None)
         for ref in request.find(f"{{{M}}}FolderIds"):
             folder = self._folder_ref(ref)
             if folder is None:
                 out.append(_error("GetFolder", "ErrorFolderNotFound",
                                   "The specified folder could not be found in the store."))
             else:
-                out.append(_success("GetFolder",
-                                    f"<m:Folders>{_folder_xml(folder, self.mailbox)}</m:Folders>"))
+                extra = "" if size is None or not self.folder_sizes else (  # when asked
+                    "<t:ExtendedProperty><t:ExtendedFieldURI "
+                    f'PropertyTag="{size.get("PropertyTag")}" '
+                    f'PropertyType="{size.get("PropertyType")}"/><t:Value>'
+                    f"{sum(m.size for m in folder.messages)}</t:Value></t:ExtendedProperty>")
+                out.append(_success("GetFolder", "<m:Folders>"
+                                    f"{_folder_xml(folder, self.mailbox, extra)}</m:Folders>"))
         return _response("GetFolder", out)
 
     @staticmethod
@@ -322,6 +419,10 @@ class FakeEws:
             if parent is None:
                 out.append(_error("FindFolder", "ErrorFolderNotFound",
                                   "The specified folder could not be found in the store."))
+                continue
+            if deep and self._public(parent):  # "Deep traversal queries are not allowed
+                out.append(_error("FindFolder", "ErrorInvalidOperation",  # on public folders"
+                                  "Deep traversal queries are not allowed on public folders."))
                 continue
             found = self.mailbox.descendants(parent, deep)
             start, end = self._page(request, "IndexedPageFolderView", len(found))
@@ -365,6 +466,8 @@ class FakeEws:
                 out.append(_error("GetItem", "ErrorItemNotFound",
                                   "The specified object was not found in the store."))
             else:
+                if mime:
+                    self.mime_fetched[message.id] += 1
                 out.append(_success("GetItem", "<m:Items>"
                                     f"{_item_xml(message, parents[message.id], mime)}"
                                     "</m:Items>"))

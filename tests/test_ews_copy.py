@@ -176,7 +176,8 @@ def test_paged_listing_and_busy_server_mid_run_complete(server, mailbox, tmp_pat
                    "--state", str(tmp_path / "state.db"), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     assert server.requests["busy"] == 3
-    assert server.requests["FindItem"] >= 3 + 4  # 250 items in 3 pages, 4 other folders
+    assert server.requests["SyncFolderItems"] == 8  # each mail folder listed in one page
+    assert server.requests["FindItem"] == 0  # counted from the folder listing, not items
     assert archived(tmp_path / "A") == expected(mailbox)
 
 
@@ -257,13 +258,31 @@ def test_copy_to_imap_keeps_categories_with_spaces_and_accents_and_verify_matche
     assert "differs:" not in checked.stdout
 
 
-def test_counting_a_folder_is_one_finditem_and_fetches_no_mime(server, mailbox):
+def test_counting_folders_lists_no_item_and_fetches_no_mime(server, mailbox):
+    """Counts come from the folder listing (TotalCount) and sizes from one GetFolder of
+    every folder's PR_MESSAGE_SIZE_EXTENDED: a plan or a rerun lists no item to count."""
+    reader = connector_for(parse_endpoint(ews_url(server))).open_source()
+    try:
+        folders = {f.role: f for f in reader.folders()}
+        before = server.requests.copy()
+        for role, fake in ((Role.INBOX, "inbox"), (Role.SENT, "sentitems")):
+            stats = reader.stats(folders[role])
+            held = mailbox.by_well_known(fake).messages
+            assert (stats.messages, stats.bytes) == (len(held), sum(m.size for m in held))
+        assert server.requests - before == {"GetFolder": 1}  # both folders' sizes at once
+    finally:
+        reader.close()
+
+
+def test_a_server_that_does_not_say_folder_sizes_gets_them_counted(server, mailbox):
+    server.folder_sizes = False
     reader = connector_for(parse_endpoint(ews_url(server))).open_source()
     try:
         inbox = next(f for f in reader.folders() if f.role is Role.INBOX)
         before = server.requests.copy()
         stats = reader.stats(inbox)
-        assert stats.messages == len(mailbox.by_well_known("inbox").messages)
-        assert server.requests - before == {"FindItem": 1}
+        held = mailbox.by_well_known("inbox").messages
+        assert (stats.messages, stats.bytes) == (len(held), sum(m.size for m in held))
+        assert server.requests - before == {"GetFolder": 1, "FindItem": 1}  # no MIME
     finally:
         reader.close()

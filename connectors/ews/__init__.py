@@ -1,8 +1,9 @@
 """Exchange Server connector (EWS, exchangelib): ``ews://USER@HOST``, as a source.
 
 Layers, each thin: ``session`` (endpoint settings, the exchangelib ``Account``, the error
-boundary), ``folders`` (the folder tree and roles from well-known folder ids) and
-``source`` (listings and MIME content).
+boundary), ``folders`` (the folder tree and roles from well-known folder ids), ``sync``
+(SyncFolderItems pages and the delta of a pass), ``source`` (listings and MIME content)
+and ``pim`` (calendars and contacts as iCalendar and vCard).
 
 Endpoint parameters: ``endpoint=URL`` (the EWS service URL; default
 ``https://HOST/EWS/Exchange.asmx``, no autodiscover), ``auth=ntlm|basic`` (default ntlm),
@@ -11,13 +12,17 @@ in as a service account with the ApplicationImpersonation role and read SMTP's m
 ``mailbox=SMTP`` (delegate access to another mailbox), ``version=2013|2016|2019`` (skip
 exchangelib's version probe), ``busy_retries=N`` (waits honoured when the server says
 ErrorServerBusy, default 5), ``max_wait=SECONDS`` (let exchangelib's FaultTolerance
-retry failing requests that long). The password comes from
-the config file (``password_file`` …) or the URL, see README.
+retry failing requests that long), ``archive=yes`` (the archive mailbox's folders too,
+under "Online Archive"), ``public=yes`` (public folders too, under "Public Folders";
+listed in full at every pass, as SyncFolderItems does not work there). The password
+comes from the config file (``password_file`` …) or the URL, see README.
 """
 
 from __future__ import annotations
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
+from migrate.endpoint import Endpoint
+from migrate.errors import ConfigError
 
 from .session import Session, Settings
 from .source import EwsSource
@@ -36,7 +41,7 @@ class EwsConnector(Connector):
     example = "ews://jdupont@mail.mairie-exemple.fr"
     max_connections = 4
     capabilities = Capabilities(
-        reads=frozenset({Kind.MAIL}),
+        reads=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         source_keeps=_KEEPS,
         limits={
             Feature.DATE_OFFSET: {
@@ -46,6 +51,15 @@ class EwsConnector(Connector):
     )
 
     def open_source(self) -> EwsSource:
+        archive, public = _yes(self.endpoint, "archive"), _yes(self.endpoint, "public")
         session = Session(Settings.from_endpoint(self.endpoint), self.endpoint.secrets)
         session.call("opening the mailbox", lambda account: account.root)  # log in now
-        return EwsSource(session)
+        return EwsSource(session, archive=archive, public=public)
+
+
+def _yes(endpoint: Endpoint, name: str) -> bool:
+    """A yes/no endpoint parameter (absent: no)."""
+    value = endpoint.params.get(name, "no").lower()
+    if value not in ("yes", "no"):
+        raise ConfigError(f"{endpoint.display}: {name} must be yes or no, not {value!r}")
+    return value == "yes"
