@@ -117,7 +117,6 @@ def _archived_entries(path) -> dict[tuple[str, tuple[str, ...]], set[bytes]]:
         reader.close()
 
 
-@pytest.mark.xfail(strict=False, reason="archive PIM support merges separately")
 def test_copy_to_archive_carries_calendars_and_contacts(server, mailbox, tmp_path):
     done = run_cli("copy", ews_url(server), f"archive:{tmp_path / 'A'}",
                    "--state", str(tmp_path / "state.db"), "--quiet")

@@ -119,8 +119,6 @@ def test_rerun_lists_only_changes_fetches_only_new_and_carries_flags_and_deletio
     assert len(held) == 32 + 3
 
 
-@pytest.mark.xfail(strict=False, reason="the IMAP target's remove() is in main (d5367d0), "
-                                        "not on this branch")
 def test_copy_delete_removes_the_copies_of_messages_deleted_at_the_source(
         server, mailbox, dovecot, tmp_path):
     user = dovecot.add_user("ews-delete")
@@ -130,11 +128,12 @@ def test_copy_delete_removes_the_copies_of_messages_deleted_at_the_source(
     gone = mailbox.by_well_known("inbox").messages[3]
     mailbox.delete_message(gone.id)
     done = run_cli(*args, "--delete")
-    assert statuses(state)[gone.id] == "removed"
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert statuses(state)[gone.id] == "deleted"
+    assert "1 copies deleted at the target" in done.stdout
     held = flags_in(dovecot.contents(user))
     assert gone.mime.replace(b"\r\n", b"\n") not in held
     assert len(held) == 31
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_an_invalid_sync_state_makes_a_full_pass_that_copies_nothing_twice(
