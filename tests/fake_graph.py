@@ -25,6 +25,7 @@ import base64
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -202,6 +203,10 @@ class FakeGraph:
 
             def log_message(self, format, *args) -> None:  # quiet
                 pass
+
+            def setup(self) -> None:  # headers and body go out at once (no Nagle delay)
+                super().setup()
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self) -> None:
                 server._serve(self)

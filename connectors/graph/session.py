@@ -66,6 +66,8 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# azure-identity logs each failed sign-in as a warning; the AuthError below says it once.
+logging.getLogger("azure.identity").setLevel(logging.ERROR)
 
 #: Requests in flight at once against Graph by this process, whatever the mailbox.
 OVERALL_CONCURRENCY = 16
@@ -246,6 +248,11 @@ class Session:
         except MigrateError:
             raise
         except ClientAuthenticationError as exc:
+            if "certificate verify failed" in str(exc).lower():
+                raise ConnectError(f"{where}: the TLS certificate of the sign-in service "
+                                   f"{s.authority} is not trusted while {what} (a proxy that "
+                                   "inspects TLS needs its CA in ca_file=): "
+                                   f"{self._first_line(exc)}") from None
             raise AuthError(f"{where}: sign-in refused for app {s.client_id} in tenant "
                             f"{s.tenant} (at {s.authority}) while {what}: "
                             f"{self._first_line(exc)}") from None
