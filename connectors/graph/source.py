@@ -137,9 +137,9 @@ class GraphSource(MailSource):
             log.warning("%s: the delta link of %r expired; listing the folder afresh",
                         self._session.settings.display, folder.display())
             removed.clear()
-            changed.clear()
+            changed.clear()  # every message listed again: flag_changes reports the copied ones
             for page in self._pages(found, None):
-                yield from self._page(folder, page, seen, removed, changed, None)
+                yield from self._page(folder, page, seen, removed, changed, "afresh")
 
     def _page(self, folder: Folder, page, seen: set[str], removed: list[str],
               changed: list[MailMessage], cursor: str | None) -> Iterator[MailMessage]:
