@@ -102,6 +102,10 @@ class FakeMailbox:
         self.folders: dict[str, FakeFolder] = {}
         self.root = FakeFolder("Haut de la banque d'informations", None, "msgfolderroot")
         self.folders[self.root.id] = self.root
+        # Calendars and address books, as Graph JSON (tests/fake_graph_pim.py serves them):
+        self.calendars: dict[str, tuple[str, list[dict]]] = {}  # id → (name, events)
+        self.contacts: list[dict] = []  # the default address book
+        self.contact_folders: dict[str, tuple[str, list[dict]]] = {}  # id → (name, contacts)
 
     def add_folder(self, name: str, parent: FakeFolder | None = None,
                    well_known: str | None = None, hidden: bool = False) -> FakeFolder:
@@ -411,3 +415,8 @@ def _value(server: FakeGraph, request: Request, match):
         return len(data), (data[i:i + step] for i in range(0, len(data), step))
 
     return 200, body, {"Content-Type": "text/plain"}
+
+
+# The other parts of the fake register their routes when imported (at the end, so that they
+# can import what this module defines).
+import fake_graph_pim  # noqa: E402, F401

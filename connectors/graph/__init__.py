@@ -27,11 +27,11 @@ class GraphConnector(Connector):
     """A Microsoft 365 (Exchange Online) mailbox through Microsoft Graph; a source for now."""
 
     scheme = "graph"
-    description = "a Microsoft 365 mailbox through Microsoft Graph (source)"
+    description = "a Microsoft 365 mailbox (mail, calendars, contacts) through Graph (source)"
     example = "graph://mairie-exemple.onmicrosoft.com/agent@mairie-exemple.fr"
     max_connections = 4
     capabilities = Capabilities(
-        reads=frozenset({Kind.MAIL}),
+        reads=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         source_keeps=_KEEPS,
         limits={
             Feature.DATE_OFFSET: {

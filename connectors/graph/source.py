@@ -32,10 +32,11 @@ from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request
     DeltaRequestBuilder,
 )
 
-from migrate.connector import FolderStats, MailSource
+from migrate.connector import FolderStats, MailSource, PimSource
 from migrate.errors import BadInputError, ConnectError, MigrateError
-from migrate.model import FLAGGED, SEEN, Content, Folder, MailMessage
+from migrate.model import FLAGGED, SEEN, Collection, Content, Entry, Folder, MailMessage
 
+from . import pim
 from .folders import GraphFolder, mail_folders
 from .session import PREFER_IMMUTABLE, NotFound, Session, SyncStateGone, configuration
 
@@ -86,8 +87,9 @@ def is_removed(item: Message) -> bool:
     return bool(item.additional_data) and "@removed" in item.additional_data
 
 
-class GraphSource(MailSource):
-    """Reads the mail folders and messages of one mailbox (see the module docstring)."""
+class GraphSource(MailSource, PimSource):
+    """Reads the mail folders and messages of one mailbox (see the module docstring), and
+    its calendars and address books (``pim``)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -199,6 +201,14 @@ class GraphSource(MailSource):
 
     def removed(self, folder: Folder) -> Iterator[str]:
         return iter(self._removed.pop(folder.path, []))
+
+    # --- calendars and contacts ------------------------------------------------------------
+
+    def collections(self) -> Iterator[Collection]:
+        return pim.collections(self._session)
+
+    def entries(self, collection: Collection) -> Iterator[Entry]:
+        return pim.entries(self._session, collection)
 
     # --- MIME ------------------------------------------------------------------------------
 
