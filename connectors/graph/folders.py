@@ -10,7 +10,8 @@ their messages live in other folders.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from msgraph.generated.models.mail_folder import MailFolder
@@ -92,13 +93,12 @@ def mail_folders(session: Session) -> list[GraphFolder]:
     while pending:
         parent_path, parent = pending.pop()
         if parent is None:
-            builder = users.mail_folders
-            first = lambda c: users.mail_folders.get(configuration(top_query, prefer=()))  # noqa: E731
+            builder, query = users.mail_folders, top_query
             what = "listing the top-level folders"
         else:
             builder = users.mail_folders.by_mail_folder_id(parent.id).child_folders
-            first = (lambda c, b=builder: b.get(configuration(child_query, prefer=())))
-            what = f"listing the folders under {'/'.join(parent_path)!r}"
+            query, what = child_query, f"listing the folders under {'/'.join(parent_path)!r}"
+        first = functools.partial(builder.get, configuration(query, prefer=()))
         for folder in _pages(session, what, first, builder.with_url):
             if isinstance(folder, MailSearchFolder) or not folder.display_name or not folder.id:
                 continue
@@ -113,10 +113,11 @@ def mail_folders(session: Session) -> list[GraphFolder]:
     return out
 
 
-def _pages(session: Session, what: str, first: Callable, with_url: Callable) -> list[MailFolder]:
+def _pages(session: Session, what: str, first: Callable[[], Awaitable],
+           with_url: Callable) -> list[MailFolder]:
     """All the folders of a listing, following ``@odata.nextLink`` (absolute URLs)."""
     found: list[MailFolder] = []
-    page = session.call(what, first)
+    page = session.call(what, lambda c: first())
     while page is not None:
         found.extend(page.value or [])
         link = page.odata_next_link

@@ -58,8 +58,9 @@ def entries(session: Session, collection: Collection) -> Iterator[Entry]:
     if collection.kind is CollectionKind.CALENDAR:
         builder = users.calendars.by_calendar_id(collection.source_id).events
         query = EventsRequestBuilder.EventsRequestBuilderGetQueryParameters(top=_PAGE)
-        first = (lambda c: builder.get(configuration(query, _PREFER_EVENTS)))
-        for event in _paged(session, what, first, builder.with_url, _PREFER_EVENTS):
+        events = _paged(session, what, lambda c: builder.get(configuration(query, _PREFER_EVENTS)),
+                        builder.with_url, _PREFER_EVENTS)
+        for event in events:
             entry = _translate(collection, event, lambda e: CalendarEvent(e.id, event_ics(e)))
             if entry is not None:
                 yield entry
@@ -67,8 +68,9 @@ def entries(session: Session, collection: Collection) -> Iterator[Entry]:
     builder = users.contact_folders.by_contact_folder_id(collection.source_id).contacts \
         if collection.source_id else users.contacts
     query = ContactsRequestBuilder.ContactsRequestBuilderGetQueryParameters(top=_PAGE)
-    first = (lambda c: builder.get(configuration(query)))
-    for contact in _paged(session, what, first, builder.with_url, (PREFER_IMMUTABLE,)):
+    contacts = _paged(session, what, lambda c: builder.get(configuration(query)),
+                      builder.with_url, (PREFER_IMMUTABLE,))
+    for contact in contacts:
         entry = _translate(collection, contact, lambda c: Contact(c.id, contact_vcf(c)))
         if entry is not None:
             yield entry

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from msgraph.generated.models.followup_flag_status import FollowupFlagStatus
 from msgraph.generated.models.message import Message
-from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request_builder import (  # noqa: E501
+from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request_builder import (
     DeltaRequestBuilder,
 )
 
