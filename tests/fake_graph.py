@@ -302,7 +302,9 @@ def _folder_json(folder: FakeFolder, mailbox: FakeMailbox) -> dict:
             "parentFolderId": folder.parent or "",
             "childFolderCount": len(mailbox.children(folder.id)),
             "unreadItemCount": sum(not m.is_read for m in folder.messages),
-            "totalItemCount": len(folder.messages), "isHidden": folder.hidden}
+            "totalItemCount": len(folder.messages), "isHidden": folder.hidden,
+            "singleValueExtendedProperties": [
+                {"id": "Long 0xe08", "value": str(sum(m.size for m in folder.messages))}]}
 
 
 def _find_folder(mailbox: FakeMailbox, key: str) -> FakeFolder | None:

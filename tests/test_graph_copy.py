@@ -309,3 +309,16 @@ def test_a_35_mb_message_is_byte_identical_and_streamed(server, mailbox, tmp_pat
     done = copy(config, f"archive:{tmp_path / 'A'}", str(tmp_path / "s.db"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert archived(tmp_path / "A") == expected(mailbox)
+
+
+def test_counting_a_folder_lists_and_fetches_nothing(server, mailbox, tmp_path):
+    reader = open_reader(graph_config(tmp_path, server))
+    try:
+        inbox = next(f for f in reader.folders() if f.role is Role.INBOX)
+        before = server.requests.copy()
+        stats = reader.stats(inbox)
+        held = mailbox.by_well_known("inbox").messages
+        assert (stats.messages, stats.bytes) == (len(held), sum(m.size for m in held))
+        assert server.requests == before  # from the folder tree: no request at all
+    finally:
+        reader.close()

@@ -42,6 +42,8 @@ WELL_KNOWN: dict[str, Role] = {
 }
 _FIELDS = ["id", "displayName", "parentFolderId", "childFolderCount", "totalItemCount",
            "isHidden"]
+#: The folder's size: MAPI PidTagMessageSizeExtended, which Graph v1.0 has no property for.
+_SIZE = ["singleValueExtendedProperties($filter=id eq 'Long 0x0E08')"]
 _PAGE = 100
 
 
@@ -53,6 +55,19 @@ class GraphFolder:
     role: Role | None
     id: str
     total: int
+    size: int  # bytes, as the store counts them (0 when the server did not say)
+
+
+def size_property(item) -> int | None:
+    """PidTagMessageSize(Extended), 0x0E08, of a message or folder, if the listing brought it."""
+    for prop in getattr(item, "single_value_extended_properties", None) or ():
+        kind, _, tag = (prop.id or "").partition(" ")
+        try:
+            if kind.lower() == "long" and int(tag, 16) == 0x0E08:
+                return int(prop.value or "")
+        except ValueError:
+            return None
+    return None
 
 
 def role_ids(session: Session) -> dict[str, Role]:
@@ -85,9 +100,9 @@ def mail_folders(session: Session) -> list[GraphFolder]:
     roles = role_ids(session)
     users = session.client.users.by_user_id(s.user)
     top_query = MailFoldersRequestBuilder.MailFoldersRequestBuilderGetQueryParameters(
-        select=_FIELDS, top=_PAGE, include_hidden_folders=hidden)
+        select=_FIELDS, expand=_SIZE, top=_PAGE, include_hidden_folders=hidden)
     child_query = ChildFoldersRequestBuilder.ChildFoldersRequestBuilderGetQueryParameters(
-        select=_FIELDS, top=_PAGE, include_hidden_folders=hidden)
+        select=_FIELDS, expand=_SIZE, top=_PAGE, include_hidden_folders=hidden)
     out: list[GraphFolder] = []
     pending: list[tuple[tuple[str, ...], MailFolder | None]] = [((), None)]
     while pending:
@@ -106,7 +121,7 @@ def mail_folders(session: Session) -> list[GraphFolder]:
                 continue
             path = (*parent_path, folder.display_name)
             out.append(GraphFolder(path, roles.get(folder.id), folder.id,
-                                   folder.total_item_count or 0))
+                                   folder.total_item_count or 0, size_property(folder) or 0))
             if folder.child_folder_count:
                 pending.append((path, folder))
     out.sort(key=lambda f: f.path)

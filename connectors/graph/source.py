@@ -37,7 +37,7 @@ from migrate.errors import BadInputError, ConnectError, MigrateError
 from migrate.model import FLAGGED, SEEN, Collection, Content, Entry, Folder, MailMessage
 
 from . import pim
-from .folders import GraphFolder, mail_folders
+from .folders import GraphFolder, mail_folders, size_property
 from .session import PREFER_IMMUTABLE, NotFound, Session, SyncStateGone, configuration
 
 log = logging.getLogger(__name__)
@@ -68,18 +68,6 @@ def received(item: Message) -> datetime | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def size_of(item: Message) -> int | None:
-    """The message size Exchange keeps (PidTagMessageSize), if the listing brought it."""
-    for prop in item.single_value_extended_properties or ():
-        kind, _, tag = (prop.id or "").partition(" ")
-        try:
-            if kind.lower() == "long" and int(tag, 16) == 0x0E08:
-                return int(prop.value or "")
-        except ValueError:
-            return None
-    return None
 
 
 def is_removed(item: Message) -> bool:
@@ -119,8 +107,9 @@ class GraphSource(MailSource, PimSource):
         return found
 
     def stats(self, folder: Folder) -> FolderStats:
-        """The folder's message count from the tree (Graph v1.0 gives no folder size)."""
-        return FolderStats(self._folder(folder).total, 0)
+        """The folder's message count and size from the tree (no listing)."""
+        found = self._folder(folder)
+        return FolderStats(found.total, found.size)
 
     # --- listings --------------------------------------------------------------------------
 
@@ -156,7 +145,7 @@ class GraphSource(MailSource, PimSource):
                 continue
             seen.add(item.id)
             load = functools.partial(self._load, folder, item.id)
-            chunk.append(MailMessage(Content.deferred(load, size_of(item)), item.id,
+            chunk.append(MailMessage(Content.deferred(load, size_property(item)), item.id,
                                      flags_of(item), received(item)))
         self._pending = {m.source_id: m for m in chunk}
         if cursor is not None:
