@@ -4,12 +4,14 @@ azure-identity only talks to an ``https://`` authority, so the test makes a self
 certificate for 127.0.0.1 (``make_certificate``) and the connector is told to trust it
 through its documented ``ca_file`` setting; verification stays on. The server answers
 what MSAL asks for an app-only sign-in: the tenant's OpenID configuration and the
-``client_credentials`` grant at the token endpoint, issuing a token the fake Graph server
-accepts, or ``invalid_client`` (AADSTS7000215) for a wrong secret.
+``client_credentials`` grant at the token endpoint (a client secret, or a client assertion
+signed with the app's certificate), issuing a token the fake Graph server accepts, or
+``invalid_client`` (AADSTS7000215) for a wrong secret.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
@@ -22,8 +24,9 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from fake_graph import FakeGraph
 
@@ -49,12 +52,35 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
+def _b64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_app_certificate(directory: Path) -> tuple[Path, x509.Certificate]:
+    """An app registration's certificate: a PEM file with its RSA key, as the operator
+    gives it to ``certificate=``, and the certificate uploaded to the app."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sovereign-migrate app")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    pem = directory / "app.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+                    + cert.public_bytes(serialization.Encoding.PEM))
+    return pem, cert
+
+
 class FakeLogin:
     """The login server: ``authority`` is its ``host:port``; tokens go to ``graph``."""
 
     def __init__(self, graph: FakeGraph, tenant: str, client_id: str, secret: str,
                  directory: Path) -> None:
         self.graph, self.tenant, self.client_id, self.secret = graph, tenant, client_id, secret
+        self.app_certificate: x509.Certificate | None = None  # for certificate sign-in
         self.requests: Counter[str] = Counter()
         self.cert_file, key_file = make_certificate(directory)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -84,10 +110,27 @@ class FakeLogin:
                 "token_endpoint_auth_methods_supported": ["client_secret_post",
                                                           "private_key_jwt"]}
 
+    def _signed_by_app_certificate(self, assertion: str | None) -> bool:
+        """A client assertion (a JWT) whose signature the app's certificate verifies."""
+        if self.app_certificate is None or not assertion or assertion.count(".") != 2:
+            return False
+        head, body, signature = assertion.split(".")
+        header = json.loads(_b64(head))
+        key = self.app_certificate.public_key()
+        padding_ = (padding.PKCS1v15() if header.get("alg") == "RS256"
+                    else padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH))
+        try:
+            key.verify(_b64(signature), f"{head}.{body}".encode(), padding_, hashes.SHA256())
+        except InvalidSignature:
+            return False
+        claims = json.loads(_b64(body))
+        return claims.get("iss") == self.client_id and claims.get("sub") == self.client_id
+
     def _token(self, form: dict[str, str]) -> tuple[int, dict]:
+        known = form.get("client_secret") == self.secret if "client_secret" in form \
+            else self._signed_by_app_certificate(form.get("client_assertion"))
         if form.get("grant_type") != "client_credentials" or \
-                form.get("client_id") != self.client_id or \
-                form.get("client_secret") != self.secret:
+                form.get("client_id") != self.client_id or not known:
             self.requests["refused"] += 1
             return 401, {"error": "invalid_client",
                          "error_description": "AADSTS7000215: Invalid client secret provided. "

@@ -73,3 +73,25 @@ def test_tls_is_verified_by_default(servers, tmp_path):
     assert login.requests["issued"] == 0
     assert f"TLS certificate of the sign-in service {login.authority} is not trusted" \
         in done.stderr
+
+
+def test_a_certificate_signs_in_and_copies(servers, tmp_path):
+    from fake_graph_auth import make_app_certificate
+
+    graph, login = servers
+    pem, login.app_certificate = make_app_certificate(tmp_path)
+    config = tmp_path / "migrate.toml"
+    config.write_text(f'[endpoints.mairie]\nurl = "graph://{TENANT}/{USER}"\n'
+                      f'client_id = "{CLIENT_ID}"\ngraph_url = "{graph.url}"\n'
+                      f'authority = "{login.authority}"\nca_file = "{login.cert_file}"\n'
+                      f'certificate = "{pem}"\n')
+    done = run_cli("--config", str(config), "copy", "mairie", f"archive:{tmp_path / 'A'}",
+                   "--state", str(tmp_path / "s.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Copied 3 messages" in done.stdout and login.requests["issued"] == 1
+    (tmp_path / "other").mkdir()
+    other, _ = make_app_certificate(tmp_path / "other")  # a certificate the app does not know
+    config.write_text(config.read_text().replace(str(pem), str(other)))
+    refused = run_cli("--config", str(config), "copy", "mairie", f"archive:{tmp_path / 'B'}",
+                      "--state", str(tmp_path / "t.db"), "--quiet")
+    assert refused.returncode == 3 and "sign-in refused" in refused.stderr, refused.stderr

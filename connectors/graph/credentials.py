@@ -71,8 +71,9 @@ def expires_at(token: str) -> int:
     return int(time.time()) + OPAQUE_LIFETIME
 
 
-def credential_for(settings: Settings, secrets: dict[str, Secret]):
-    """The credential the endpoint asks for (see ``Settings``)."""
+def credential_for(settings: Settings, secrets: dict[str, Secret], password: str | None):
+    """The credential the endpoint asks for (see ``Settings``); ``password`` is the client
+    secret, or the certificate's password, already read from the endpoint's secrets."""
     if settings.auth == "token":
         return SuppliedToken(secrets["token"])
     options: dict[str, object] = {"authority": settings.authority}
@@ -81,13 +82,12 @@ def credential_for(settings: Settings, secrets: dict[str, Secret]):
     if settings.ca_file:
         options["connection_verify"] = settings.ca_file
     if settings.auth == "certificate":
-        password = secrets.get("password")
         try:
             return CertificateCredential(
                 settings.tenant, settings.client_id, certificate_path=settings.certificate,
-                password=password.get().encode() if password is not None else None, **options)
+                password=password.encode() if password else None, **options)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{settings.display}: cannot use the certificate "
                               f"{settings.certificate}: {exc}") from None
-    return ClientSecretCredential(settings.tenant, settings.client_id,
-                                  secrets["password"].get(), **options)
+    return ClientSecretCredential(settings.tenant, settings.client_id, password or "",
+                                  **options)

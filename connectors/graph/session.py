@@ -137,17 +137,16 @@ class Session:
     def __init__(self, settings: Settings, secrets: dict[str, Secret]) -> None:
         self.settings = settings
         self.waits: list[float] = []  # the throttling waits honoured, for reports and tests
-        self._said: set[str] = set()
-        for name in ("password",):
-            if name in secrets and settings.auth == "secret":
-                self._said.add(secrets[name].get())
-        self.credential = credential_for(settings, secrets)
+        password = secrets["password"].get() \
+            if settings.auth != "token" and "password" in secrets else None
+        self._said: set[str] = {password} if password else set()
+        self.credential = credential_for(settings, secrets, password)
         self._slots = _mailbox_slots(settings)
+        self.http = self._http_client()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="graph-loop")
         self._thread.start()
-        self.http = self._http_client()
         provider = AzureIdentityAuthenticationProvider(self.credential, scopes=[settings.scope])
         self.adapter = GraphRequestAdapter(provider, client=self.http)
         self.adapter.base_url = settings.graph_url
