@@ -322,3 +322,22 @@ def test_counting_a_folder_lists_and_fetches_nothing(server, mailbox, tmp_path):
         assert server.requests == before  # from the folder tree: no request at all
     finally:
         reader.close()
+
+
+def test_a_message_gone_before_its_fetch_fails_alone(server, mailbox, tmp_path):
+    from migrate.errors import BadInputError
+
+    reader = open_reader(graph_config(tmp_path, server))
+    try:
+        sent = next(f for f in reader.folders() if f.role is Role.SENT)
+        messages = list(reader.messages(sent))
+        gone = mailbox.by_well_known("sentitems").messages.pop(3)  # deleted meanwhile
+        reader.prefetch(sent, messages)
+        for message in messages:
+            if message.source_id == gone.id:
+                with pytest.raises(BadInputError, match="gone"):
+                    message.content.read()
+            else:
+                assert message.content.read().startswith(b"From: ")
+    finally:
+        reader.close()
