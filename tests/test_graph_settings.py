@@ -98,3 +98,14 @@ def test_an_opaque_token_lives_a_few_minutes():
 def test_the_connector_is_registered():
     done = run_cli("connectors")
     assert done.returncode == 0 and "graph" in done.stdout, done.stdout + done.stderr
+
+
+def test_an_empty_client_secret_is_a_config_error(tmp_path):
+    (tmp_path / "secret").write_text("\n")
+    config = tmp_path / "m.toml"
+    config.write_text(f'[endpoints.m]\nurl = "{URL}"\nclient_id = "app"\n'
+                      f'password_file = "{tmp_path / "secret"}"\n')
+    done = run_cli("--config", str(config), "plan", "m", f"archive:{tmp_path / 'A'}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot sign in with a client secret" in done.stderr
+    assert "Traceback" not in done.stderr

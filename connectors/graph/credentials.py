@@ -89,5 +89,10 @@ def credential_for(settings: Settings, secrets: dict[str, Secret], password: str
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{settings.display}: cannot use the certificate "
                               f"{settings.certificate}: {exc}") from None
-    return ClientSecretCredential(settings.tenant, settings.client_id, password or "",
-                                  **options)
+    try:
+        return ClientSecretCredential(settings.tenant, settings.client_id, password or "",
+                                      **options)
+    except ValueError as exc:  # an empty secret, a tenant id azure-identity rejects …
+        text = str(exc).replace(password, "***") if password else str(exc)
+        raise ConfigError(f"{settings.display}: cannot sign in with a client secret: "
+                          f"{text}") from None
