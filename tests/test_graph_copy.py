@@ -195,6 +195,13 @@ def test_copy_to_imap_carries_flag_changes_and_verify_matches(server, mailbox, d
              if data.replace(b"\r\n", b"\n") == changed.mime.replace(b"\r\n", b"\n")]
     assert flags and {"\\Flagged", "Urgent"} <= flags[0] and "\\Seen" not in flags[0]
 
+    mailbox.delete(sent, changed)  # @removed in the next delta: carried with --delete
+    gone = copy(config, dovecot.url(user), state, "--delete")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert "1 message(s) deleted at the source" in gone.stdout
+    left = {data.replace(b"\r\n", b"\n") for data, _, _ in dovecot.contents(user)[sent_folder]}
+    assert changed.mime.replace(b"\r\n", b"\n") not in left and len(left) == len(sent.messages)
+
 
 def test_a_throttling_storm_slows_the_run_down_never_over_four_requests_in_flight(
         server, mailbox, tmp_path):
