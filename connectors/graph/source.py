@@ -85,7 +85,10 @@ class GraphSource(MailSource, PimSource):
         self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
         self._cursors: dict[tuple[str, ...], str] = {}
         self._removed: dict[tuple[str, ...], list[str]] = {}
-        self._changed: dict[tuple[str, ...], list[MailMessage]] = {}
+        # What a pass from a cursor listed (key, flags), and which of those it fetched:
+        # keys and flags only, so that no message's bytes outlive its write.
+        self._changed: dict[tuple[str, ...], list[tuple[str, frozenset[str]]]] = {}
+        self._fetched: set[str] = set()
         self._pool = ThreadPoolExecutor(session.settings.concurrency,
                                         thread_name_prefix="graph-fetch")
 
@@ -118,6 +121,7 @@ class GraphSource(MailSource, PimSource):
         self._cursors.pop(folder.path, None)
         removed = self._removed[folder.path] = []
         changed = self._changed[folder.path] = []
+        self._fetched.clear()
         seen: set[str] = set()
         try:
             for page in self._pages(found, cursor):
@@ -133,7 +137,8 @@ class GraphSource(MailSource, PimSource):
                 yield from self._page(folder, page, seen, removed, changed, "afresh")
 
     def _page(self, folder: Folder, page, seen: set[str], removed: list[str],
-              changed: list[MailMessage], cursor: str | None) -> Iterator[MailMessage]:
+              changed: list[tuple[str, frozenset[str]]],
+              cursor: str | None) -> Iterator[MailMessage]:
         chunk: list[MailMessage] = []
         for item in page.value or ():
             if not item.id:
@@ -149,7 +154,7 @@ class GraphSource(MailSource, PimSource):
                                      flags_of(item), received(item)))
         self._pending = {m.source_id: m for m in chunk}
         if cursor is not None:
-            changed.extend(chunk)
+            changed.extend((m.source_id, m.flags) for m in chunk)
         yield from chunk
         if page.odata_delta_link:
             self._cursors[folder.path] = page.odata_delta_link
@@ -184,9 +189,9 @@ class GraphSource(MailSource, PimSource):
                      cursor: str) -> Iterator[tuple[str, frozenset[str]]]:
         """Messages the last delta pass listed and did not fetch: copied before, changed
         since (read state, flag, categories)."""
-        for message in self._changed.pop(folder.path, []):
-            if not message.content.loaded:
-                yield message.source_id, message.flags
+        for key, flags in self._changed.pop(folder.path, []):
+            if key not in self._fetched:
+                yield key, flags
 
     def removed(self, folder: Folder) -> Iterator[str]:
         return iter(self._removed.pop(folder.path, []))
@@ -239,6 +244,7 @@ class GraphSource(MailSource, PimSource):
         for key, future in futures.items():
             try:
                 out[key] = future.result()
+                self._fetched.add(key)
             except ConnectError:
                 raise
             except MigrateError as exc:
