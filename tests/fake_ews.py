@@ -61,6 +61,7 @@ class FakeMessage:
     flagged: bool = False
     categories: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: f"AAMkItem{next(_ids):06d}=")
+    error: str | None = None  # an EWS code (ErrorItemCorrupt …) GetItem answers for its MIME
 
     @property
     def size(self) -> int:  # Exchange's Size is the MAPI size: larger than the MIME bytes
@@ -77,6 +78,26 @@ class FakeFolder:
     folder_class: str | None = "IPF.Note"
     messages: list[FakeMessage] = field(default_factory=list)
     id: str = field(default_factory=lambda: f"AAMkFolder{next(_ids):06d}=")
+
+
+@dataclass
+class Fault:
+    """Answer some requests with a failure instead: ``kind`` is "soap" (a SOAP fault with
+    the EWS ``code``), "message" (the operation's response, an error ``code`` per message)
+    or "http" (the HTTP status ``code``, with ``Retry-After`` if ``retry_after``); for
+    ``operation`` only (None: any) and requests ``when`` accepts, once ``after`` requests
+    got through, ``times`` times (None: until the test removes it from ``FakeEws.faults``).
+    ErrorServerBusy as a SOAP fault carries ``back_off_ms`` as BackOffMilliseconds."""
+
+    kind: str
+    code: str
+    operation: str | None = None
+    after: int = 0
+    times: int | None = 1
+    retry_after: int | None = None
+    back_off_ms: int = 50
+    when: Callable[[ET.Element], bool] | None = None  # which requests it is about
+    served: int = 0  # requests it let through, then answered
 
 
 class FakeMailbox:
@@ -155,6 +176,15 @@ def _busy_fault(milliseconds: int) -> bytes:
         '</detail></s:Fault>')
 
 
+def _soap_fault(code: str, text: str) -> bytes:
+    """A SOAP fault naming an EWS response code, as Exchange sends mailbox-level errors."""
+    return _envelope(
+        f'<s:Fault><faultcode xmlns:a="{T}">a:{code}</faultcode><faultstring '
+        f'xml:lang="en-US">{escape(text)}</faultstring><detail>'
+        f'<e:ResponseCode xmlns:e="{T[:-5]}errors">{code}</e:ResponseCode>'
+        f'<e:Message xmlns:e="{T[:-5]}errors">{escape(text)}</e:Message></detail></s:Fault>')
+
+
 def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox) -> str:
     children = sum(1 for f in mailbox.folders.values() if f.parent == folder.id)
     parent = f'<t:ParentFolderId Id="{folder.parent}" ChangeKey="AQ=="/>' if folder.parent else ""
@@ -200,6 +230,7 @@ class FakeEws:
         self.busy_on: str | None = None  # … of this operation only (None: any)
         self.busy_ms = 50
         self.impersonated: set[str] = set()  # SMTP addresses asked for by ExchangeImpersonation
+        self.faults: list[Fault] = []  # failures to answer instead (see Fault)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -266,6 +297,10 @@ class FakeEws:
                         server.requests["busy"] += 1
                         self._send(500, _busy_fault(server.busy_ms))
                         return
+                    fault = server._fault(operation, request)
+                if fault is not None:
+                    self._send(*server._fault_answer(fault, operation, request))
+                    return
                 server.requests[operation] += 1
                 answer = getattr(server, f"_{operation}", None)
                 if answer is None and operation in OPERATIONS:
@@ -278,6 +313,37 @@ class FakeEws:
                 self._send(200, answer(request))
 
         return Handler
+
+    def _fault(self, operation: str, request: ET.Element) -> Fault | None:
+        """The fault answering this request, if one is due (called under the lock)."""
+        for fault in self.faults:
+            if fault.operation not in (None, operation) \
+                    or (fault.when is not None and not fault.when(request)):
+                continue
+            fault.served += 1
+            if fault.served <= fault.after:
+                continue
+            if fault.times is not None and fault.served > fault.after + fault.times:
+                continue
+            self.requests[f"fault:{fault.code}"] += 1
+            return fault
+        return None
+
+    @staticmethod
+    def _fault_answer(fault: Fault, operation: str,
+                      request: ET.Element) -> tuple[int, bytes, dict[str, str]]:
+        text = f"{fault.code} (fault injected by the test)"
+        if fault.kind == "http":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+            return int(fault.code), b"", headers
+        if fault.kind == "soap" and fault.code == "ErrorServerBusy":
+            return 500, _busy_fault(fault.back_off_ms), {}
+        if fault.kind == "soap":
+            return 500, _soap_fault(fault.code, text), {}
+        ids = next((found for name in ("ItemIds", "FolderIds", "ParentFolderIds")
+                    if (found := request.find(f"{{{M}}}{name}")) is not None), None)
+        count = len(ids) if ids is not None else 1
+        return 200, _response(operation, [_error(operation, fault.code, text)] * count), {}
 
     # --- operations ----------------------------------------------------------------------
 
@@ -364,6 +430,9 @@ class FakeEws:
             if message is None:
                 out.append(_error("GetItem", "ErrorItemNotFound",
                                   "The specified object was not found in the store."))
+            elif message.error and mime:
+                out.append(_error("GetItem", message.error,
+                                  "The item cannot be served (fault injected by the test)."))
             else:
                 out.append(_success("GetItem", "<m:Items>"
                                     f"{_item_xml(message, parents[message.id], mime)}"

@@ -24,7 +24,7 @@ from exchangelib.folders import Folder as ExchangeFolder
 from exchangelib.items import Message
 
 from migrate.connector import FolderStats, MailSource
-from migrate.errors import BadInputError
+from migrate.errors import BadInputError, ItemError
 from migrate.model import FLAGGED, SEEN, Content, Folder, MailMessage
 
 from .folders import EwsFolder, mail_folders
@@ -71,6 +71,7 @@ class EwsSource(MailSource):
         self._folders: dict[tuple[str, ...], EwsFolder] | None = None
         self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
         self._sizes: dict[str, tuple[str | None, int]] = {}  # ItemId → (changekey, size)
+        self._refused: dict[str, ItemError] = {}  # ItemId → why the server gave no MIME
 
     def folders(self) -> Iterator[Folder]:
         for folder in self._tree().values():
@@ -147,6 +148,9 @@ class EwsSource(MailSource):
                 message.content.provide(bodies[other])
         self._pending.pop(key, None)
         if key not in bodies:
+            refused = self._refused.pop(key, None)
+            if refused is not None:
+                raise refused
             raise BadInputError(f"message {key} is gone from {folder.display()!r} at the source")
         return bodies[key]
 
@@ -183,7 +187,10 @@ class EwsSource(MailSource):
             lambda a: list(a.fetch(ids=ids, only_fields=["mime_content"])))
         out: dict[str, Content] = {}
         for key, item in zip(keys, found, strict=False):
-            if isinstance(item, Exception) or item.mime_content is None:
+            if isinstance(item, Exception):  # corrupt, too large, gone: that item alone
+                self._refused[key] = self._session.item_error(f"message {key}", item)
+                continue
+            if item.mime_content is None:
                 continue
             out[key] = Content.from_chunks([bytes(item.mime_content)])
         return out
