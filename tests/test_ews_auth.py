@@ -190,10 +190,7 @@ def test_client_credentials_copy_impersonates_the_mailbox_and_leaks_no_secret(
 
 def test_a_token_expired_mid_run_is_renewed_and_the_run_completes(
         bearer_server, tokens, mailbox, tmp_path):
-    bearer_server.expire_tokens_after = 6  # past the login and listings, amid the fetches
-    inbox = mailbox.by_well_known("inbox")
-    inbox.messages += [FakeMessage(synthetic_message(n, body_size=200_000))
-                       for n in range(200, 300)]  # several GetItems, 16 MB each at most
+    bearer_server.expire_tokens_after = 6  # past the login, amid the listings
     state = tmp_path / "state.db"
     done = run_cli("--config", oauth_config(tmp_path, bearer_server, tokens, CLIENT_SECRET),
                    "copy", "m365", f"archive:{tmp_path / 'A'}", "--state", str(state),
@@ -204,6 +201,27 @@ def test_a_token_expired_mid_run_is_renewed_and_the_run_completes(
     assert copied(tmp_path / "A") == held(mailbox)
     secrets_absent(done.stdout, done.stderr, state.read_bytes(),
                    secrets=(CLIENT_SECRET, *tokens.tokens))
+
+
+def test_a_token_is_renewed_before_the_expiry_its_issuer_declared(mailbox, tmp_path):
+    """expires_in short: exchangelib finds the token expired before sending and calls
+    the credentials' refresh(); the server never sees an expired token."""
+    tokens = FakeTokenEndpoint(TENANT, CLIENT_ID, CLIENT_SECRET, lifetime=121).start()
+    server = tokens.attach(FakeEws(mailbox, USER, "unused", auth="bearer")).start()
+    try:
+        inbox = mailbox.by_well_known("inbox")
+        inbox.messages += [FakeMessage(synthetic_message(n) + b"x" * 200_000)
+                           for n in range(200, 300)]  # a run of some seconds
+        done = run_cli("--config", oauth_config(tmp_path, server, tokens, CLIENT_SECRET),
+                       "copy", "m365", f"archive:{tmp_path / 'A'}", "--state",
+                       str(tmp_path / "state.db"), "--quiet")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert len(tokens.requests) >= 2  # 121 s less the 120 s margin: renewed in the run
+        assert server.requests["bearer-refused"] == 0
+        assert copied(tmp_path / "A") == held(mailbox)
+    finally:
+        server.stop()
+        tokens.stop()
 
 
 def test_a_wrong_client_secret_exits_3_with_the_identity_platform_reason(

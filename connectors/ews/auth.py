@@ -12,7 +12,6 @@ themselves) fetches a new one. Secrets and tokens never appear in error texts.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -124,11 +123,9 @@ class RenewingCredentials(OAuth2AuthorizationCodeCredentials):
     def __init__(self, source: TokenSource) -> None:
         super().__init__(access_token=source.fetch())
         self.source = source
-        self.renewed_at = time.monotonic()
 
     def refresh(self, session=None) -> None:
         """Fetch a new token (exchangelib calls this when the token has expired)."""
         token = self.source.fetch()
         with self.lock:
             self.access_token = token
-            self.renewed_at = time.monotonic()
