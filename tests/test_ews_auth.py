@@ -273,3 +273,19 @@ def test_a_stale_token_file_exits_3(bearer_server, tokens, tmp_path):
     assert "login refused (oauth2)" in done.stderr
     secrets_absent(done.stdout, done.stderr, secrets=(stale,))
     assert base64.b64encode(stale.encode()).decode() not in done.stderr
+
+
+def test_an_impersonation_refusal_is_an_auth_error_without_a_new_token(
+        bearer_server, tokens, tmp_path):
+    """Only a 401 is worth a new token; the app lacking the right to impersonate the
+    mailbox (ErrorImpersonateUserDenied) stops at once, exit 3."""
+    from fake_ews import Fault
+
+    bearer_server.faults.append(Fault("soap", "ErrorImpersonateUserDenied", times=None,
+                                      operation="GetFolder"))
+    done = run_cli("--config", oauth_config(tmp_path, bearer_server, tokens, CLIENT_SECRET),
+                   "copy", "m365", f"archive:{tmp_path / 'A'}", "--state",
+                   str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "ErrorImpersonateUserDenied" in done.stderr
+    assert len(tokens.requests) == 1

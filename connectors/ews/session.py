@@ -122,6 +122,10 @@ DEFAULT_BACK_OFF = 5.0
 MAX_BACK_OFF = 300.0
 
 
+class _TokenRefused(AuthError):
+    """A 401 to an OAuth 2 access token: worth one new token before giving up."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where and how to connect, from an ``ews://USER@HOST`` endpoint."""
@@ -265,7 +269,7 @@ class Session:
         self._oauth = RenewingCredentials(source)
         return self._oauth
 
-    def _renew(self, exc: AuthError, again: bool) -> bool:
+    def _renew(self, exc: _TokenRefused, again: bool) -> bool:
         """After a 401 with OAuth 2: fetch a new token and drop the connections holding
         the old one. False when there is nothing to renew, or a new token was just refused
         (``again``)."""
@@ -290,7 +294,7 @@ class Session:
                     return action(account)
             except RetryableError as exc:
                 self._back_off(exc, attempt)
-            except AuthError as exc:
+            except _TokenRefused as exc:
                 if not self._renew(exc, renewed):
                     raise
                 renewed = True
@@ -316,7 +320,7 @@ class Session:
                 return
             except RetryableError as exc:
                 self._back_off(exc, attempt)
-            except AuthError as exc:
+            except _TokenRefused as exc:
                 if not self._renew(exc, renewed):
                     raise
                 renewed = True
@@ -343,12 +347,13 @@ class Session:
             raise RetryableError(f"{where}: server busy while {what}; retry in {wait:g} s",
                                  retry_after=float(wait)) from None
         except _REFUSED as exc:
-            hint = ""
+            refused, hint = AuthError, ""
             if self.settings.auth == "oauth2" and isinstance(exc, UnauthorizedError):
+                refused = _TokenRefused
                 hint = (" (the access token has expired, or was issued for another scope or "
                         "without the full_access_as_app permission)")
-            raise AuthError(f"{where}: login refused ({self.settings.auth}) while {what}: "
-                            f"{self.scrub(exc)}{hint}") from None
+            raise refused(f"{where}: login refused ({self.settings.auth}) while {what}: "
+                          f"{self.scrub(exc)}{hint}") from None
         except tuple(_GONE) as exc:
             meaning = next(text for kind, text in _GONE.items() if isinstance(exc, kind))
             raise MailboxUnavailableError(
