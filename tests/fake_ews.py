@@ -83,8 +83,9 @@ class FakeFolder:
 @dataclass
 class Fault:
     """Answer some requests with a failure instead: ``kind`` is "soap" (a SOAP fault with
-    the EWS ``code``), "message" (the operation's response, an error ``code`` per message)
-    or "http" (the HTTP status ``code``, with ``Retry-After`` if ``retry_after``); for
+    the EWS ``code``), "message" (the operation's response, an error ``code`` per message),
+    "http" (the HTTP status ``code``, with ``Retry-After`` if ``retry_after``) or "drop"
+    (close the connection without an answer); for
     ``operation`` only (None: any) and requests ``when`` accepts, once ``after`` requests
     got through, ``times`` times (None: until the test removes it from ``FakeEws.faults``).
     ErrorServerBusy as a SOAP fault carries ``back_off_ms`` as BackOffMilliseconds."""
@@ -298,6 +299,9 @@ class FakeEws:
                         self._send(500, _busy_fault(server.busy_ms))
                         return
                     fault = server._fault(operation, request)
+                if fault is not None and fault.kind == "drop":
+                    self.close_connection = True  # no answer at all
+                    return
                 if fault is not None:
                     self._send(*server._fault_answer(fault, operation, request))
                     return

@@ -117,6 +117,32 @@ def test_http_503_is_retried_by_fault_tolerance_within_max_wait(server, mailbox,
     assert state_rows(tmp_path, "select count(*) from items where status = 'failed'") == [(0,)]
 
 
+def test_dropped_connections_are_made_again_once_per_request(server, mailbox, tmp_path):
+    """exchangelib does not retry a dropped connection while it holds a single one (even
+    under FaultTolerance); the session connects again once, and the run completes. Two
+    drops in a row on the same request stop the job (exit 3), and a rerun finishes."""
+    server.faults.append(Fault("drop", "drop", operation="GetItem", when=wants_mime,
+                               after=1, times=1))
+    server.faults.append(Fault("drop", "drop", operation="FindItem", after=4, times=1))
+    done = copy(server, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert server.requests["fault:drop"] == 2
+    assert "connecting again" in done.stderr
+    assert archived(tmp_path) == served(mailbox)
+
+    again = tmp_path / "again"
+    again.mkdir()
+    server.faults[:] = [Fault("drop", "drop", operation="GetItem", when=wants_mime,
+                              after=1, times=2)]
+    stopped = copy(server, again)
+    assert stopped.returncode == 3, stopped.stdout + stopped.stderr
+    assert "cannot reach the EWS endpoint" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    rerun = copy(server, again)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert archived(again) == served(mailbox)
+
+
 @pytest.mark.parametrize("kind, code, words", [
     ("soap", "ErrorNonExistentMailbox", "does not exist on the server"),
     ("message", "ErrorMailboxMoveInProgress", "is being moved to another database"),

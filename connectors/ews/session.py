@@ -11,7 +11,8 @@ This is where exchangelib's and requests' exceptions become the engine's
     ErrorMailboxStoreUnavailable        → MailboxUnavailableError (exit 3, job aborted:
                                           a rerun resumes once the mailbox is back)
     TransportError, ErrorTimeoutExpired,
-    requests/OS errors                  → ConnectError (exit 3)
+    requests/OS errors                  → ConnectError (exit 3), after connecting again
+                                          once (a dropped connection)
     ErrorServerBusy (BackOffMilliseconds),
     ErrorTooManyObjectsOpened,
     ErrorExceededConnectionCount        → waited for as the server asks (BackOffMilliseconds),
@@ -120,10 +121,16 @@ _CORRUPT = (ErrorCorruptData, ErrorItemCorrupt)
 DEFAULT_BACK_OFF = 5.0
 #: The longest single wait honoured, whatever BackOffMilliseconds says.
 MAX_BACK_OFF = 300.0
+#: Seconds before connecting again after a dropped connection.
+RECONNECT_WAIT = 2.0
 
 
 class _TokenRefused(AuthError):
     """A 401 to an OAuth 2 access token: worth one new token before giving up."""
+
+
+class _Dropped(ConnectError):
+    """The connection failed or was dropped: worth one new connection before giving up."""
 
 
 @dataclass(frozen=True)
@@ -269,16 +276,25 @@ class Session:
         self._oauth = RenewingCredentials(source)
         return self._oauth
 
-    def _renew(self, exc: _TokenRefused, again: bool) -> bool:
-        """After a 401 with OAuth 2: fetch a new token and drop the connections holding
-        the old one. False when there is nothing to renew, or a new token was just refused
-        (``again``)."""
-        if self._oauth is None or self._account is None or again:
-            return False
-        log.warning("%s; fetching a new access token", exc)
-        self._oauth.refresh()
-        self._account.protocol.close()
-        return True
+    def _recover(self, exc: MigrateError, attempt: int, tried: set[type]) -> None:
+        """Get ready to try again after ``exc``, or re-raise it: wait as long as a busy
+        server asks (``busy_retries`` times); after a 401 to an OAuth 2 token, fetch a new
+        token; after a dropped connection, connect again — each of these once in a row."""
+        if isinstance(exc, RetryableError):
+            self._back_off(exc, attempt)
+            return
+        if type(exc) in tried or self._account is None:
+            raise exc
+        tried.add(type(exc))
+        if isinstance(exc, _TokenRefused) and self._oauth is not None:
+            log.warning("%s; fetching a new access token", exc)
+            self._oauth.refresh()
+            self._account.protocol.close()  # the connections holding the old token
+        elif isinstance(exc, _Dropped):
+            log.warning("%s; connecting again in %g s", exc, RECONNECT_WAIT)
+            time.sleep(RECONNECT_WAIT)
+        else:
+            raise exc
 
     def call(self, what: str, action: Callable[[Account], T]) -> T:
         """Run ``action`` on the account, translating errors (see the module docstring).
@@ -287,17 +303,13 @@ class Session:
         ``busy_retries`` times; then the RetryableError goes to the caller.
         """
         account = self.account()
-        renewed = False
+        tried: set[type] = set()
         for attempt in itertools.count():
             try:
                 with self.errors(what):
                     return action(account)
-            except RetryableError as exc:
-                self._back_off(exc, attempt)
-            except _TokenRefused as exc:
-                if not self._renew(exc, renewed):
-                    raise
-                renewed = True
+            except (RetryableError, _TokenRefused, _Dropped) as exc:
+                self._recover(exc, attempt, tried)
         raise AssertionError("unreachable")
 
     def stream(self, what: str, action: Callable[[Account], Iterator[T]],
@@ -306,7 +318,7 @@ class Session:
         and the listing starts again, skipping what was already yielded (by ``key``)."""
         account = self.account()
         seen: set[Hashable] = set()
-        renewed = False  # and nothing listed since
+        tried: set[type] = set()  # recoveries tried since the last item listed
         for attempt in itertools.count():
             try:
                 with self.errors(what):
@@ -315,15 +327,11 @@ class Session:
                         if mark in seen:
                             continue
                         seen.add(mark)
-                        renewed = False
+                        tried.clear()
                         yield item
                 return
-            except RetryableError as exc:
-                self._back_off(exc, attempt)
-            except _TokenRefused as exc:
-                if not self._renew(exc, renewed):
-                    raise
-                renewed = True
+            except (RetryableError, _TokenRefused, _Dropped) as exc:
+                self._recover(exc, attempt, tried)
 
     def _back_off(self, exc: RetryableError, attempt: int) -> None:
         """Sleep the wait the server asked for, or re-raise once retries are spent."""
@@ -361,14 +369,14 @@ class Session:
                 f"({type(exc).__name__}, while {what}); the job stops here, and what was "
                 "copied is kept") from None
         except ErrorTimeoutExpired as exc:  # exchangelib's word for "connection failed"
-            raise ConnectError(f"{where}: cannot reach the EWS endpoint "
+            raise _Dropped(f"{where}: cannot reach the EWS endpoint "
                                f"{self.settings.service_endpoint} while {what}: "
                                f"{self.scrub(exc)}") from None
         except ResponseMessageError as exc:  # about one folder or item (a TransportError too)
             raise ItemError(f"{where}: {what}: {type(exc).__name__}: "
                             f"{self.scrub(exc)}") from None
         except (TransportError, requests.RequestException, OSError) as exc:
-            raise ConnectError(f"{where}: cannot reach the EWS endpoint "
+            raise _Dropped(f"{where}: cannot reach the EWS endpoint "
                                f"{self.settings.service_endpoint} while {what}: "
                                f"{self.scrub(exc)}") from None
         except EWSError as exc:
