@@ -184,7 +184,8 @@ def test_client_credentials_copy_impersonates_the_mailbox_and_leaks_no_secret(
     assert tokens.scopes == [f"https://{host}/.default"]
     assert bearer_server.impersonated == {USER}  # an app token reads the mailbox it names
     issued = tuple(tokens.tokens)
-    secrets_absent(done.stdout, done.stderr, state.read_bytes(), log.read_bytes(),
+    archive = [path.read_bytes() for path in (tmp_path / "A").rglob("*") if path.is_file()]
+    secrets_absent(done.stdout, done.stderr, state.read_bytes(), log.read_bytes(), *archive,
                    secrets=(CLIENT_SECRET, *issued))
 
 
