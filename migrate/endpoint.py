@@ -88,7 +88,7 @@ class Endpoint:
         return Path(self.path).expanduser()
 
 
-_SECRET_KEYS = ("password", "token")
+_SECRET_KEYS = ("password", "token", "client_secret")
 
 
 def parse_endpoint(text: str, config: Config | None = None) -> Endpoint:

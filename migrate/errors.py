@@ -5,7 +5,8 @@
     MigrateError                      base class; its message is written for a sysadmin
     ├── ConfigError                   bad endpoint, option or config file      → exit 2
     ├── ConnectError                  cannot reach or log in to an endpoint    → exit 3
-    │   └── AuthError                 credentials refused or expired
+    │   ├── AuthError                 credentials refused or expired
+    │   └── MailboxUnavailableError   the mailbox is gone, being moved, or its store down
     ├── CapabilityError               the connector cannot do what was asked   → exit 2
     ├── ItemError                     one item failed; recorded, run goes on   → exit 1
     │   ├── BadInputError             malformed or hostile content
@@ -49,6 +50,11 @@ class ConnectError(MigrateError):
 
 class AuthError(ConnectError):
     """Credentials were refused or have expired."""
+
+
+class MailboxUnavailableError(ConnectError):
+    """The server answers, but the mailbox itself cannot be read: it does not exist (any
+    more), is being moved, or its database is down. The job stops; a rerun resumes it."""
 
 
 class ItemError(MigrateError):

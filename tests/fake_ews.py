@@ -63,6 +63,7 @@ class FakeMessage:
     id: str = field(default_factory=lambda: f"AAMkItem{next(_ids):06d}=")
     item_class: str = "IPM.Note"  # IPM.Appointment: a CalendarItem; IPM.Contact: a Contact
     seq: int = 0  # the change number that created it (SyncFolderItems); 0: not stamped yet
+    error: str | None = None  # an EWS code (ErrorItemCorrupt …) GetItem answers for its MIME
 
     @property
     def size(self) -> int:  # Exchange's Size is the MAPI size: larger than the MIME bytes
@@ -90,6 +91,27 @@ class Change:
     item_id: str
     kind: str  # "read", "update" or "delete"
     created: int  # the item's creation number
+
+
+@dataclass
+class Fault:
+    """Answer some requests with a failure instead: ``kind`` is "soap" (a SOAP fault with
+    the EWS ``code``), "message" (the operation's response, an error ``code`` per message),
+    "http" (the HTTP status ``code``, with ``Retry-After`` if ``retry_after``) or "drop"
+    (close the connection without an answer); for
+    ``operation`` only (None: any) and requests ``when`` accepts, once ``after`` requests
+    got through, ``times`` times (None: until the test removes it from ``FakeEws.faults``).
+    ErrorServerBusy as a SOAP fault carries ``back_off_ms`` as BackOffMilliseconds."""
+
+    kind: str
+    code: str
+    operation: str | None = None
+    after: int = 0
+    times: int | None = 1
+    retry_after: int | None = None
+    back_off_ms: int = 50
+    when: Callable[[ET.Element], bool] | None = None  # which requests it is about
+    served: int = 0  # requests it let through, then answered
 
 
 class FakeMailbox:
@@ -216,6 +238,15 @@ def _busy_fault(milliseconds: int) -> bytes:
         '</detail></s:Fault>')
 
 
+def _soap_fault(code: str, text: str) -> bytes:
+    """A SOAP fault naming an EWS response code, as Exchange sends mailbox-level errors."""
+    return _envelope(
+        f'<s:Fault><faultcode xmlns:a="{T}">a:{code}</faultcode><faultstring '
+        f'xml:lang="en-US">{escape(text)}</faultstring><detail>'
+        f'<e:ResponseCode xmlns:e="{T[:-5]}errors">{code}</e:ResponseCode>'
+        f'<e:Message xmlns:e="{T[:-5]}errors">{escape(text)}</e:Message></detail></s:Fault>')
+
+
 def _folder_xml(folder: FakeFolder, mailbox: FakeMailbox, extra: str = "") -> str:
     children = sum(1 for f in mailbox.folders.values() if f.parent == folder.id)
     parent = f'<t:ParentFolderId Id="{folder.parent}" ChangeKey="AQ=="/>' if folder.parent else ""
@@ -282,6 +313,7 @@ class FakeEws:
         self.impersonated: set[str] = set()  # SMTP addresses asked for by ExchangeImpersonation
         self.mime_fetched: Counter[str] = Counter()  # item id → times its MimeContent was served
         self.folder_sizes = True  # answer PR_MESSAGE_SIZE_EXTENDED (False: a server that won't)
+        self.faults: list[Fault] = []  # failures to answer instead (see Fault)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -348,6 +380,13 @@ class FakeEws:
                         server.requests["busy"] += 1
                         self._send(500, _busy_fault(server.busy_ms))
                         return
+                    fault = server._fault(operation, request)
+                if fault is not None and fault.kind == "drop":
+                    self.close_connection = True  # no answer at all
+                    return
+                if fault is not None:
+                    self._send(*server._fault_answer(fault, operation, request))
+                    return
                 server.requests[operation] += 1
                 answer = getattr(server, f"_{operation}", None)
                 if answer is None and operation in OPERATIONS:
@@ -360,6 +399,37 @@ class FakeEws:
                 self._send(200, answer(request))
 
         return Handler
+
+    def _fault(self, operation: str, request: ET.Element) -> Fault | None:
+        """The fault answering this request, if one is due (called under the lock)."""
+        for fault in self.faults:
+            if fault.operation not in (None, operation) \
+                    or (fault.when is not None and not fault.when(request)):
+                continue
+            fault.served += 1
+            if fault.served <= fault.after:
+                continue
+            if fault.times is not None and fault.served > fault.after + fault.times:
+                continue
+            self.requests[f"fault:{fault.code}"] += 1
+            return fault
+        return None
+
+    @staticmethod
+    def _fault_answer(fault: Fault, operation: str,
+                      request: ET.Element) -> tuple[int, bytes, dict[str, str]]:
+        text = f"{fault.code} (fault injected by the test)"
+        if fault.kind == "http":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+            return int(fault.code), b"", headers
+        if fault.kind == "soap" and fault.code == "ErrorServerBusy":
+            return 500, _busy_fault(fault.back_off_ms), {}
+        if fault.kind == "soap":
+            return 500, _soap_fault(fault.code, text), {}
+        ids = next((found for name in ("ItemIds", "FolderIds", "ParentFolderIds")
+                    if (found := request.find(f"{{{M}}}{name}")) is not None), None)
+        count = len(ids) if ids is not None else 1
+        return 200, _response(operation, [_error(operation, fault.code, text)] * count), {}
 
     # --- operations ----------------------------------------------------------------------
 
@@ -465,6 +535,9 @@ class FakeEws:
             if message is None:
                 out.append(_error("GetItem", "ErrorItemNotFound",
                                   "The specified object was not found in the store."))
+            elif message.error and mime:
+                out.append(_error("GetItem", message.error,
+                                  "The item cannot be served (fault injected by the test)."))
             else:
                 if mime:
                     self.mime_fetched[message.id] += 1

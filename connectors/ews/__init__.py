@@ -1,12 +1,17 @@
 """Exchange Server connector (EWS, exchangelib): ``ews://USER@HOST``, as a source.
 
 Layers, each thin: ``session`` (endpoint settings, the exchangelib ``Account``, the error
-boundary), ``folders`` (the folder tree and roles from well-known folder ids), ``sync``
-(SyncFolderItems pages and the delta of a pass), ``source`` (listings and MIME content)
-and ``pim`` (calendars and contacts as iCalendar and vCard).
+boundary), ``auth`` (OAuth 2 access tokens), ``folders`` (the folder tree and roles from
+well-known folder ids), ``sync`` (SyncFolderItems pages and the delta of a pass),
+``source`` (listings and MIME content) and ``pim`` (calendars and contacts as iCalendar
+and vCard).
 
 Endpoint parameters: ``endpoint=URL`` (the EWS service URL; default
-``https://HOST/EWS/Exchange.asmx``, no autodiscover), ``auth=ntlm|basic`` (default ntlm),
+``https://HOST/EWS/Exchange.asmx``, no autodiscover), ``auth=ntlm|basic|oauth2`` (default
+ntlm; oauth2 when only a token or client secret is given: ``tenant=``, ``client_id=`` and
+``client_secret_file`` … for the client-credentials grant, which reads USER's mailbox by
+impersonation, or ``token_file``/``token_command``; ``authority=`` for national clouds,
+``scope=``, default ``https://HOST/.default``),
 ``tls=off`` (plain http://, loopback or trusted networks only), ``impersonate=SMTP`` (log
 in as a service account with the ApplicationImpersonation role and read SMTP's mailbox),
 ``mailbox=SMTP`` (delegate access to another mailbox), ``version=2013|2016|2019`` (skip

@@ -96,6 +96,7 @@ class EwsSource(MailSource, PimSource):
         self._sizes: dict[str, tuple[str | None, int]] = {}  # ItemId → (changekey, size)
         self._deltas: dict[tuple[str, ...], Delta] = {}  # what the last pass learned
         self._cursors: dict[tuple[str, ...], str] = {}  # sync state after the last pass
+        self._refused: dict[str, ItemError] = {}  # ItemId → why the server gave no MIME
 
     def folders(self) -> Iterator[Folder]:
         for folder in self._tree().values():
@@ -287,6 +288,9 @@ class EwsSource(MailSource, PimSource):
                 message.content.provide(bodies[other])
         self._pending.pop(key, None)
         if key not in bodies:
+            refused = self._refused.pop(key, None)
+            if refused is not None:
+                raise refused
             raise BadInputError(f"message {key} is gone from {folder.display()!r} at the source")
         return bodies[key]
 
@@ -323,7 +327,10 @@ class EwsSource(MailSource, PimSource):
             lambda a: list(a.fetch(ids=ids, only_fields=["mime_content"])))
         out: dict[str, Content] = {}
         for key, item in zip(keys, found, strict=False):
-            if isinstance(item, Exception) or item.mime_content is None:
+            if isinstance(item, Exception):  # corrupt, too large, gone: that item alone
+                self._refused[key] = self._session.item_error(f"message {key}", item)
+                continue
+            if item.mime_content is None:
                 continue
             self._sizes.pop(key, None)
             out[key] = Content.from_chunks([bytes(item.mime_content)])
