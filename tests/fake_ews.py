@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -61,6 +61,11 @@ class FakeMessage:
     flagged: bool = False
     categories: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: f"AAMkItem{next(_ids):06d}=")
+    item_class: str = "IPM.Note"  # IPM.Appointment for an event, IPM.Contact for a contact
+    draft: bool = False  # MSGFLAG_UNSENT: what Exchange makes of a MIME upload by default
+    #: Extended properties set by CreateItem/UpdateItem: ExtendedFieldURI attributes
+    #: (sorted (name, value) pairs) → value text; returned with the item.
+    extended: dict[tuple[tuple[str, str], ...], str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:  # Exchange's Size is the MAPI size: larger than the MIME bytes
@@ -176,16 +181,34 @@ def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
                    f"{base64.b64encode(message.mime).decode()}</t:MimeContent>")
     categories = "".join(f"<t:String>{escape(c)}</t:String>" for c in message.categories)
     received = message.received.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (f'<t:Message>{content}<t:ItemId Id="{message.id}" ChangeKey="CQAAAA=="/>'
+    tag = _item_tag(message.item_class)
+    return (f'<t:{tag}>{content}<t:ItemId Id="{message.id}" ChangeKey="CQAAAA=="/>'
             f'<t:ParentFolderId Id="{folder_id}" ChangeKey="AQ=="/>'
-            f"<t:ItemClass>IPM.Note</t:ItemClass>"
+            f"<t:ItemClass>{escape(message.item_class)}</t:ItemClass>"
             f"<t:DateTimeReceived>{received}</t:DateTimeReceived>"
             f"<t:Size>{message.size}</t:Size>"
             + (f"<t:Categories>{categories}</t:Categories>" if categories else "")
+            + f"<t:IsDraft>{'true' if message.draft else 'false'}</t:IsDraft>"
             + ('<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1090" '
                'PropertyType="Integer"/><t:Value>2</t:Value></t:ExtendedProperty>'
                if message.flagged else "")
-            + f"<t:IsRead>{'true' if message.is_read else 'false'}</t:IsRead></t:Message>")
+            + _extended_xml(message)
+            + f"<t:IsRead>{'true' if message.is_read else 'false'}</t:IsRead></t:{tag}>")
+
+
+def _item_tag(item_class: str) -> str:
+    """The EWS element of an item class: Message, CalendarItem or Contact."""
+    return {"IPM.Appointment": "CalendarItem", "IPM.Contact": "Contact"}.get(item_class,
+                                                                            "Message")
+
+
+def _extended_xml(message: FakeMessage) -> str:
+    """The item's stored extended properties (exchangelib reads those it registered)."""
+    return "".join(
+        "<t:ExtendedProperty><t:ExtendedFieldURI "
+        + " ".join(f"{name}={quoteattr(value)}" for name, value in uri)
+        + f"/><t:Value>{escape(value)}</t:Value></t:ExtendedProperty>"
+        for uri, value in message.extended.items())
 
 
 class FakeEws:

@@ -1,8 +1,10 @@
-"""Exchange Server connector (EWS, exchangelib): ``ews://USER@HOST``, as a source.
+"""Exchange Server connector (EWS, exchangelib): ``ews://USER@HOST``, source and target.
 
 Layers, each thin: ``session`` (endpoint settings, the exchangelib ``Account``, the error
-boundary), ``folders`` (the folder tree and roles from well-known folder ids) and
-``source`` (listings and MIME content).
+boundary), ``folders`` (the folder tree and roles from well-known folder ids), ``source``
+(listings and MIME content), ``target`` (folders created, MIME uploaded with read state,
+flag, categories and received time; events and contacts) and ``properties`` (the MAPI
+properties exchangelib has no field for).
 
 Endpoint parameters: ``endpoint=URL`` (the EWS service URL; default
 ``https://HOST/EWS/Exchange.asmx``, no autodiscover), ``auth=ntlm|basic`` (default ntlm),
@@ -18,34 +20,68 @@ the config file (``password_file`` …) or the URL, see README.
 from __future__ import annotations
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
+from migrate.model import Role
 
 from .session import Session, Settings
 from .source import EwsSource
+from .target import EwsTarget, load_tree
 
-__all__ = ["EwsConnector", "EwsSource"]
+__all__ = ["EwsConnector", "EwsSource", "EwsTarget"]
 
 _KEEPS = frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.FLAGS, Feature.KEYWORDS,
                     Feature.INTERNAL_DATE, Feature.ORIGINAL_BYTES})
 
 
 class EwsConnector(Connector):
-    """A mailbox on Exchange Server (2013 to SE) through EWS; a source for now."""
+    """A mailbox on Exchange Server (2013 to SE) through EWS; a source and a target."""
 
     scheme = "ews"
-    description = "an Exchange Server mailbox through EWS (source)"
+    description = "an Exchange Server mailbox through EWS (source and target)"
     example = "ews://jdupont@mail.mairie-exemple.fr"
     max_connections = 4
     capabilities = Capabilities(
         reads=frozenset({Kind.MAIL}),
+        writes=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         source_keeps=_KEEPS,
+        target_keeps=_KEEPS - {Feature.ORIGINAL_BYTES},
         limits={
             Feature.DATE_OFFSET: {
                 "en": "EWS gives the received time in UTC, not the offset it arrived with",
                 "fr": "EWS donne l'heure de réception en UTC, pas le décalage d'origine"},
+            Feature.ORIGINAL_BYTES: {
+                "en": "Exchange stores a message as properties, not as its MIME text: the "
+                      "MIME it serves back is rebuilt (headers kept, body parts may be "
+                      "re-encoded); verify names each message that comes back different",
+                "fr": "Exchange stocke un message sous forme de propriétés, pas son texte "
+                      "MIME : le MIME qu'il restitue est reconstruit (en-têtes gardés, parties "
+                      "parfois réencodées) ; verify nomme chaque message revenu différent"},
         },
     )
 
+    def __init__(self, endpoint) -> None:
+        super().__init__(endpoint)
+        self._roles: dict[Role, tuple[str, ...] | None] | None = None
+
+    def _session(self) -> Session:
+        return Session(Settings.from_endpoint(self.endpoint), self.endpoint.secrets)
+
+    def role_folder(self, role: Role) -> tuple[str, ...] | None:
+        """The path of the well-known folder for ``role`` ("Boîte de réception" for the
+        inbox of a French mailbox), read once; asking creates nothing."""
+        if self._roles is None:
+            session = self._session()
+            try:
+                tree = session.call("listing folders", load_tree)
+            finally:
+                session.close()
+            self._roles = {r: tree.role_path(r) for r in Role}
+        return self._roles.get(role)
+
     def open_source(self) -> EwsSource:
-        session = Session(Settings.from_endpoint(self.endpoint), self.endpoint.secrets)
+        session = self._session()
         session.call("opening the mailbox", lambda account: account.root)  # log in now
         return EwsSource(session)
+
+    def open_target(self) -> EwsTarget:
+        session = self._session()
+        return EwsTarget(session, session.call("listing folders", load_tree))

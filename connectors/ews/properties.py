@@ -3,15 +3,26 @@
 exchangelib models no follow-up flag on items, so the flag's status is read as the MAPI
 property PidTagFlagStatus (0x1090, an integer: 0 none, 1 complete, 2 flagged), registered
 once on ``Message`` as the extended property ``migrate_flag_status``.
+
+Writing (``target``) also needs PidTagMessageFlags (0x0E07: set at creation, it decides
+read state and, by leaving out MSGFLAG_UNSENT, that an uploaded message is not a draft),
+PidTagMessageDeliveryTime (0x0E06: the received time) and a named property of our own,
+``migrate_sha256``: the sha256 of the bytes uploaded, kept beside the item (never in it)
+so that a rerun recognises what it already wrote.
 """
 
 from __future__ import annotations
 
 from exchangelib import ExtendedProperty
-from exchangelib.items import Message
+from exchangelib.items import CalendarItem, Contact, Message
 
 FLAG_STATUS = "migrate_flag_status"
 FLAGGED = 2  # followupFlagged
+SHA256 = "migrate_sha256"
+MESSAGE_FLAGS = "migrate_message_flags"
+DELIVERY_TIME = "migrate_delivery_time"
+MSGFLAG_READ = 0x1
+MSGFLAG_UNSENT = 0x8  # a draft: never set by this tool
 
 
 class FlagStatus(ExtendedProperty):
@@ -21,7 +32,33 @@ class FlagStatus(ExtendedProperty):
     property_type = "Integer"
 
 
+class MessageFlags(ExtendedProperty):
+    """PidTagMessageFlags: read, unsent (draft) …; writable only when the item is created."""
+
+    property_tag = 0x0E07
+    property_type = "Integer"
+
+
+class DeliveryTime(ExtendedProperty):
+    """PidTagMessageDeliveryTime: when the message was received (EWS DateTimeReceived)."""
+
+    property_tag = 0x0E06
+    property_type = "SystemTime"
+
+
+class Sha256(ExtendedProperty):
+    """The sha256 (hex) of the bytes this tool uploaded, in a property set of its own."""
+
+    property_set_id = "7b1f5e0a-3c2d-4e8b-9a61-5d0c2f4e8a17"  # sovereign-migrate's own set
+    property_name = "sovereign-migrate-sha256"
+    property_type = "String"
+
+
 def register() -> None:
-    """Register the properties on ``Message`` (idempotent: once per process)."""
-    if FLAG_STATUS not in {f.name for f in Message.FIELDS}:
-        Message.register(FLAG_STATUS, FlagStatus)
+    """Register the properties on the item classes (idempotent: once per process)."""
+    for item_class, name, prop in ((Message, FLAG_STATUS, FlagStatus),
+                                   (Message, SHA256, Sha256),
+                                   (CalendarItem, SHA256, Sha256),
+                                   (Contact, SHA256, Sha256)):
+        if name not in {f.name for f in item_class.FIELDS}:
+            item_class.register(name, prop)

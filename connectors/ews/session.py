@@ -11,6 +11,8 @@ This is where exchangelib's and requests' exceptions become the engine's
     ErrorTooManyObjectsOpened,
     ErrorExceededConnectionCount        → waited for as the server asks (BackOffMilliseconds),
                                           ``busy_retries`` times; then RetryableError
+    ErrorMessageSizeExceeded            → TooLargeError (that item fails alone)
+    ErrorQuotaExceeded                  → QuotaError (that item fails alone)
     ErrorItemNotFound, corrupt items …  → ItemError (one message fails, the run goes on)
 
 The password is read from the endpoint's secrets when the account is opened, and scrubbed
@@ -45,7 +47,9 @@ from exchangelib.errors import (
     ErrorExceededConnectionCount,
     ErrorImpersonateUserDenied,
     ErrorImpersonationDenied,
+    ErrorMessageSizeExceeded,
     ErrorNonExistentMailbox,
+    ErrorQuotaExceeded,
     ErrorServerBusy,
     ErrorTimeoutExpired,
     ErrorTooManyObjectsOpened,
@@ -64,7 +68,9 @@ from migrate.errors import (
     ConnectError,
     ItemError,
     MigrateError,
+    QuotaError,
     RetryableError,
+    TooLargeError,
 )
 
 log = logging.getLogger(__name__)
@@ -230,6 +236,12 @@ class Session:
             raise ConnectError(f"{where}: cannot reach the EWS endpoint "
                                f"{self.settings.service_endpoint} while {what}: "
                                f"{self.scrub(exc)}") from None
+        except ErrorMessageSizeExceeded as exc:
+            raise TooLargeError(f"{where}: {what}: the server refuses an item this large "
+                                f"({self.scrub(exc)})") from None
+        except ErrorQuotaExceeded as exc:
+            raise QuotaError(f"{where}: {what}: the mailbox is full, its quota is reached "
+                             f"({self.scrub(exc)})") from None
         except ResponseMessageError as exc:  # about one folder or item (a TransportError too)
             raise ItemError(f"{where}: {what}: {type(exc).__name__}: "
                             f"{self.scrub(exc)}") from None
