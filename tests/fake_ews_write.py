@@ -223,7 +223,8 @@ def _update(message: FakeMessage, update: ET.Element) -> None:
         return
     name = field_uri.get("FieldURI") if field_uri is not None else None
     if name == "message:IsRead":
-        message.is_read = not deleting and update.findtext(f".//{{{T}}}IsRead") == "true"
+        value = update.findtext(f".//{{{T}}}IsRead")
+        message.is_read = not deleting and value in ("true", "1")  # xs:boolean
     elif name == "item:Categories":
         message.categories = () if deleting else tuple(
             s.text or "" for s in update.iterfind(f".//{{{T}}}Categories/{{{T}}}String"))
