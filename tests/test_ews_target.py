@@ -72,6 +72,7 @@ def french_mailbox() -> FakeMailbox:
     box.add_folder("Brouillons", well_known="drafts")
     box.add_folder("Éléments supprimés", well_known="deleteditems")
     box.add_folder("Courrier indésirable", well_known="junkemail")
+    box.add_folder("Boîte d'envoi", well_known="outbox")
     box.add_folder("Calendrier", well_known="calendar", folder_class="IPF.Appointment")
     box.add_folder("Contacts", well_known="contacts", folder_class="IPF.Contact")
     return box
@@ -271,6 +272,22 @@ def test_a_killed_copy_then_a_rerun_leaves_nothing_missing_and_nothing_twice(
     assert held(target.mailbox) == expected(source.mailbox)
     assert target.requests["created"] == total(source.mailbox)  # none stored twice
 
+
+
+def test_roles_go_to_well_known_folders_but_never_the_outbox(target):
+    from migrate.errors import ItemError
+
+    connector = connector_for(parse_endpoint(ews_url(target)))
+    assert connector.role_folder(Role.SENT) == ("Éléments envoyés",)
+    assert connector.role_folder(Role.TRASH) == ("Éléments supprimés",)
+    assert connector.role_folder(Role.OUTBOX) is None  # a client could send what lies there
+    assert target.requests["CreateFolder"] == 0  # asking created nothing
+    writer = connector.open_target()
+    try:
+        with pytest.raises(ItemError, match="holds IPF.Appointment items"):
+            writer.prepare_folder(Folder(("Calendrier",)))  # a mail folder named so
+    finally:
+        writer.close()
 
 
 # --- flags and deletions carried by later passes ------------------------------------------

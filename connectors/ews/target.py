@@ -24,6 +24,11 @@ mailbox's own name for that folder) goes to the well-known ``calendar`` / ``cont
 folder; any other is found or created by path under the mailbox's top folder with the
 folder class IPF.Appointment / IPF.Contact.
 
+Folders with a role go to the mailbox's well-known folder for it (by id, whatever its
+localized name), except the Outbox: what lies there is what a client has still to send.
+A path that exists with another kind of items (a mail folder named like the calendar)
+fails that folder with a message saying so.
+
 ``set_flags`` is one UpdateItem (IsRead, categories, PidTagFlagStatus); ``remove`` a
 DeleteItem with DeleteType MoveToDeletedItems (the copy goes to Deleted Items, where the
 mailbox's retention policy applies, rather than vanishing at once).
@@ -84,7 +89,10 @@ MAIN_NAMES = {
     CollectionKind.CONTACTS: {"contacts", "contact", "address book", "addressbook",
                               "carnet d'adresses", "kontakte", "default", "personal"},
 }
-_ROLE_IDS = {role: name for name, role in WELL_KNOWN.items()}
+#: Roles whose well-known folder receives copies. Never the Outbox: what lies there is
+#: what a client has still to send.
+_ROLE_IDS = {role: name for name, role in WELL_KNOWN.items() if role is not Role.OUTBOX}
+_CATEGORY_MAX = 255
 
 
 # --- what is sent: the MIME and the properties beside it, nothing else --------------------
@@ -124,11 +132,24 @@ def upload_of(message: MailMessage) -> _MessageUpload:
     received = message.internal_date
     return _MessageUpload(
         mime_content=message.content.read(),
-        categories=sorted(keywords(flags)) or None,
+        categories=categories_of(flags),
         message_flags=MSGFLAG_READ if SEEN in flags else 0,  # never MSGFLAG_UNSENT
         delivery_time=_ews_time(received) if received is not None else None,
         flag_status=FLAG_FLAGGED if FLAGGED in flags else None,
         sha256=message.sha256)
+
+
+def categories_of(flags: frozenset[str]) -> list[str] | None:
+    """Every keyword as a category (None when there is none); Exchange takes names of 255
+    characters at most, so a longer one is left out, and logged."""
+    kept = []
+    for keyword in sorted(keywords(flags)):
+        if len(keyword) > _CATEGORY_MAX:
+            log.warning("keyword of %d characters left out: Exchange categories take %d at "
+                        "most", len(keyword), _CATEGORY_MAX)
+            continue
+        kept.append(keyword)
+    return kept or None
 
 
 def _ews_time(moment: datetime) -> EWSDateTime:
@@ -231,8 +252,7 @@ class EwsTarget(MailTarget, PimTarget):
         """The folder at ``path`` under the top, created (with its parents) if missing."""
         node = self._tree.nodes.get(path)
         if node is not None:
-            wanted_mail = is_mail_folder(folder_class)
-            if wanted_mail != is_mail_folder(node.folder_class):
+            if not _same_kind(folder_class, node.folder_class):
                 raise ItemError(f"{'/'.join(path)!r} exists in the mailbox but holds "
                                 f"{node.folder_class} items, not {folder_class}: map it "
                                 "elsewhere (--map)")
@@ -296,8 +316,7 @@ class EwsTarget(MailTarget, PimTarget):
 
     def set_flags(self, folder: Folder, key: str, flags: frozenset[str]) -> None:
         """One UpdateItem: IsRead, categories and the follow-up flag as ``flags`` say."""
-        item = Message(id=key, is_read=SEEN in flags,
-                       categories=sorted(keywords(flags)) or None)
+        item = Message(id=key, is_read=SEEN in flags, categories=categories_of(flags))
         setattr(item, FLAG_STATUS, FLAG_FLAGGED if FLAGGED in flags else None)
         outcome = self._session.call(
             f"updating the flags of a message in {folder.display()!r}",
@@ -435,10 +454,17 @@ class EwsTarget(MailTarget, PimTarget):
                 raise error
         except MigrateError as exc:
             return exc
-        return ItemError(f"{what}: {error}")  # pragma: no cover - errors() always raises
+        raise AssertionError("unreachable: errors() translates every exception")
 
     def close(self, complete: bool = True) -> None:
         self._session.close()
+
+
+def _same_kind(wanted: str, found: str | None) -> bool:
+    """Whether a folder of class ``found`` holds the items of a folder of class ``wanted``."""
+    if is_mail_folder(wanted):
+        return is_mail_folder(found)
+    return found is not None and (found == wanted or found.startswith(wanted + "."))
 
 
 def _bound(item: Message, account: Account) -> Message:
