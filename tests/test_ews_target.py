@@ -30,7 +30,9 @@ from migrate.model import (
     Collection,
     CollectionKind,
     Contact,
+    Content,
     Folder,
+    MailMessage,
     Role,
 )
 from migrate.registry import connector_for
@@ -284,13 +286,16 @@ def test_roles_go_to_well_known_folders_but_never_the_outbox(target):
     assert target.requests["CreateFolder"] == 0  # asking created nothing
     writer = connector.open_target()
     try:
-        with pytest.raises(ItemError, match="holds IPF.Appointment items"):
+        with pytest.raises(ItemError, match=r"holds IPF\.Appointment items"):
             writer.prepare_folder(Folder(("Calendrier",)))  # a mail folder named so
     finally:
         writer.close()
 
 
 # --- flags and deletions carried by later passes ------------------------------------------
+
+#: PidTagLastVerbExecuted as the fake stores it.
+LAST_VERB = (("PropertyTag", "0x1081"), ("PropertyType", "Integer"))
 
 
 def test_set_flags_and_remove_update_the_uploaded_message(target, archive, tmp_path):
@@ -301,11 +306,19 @@ def test_set_flags_and_remove_update_the_uploaded_message(target, archive, tmp_p
     writer = connector_for(parse_endpoint(ews_url(target))).open_target()
     try:
         folder = Folder(("Boîte de réception",), Role.INBOX)
-        writer.set_flags(folder, first.id, frozenset({"\\Seen", "\\Flagged", "Urgent"}))
+        writer.set_flags(folder, first.id,
+                         frozenset({"\\Seen", "\\Flagged", "\\Answered", "Urgent"}))
         assert (first.is_read, first.flagged, first.categories) == (True, True, ("Urgent",))
+        assert first.extended[LAST_VERB] == "102"  # replied, as Outlook shows it
         writer.set_flags(folder, first.id, frozenset())
         assert (first.is_read, first.flagged, first.categories) == (False, False, ())
-        assert not first.draft
+        assert LAST_VERB not in first.extended and not first.draft
+        forwarded = MailMessage(Content.from_chunks([synthetic_message(77)]), "77",
+                                frozenset({"$Forwarded"}))
+        [key] = writer.append_batch(folder, [forwarded])
+        stored = next(m for m in inbox.messages if m.id == key)
+        assert stored.extended[LAST_VERB] == "104" and stored.categories == ("$Forwarded",)
+        assert stored.mime == synthetic_message(77) and not stored.draft
         writer.remove(folder, second.id)
         assert second not in inbox.messages
         assert second in target.mailbox.by_well_known("deleteditems").messages

@@ -6,7 +6,8 @@ once on ``Message`` as the extended property ``migrate_flag_status``.
 
 Writing (``target``) also needs PidTagMessageFlags (0x0E07: set at creation, it decides
 read state and, by leaving out MSGFLAG_UNSENT, that an uploaded message is not a draft),
-PidTagMessageDeliveryTime (0x0E06: the received time) and a named property of our own,
+PidTagMessageDeliveryTime (0x0E06: the received time), PidTagLastVerbExecuted (0x1081:
+replied or forwarded, which Outlook shows as an icon) and a named property of our own,
 ``migrate_sha256``: the sha256 of the bytes uploaded, kept beside the item (never in it)
 so that a rerun recognises what it already wrote.
 """
@@ -23,6 +24,8 @@ MESSAGE_FLAGS = "migrate_message_flags"
 DELIVERY_TIME = "migrate_delivery_time"
 MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8  # a draft: never set by this tool
+LAST_VERB = "migrate_last_verb"
+VERB_REPLIED, VERB_FORWARDED = 102, 104  # EXCHIVERB_REPLYTOSENDER, EXCHIVERB_FORWARD
 
 
 class FlagStatus(ExtendedProperty):
@@ -46,6 +49,13 @@ class DeliveryTime(ExtendedProperty):
     property_type = "SystemTime"
 
 
+class LastVerb(ExtendedProperty):
+    """PidTagLastVerbExecuted: the last reply or forward done on a message."""
+
+    property_tag = 0x1081
+    property_type = "Integer"
+
+
 class Sha256(ExtendedProperty):
     """The sha256 (hex) of the bytes this tool uploaded, in a property set of its own."""
 
@@ -57,6 +67,7 @@ class Sha256(ExtendedProperty):
 def register() -> None:
     """Register the properties on the item classes (idempotent: once per process)."""
     for item_class, name, prop in ((Message, FLAG_STATUS, FlagStatus),
+                                   (Message, LAST_VERB, LastVerb),
                                    (Message, SHA256, Sha256),
                                    (CalendarItem, SHA256, Sha256),
                                    (Contact, SHA256, Sha256)):

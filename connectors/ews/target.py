@@ -6,10 +6,11 @@ nothing else done to them) and beside them go categories (the keywords) and exte
 properties: PidTagMessageFlags with MSGFLAG_READ for ``\\Seen`` and never MSGFLAG_UNSENT
 (so Exchange does not take the upload for a draft, exchangelib issue 716),
 PidTagMessageDeliveryTime (the received time; the sent time comes from the ``Date:``
-header when Exchange converts the MIME), PidTagFlagStatus 2 for ``\\Flagged``, and our
-own ``migrate_sha256``. The item sent holds only these: exchangelib's ``Message`` would
-also send Importance, Sensitivity, IsRead … with default values that override what the
-MIME says.
+header when Exchange converts the MIME), PidTagFlagStatus 2 for ``\\Flagged``,
+PidTagLastVerbExecuted for ``\\Answered`` (102) or ``$Forwarded`` (104), and our own
+``migrate_sha256``; ``\\Draft`` and ``\\Deleted`` are not kept. The item sent holds
+only these: exchangelib's ``Message`` would also send Importance, Sensitivity, IsRead …
+with default values that override what the MIME says.
 
 The target key is the EWS ItemId. Before the first write into a folder, the items it
 already holds are listed once with their ``migrate_sha256`` (sha256 → ItemIds, a few
@@ -52,7 +53,9 @@ from exchangelib.properties import DistinguishedFolderId, EWSElement, Mailbox
 from migrate.connector import MailTarget, PimTarget
 from migrate.errors import ConnectError, ItemError, MigrateError
 from migrate.model import (
+    ANSWERED,
     FLAGGED,
+    FORWARDED,
     SEEN,
     Collection,
     CollectionKind,
@@ -66,10 +69,14 @@ from migrate.model import (
 from .folders import WELL_KNOWN, is_mail_folder
 from .properties import (
     FLAG_STATUS,
+    LAST_VERB,
     MSGFLAG_READ,
     SHA256,
+    VERB_FORWARDED,
+    VERB_REPLIED,
     DeliveryTime,
     FlagStatus,
+    LastVerb,
     MessageFlags,
     Sha256,
     register,
@@ -107,6 +114,7 @@ class _Upload(EWSElement):
     flag_status = ExtendedPropertyField("flag_status", value_cls=FlagStatus)
     message_flags = ExtendedPropertyField("message_flags", value_cls=MessageFlags)
     delivery_time = ExtendedPropertyField("delivery_time", value_cls=DeliveryTime)
+    last_verb = ExtendedPropertyField("last_verb", value_cls=LastVerb)
     sha256 = ExtendedPropertyField("sha256", value_cls=Sha256)
 
     def __init__(self, **kwargs) -> None:
@@ -136,7 +144,15 @@ def upload_of(message: MailMessage) -> _MessageUpload:
         message_flags=MSGFLAG_READ if SEEN in flags else 0,  # never MSGFLAG_UNSENT
         delivery_time=_ews_time(received) if received is not None else None,
         flag_status=FLAG_FLAGGED if FLAGGED in flags else None,
+        last_verb=last_verb_of(flags),
         sha256=message.sha256)
+
+
+def last_verb_of(flags: frozenset[str]) -> int | None:
+    """PidTagLastVerbExecuted for ``\\Answered`` (replied) or else ``$Forwarded``."""
+    if ANSWERED in flags:
+        return VERB_REPLIED
+    return VERB_FORWARDED if FORWARDED in flags else None
 
 
 def categories_of(flags: frozenset[str]) -> list[str] | None:
@@ -315,13 +331,15 @@ class EwsTarget(MailTarget, PimTarget):
         return self._claim(self._mail_place(folder), message.sha256)
 
     def set_flags(self, folder: Folder, key: str, flags: frozenset[str]) -> None:
-        """One UpdateItem: IsRead, categories and the follow-up flag as ``flags`` say."""
+        """One UpdateItem: IsRead, categories, the follow-up flag and the last verb (replied,
+        forwarded) as ``flags`` say."""
         item = Message(id=key, is_read=SEEN in flags, categories=categories_of(flags))
         setattr(item, FLAG_STATUS, FLAG_FLAGGED if FLAGGED in flags else None)
+        setattr(item, LAST_VERB, last_verb_of(flags))
+        fields = ["is_read", "categories", FLAG_STATUS, LAST_VERB]
         outcome = self._session.call(
             f"updating the flags of a message in {folder.display()!r}",
-            lambda account: account.bulk_update(
-                [(_bound(item, account), ["is_read", "categories", FLAG_STATUS])]))
+            lambda account: account.bulk_update([(_bound(item, account), fields)]))
         for result in outcome:
             if isinstance(result, Exception):
                 raise self._translated(result, f"updating flags in {folder.display()!r}")
