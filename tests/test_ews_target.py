@@ -340,13 +340,14 @@ CARD = (b"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:agent-%d\r\nFN:Agent %d\r\n"
 def test_events_and_contacts_are_uploaded_once_into_the_right_folders(target):
     main = Collection(CollectionKind.CALENDAR, ("Calendar",))
     meetings = Collection(CollectionKind.CALENDAR, ("Réunions",))
+    team = Collection(CollectionKind.CALENDAR, ("calendrier", "Équipe"))
     people = Collection(CollectionKind.CONTACTS, ("contacts",))
-    events = [CalendarEvent(f"e{n}", EVENT % (n, n)) for n in range(3)]
+    events = [CalendarEvent(f"e{n}", EVENT % (n, n)) for n in range(4)]
     cards = [Contact(f"c{n}", CARD % (n, n, n)) for n in range(2)]
     writer = connector_for(parse_endpoint(ews_url(target))).open_target()
     try:
-        for collection, entries in ((main, events[:2]), (meetings, events[2:]),
-                                    (people, cards)):
+        for collection, entries in ((main, events[:2]), (meetings, events[2:3]),
+                                    (team, events[3:]), (people, cards)):
             writer.prepare_collection(collection)
             keys = [writer.put_entry(collection, entry) for entry in entries]
             assert len(set(keys)) == len(entries)
@@ -361,7 +362,10 @@ def test_events_and_contacts_are_uploaded_once_into_the_right_folders(target):
     made = next(f for f in box.folders.values() if f.name == "Réunions")
     assert (made.folder_class, made.parent) == ("IPF.Appointment", box.msg_root.id)
     assert [m.mime for m in made.messages] == [events[2].data]
-    assert target.requests["created"] == 5
+    inside = next(f for f in box.folders.values() if f.name == "Équipe")
+    assert (inside.folder_class, inside.parent) == ("IPF.Appointment", calendar.id)
+    assert [m.mime for m in inside.messages] == [events[3].data]
+    assert target.requests["created"] == 6
 
     again = connector_for(parse_endpoint(ews_url(target))).open_target()
     try:  # a rerun (state lost, or entries left pending by a killed run)
@@ -373,7 +377,7 @@ def test_events_and_contacts_are_uploaded_once_into_the_right_folders(target):
             is None
     finally:
         again.close()
-    assert target.requests["created"] == 5  # nothing uploaded twice
+    assert target.requests["created"] == 6  # nothing uploaded twice
 
 
 def test_exchange_declares_what_it_writes_and_keeps():

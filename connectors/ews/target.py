@@ -19,11 +19,12 @@ instead of uploading it twice, and ``find`` answers from the same index.
 
 Calendars and address books: an event is a ``CalendarItem`` whose ``MimeContent`` is its
 iCalendar text (SendMeetingInvitations SendToNone: nobody is invited again), a contact a
-``Contact`` with its vCard; both carry ``migrate_sha256`` too. A collection whose path is
-one name that says "calendar" or "contacts" (in English, French or German, or the
-mailbox's own name for that folder) goes to the well-known ``calendar`` / ``contacts``
-folder; any other is found or created by path under the mailbox's top folder with the
-folder class IPF.Appointment / IPF.Contact.
+``Contact`` with its vCard; both carry ``migrate_sha256`` too. A collection whose path
+starts with a name that says "calendar" or "contacts" (``MAIN_NAMES``: English, French,
+German, CalDAV's "default"/"personal", or the mailbox's own name for that folder) goes to
+the well-known ``calendar`` / ``contacts`` folder, the rest of its path inside it; any
+other is found or created by path under the mailbox's top folder with the folder class
+IPF.Appointment / IPF.Contact.
 
 Folders with a role go to the mailbox's well-known folder for it (by id, whatever its
 localized name), except the Outbox: what lies there is what a client has still to send.
@@ -367,9 +368,9 @@ class EwsTarget(MailTarget, PimTarget):
             folder_class, well_known = _PIM[collection.kind]
             path = collection.path
             main = self._tree.well_known.get(well_known)
-            if main is not None and len(path) == 1 and \
+            if main is not None and \
                     path[0].casefold() in MAIN_NAMES[collection.kind] | {main[-1].casefold()}:
-                path = main
+                path = main + path[1:]  # the main one, and calendars kept inside it
             self._places[key] = self._place(path, folder_class)
         return self._places[key]
 
