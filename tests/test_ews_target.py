@@ -225,6 +225,26 @@ def test_a_message_too_large_fails_alone_with_a_clear_message(source, target, tm
     assert held(target.mailbox) == expected(source.mailbox)
 
 
+def test_max_size_refuses_a_message_before_sending_it(target):
+    from migrate.errors import ConfigError, TooLargeError
+
+    small, big = synthetic_message(1), synthetic_message(2, body_size=300_000)
+    writer = connector_for(parse_endpoint(ews_url(target) + "&max_size=200000")).open_target()
+    try:
+        folder = Folder(("Boîte de réception",), Role.INBOX)
+        outcomes = writer.append_batch(folder, [
+            MailMessage(Content.from_chunks([data]), str(n)) for n, data in enumerate((big,
+                                                                                       small))])
+    finally:
+        writer.close()
+    assert isinstance(outcomes[0], TooLargeError) and "max_size" in str(outcomes[0])
+    assert isinstance(outcomes[1], str)
+    assert [m.mime for m in target.mailbox.by_well_known("inbox").messages] == [small]
+    assert target.requests["CreateItem"] == 1  # the big one never went on the wire
+    with pytest.raises(ConfigError, match="max_size"):
+        connector_for(parse_endpoint(ews_url(target) + "&max_size=big")).open_target()
+
+
 def test_a_full_mailbox_fails_the_items_with_a_quota_message(source, target, archive,
                                                              tmp_path):
     inbox = source.mailbox.by_well_known("inbox")

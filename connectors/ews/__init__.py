@@ -13,18 +13,21 @@ in as a service account with the ApplicationImpersonation role and read SMTP's m
 ``mailbox=SMTP`` (delegate access to another mailbox), ``version=2013|2016|2019`` (skip
 exchangelib's version probe), ``busy_retries=N`` (waits honoured when the server says
 ErrorServerBusy, default 5), ``max_wait=SECONDS`` (let exchangelib's FaultTolerance
-retry failing requests that long). The password comes from
+retry failing requests that long), ``max_size=BYTES`` (as a target: larger messages fail
+alone before sending; default 45 MiB, as EWS takes 64 MB requests; 0: no limit). The
+password comes from
 the config file (``password_file`` …) or the URL, see README.
 """
 
 from __future__ import annotations
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
+from migrate.errors import ConfigError
 from migrate.model import Role
 
 from .session import Session, Settings
 from .source import EwsSource
-from .target import EwsTarget, load_tree
+from .target import DEFAULT_MAX_SIZE, EwsTarget, load_tree
 
 __all__ = ["EwsConnector", "EwsSource", "EwsTarget"]
 
@@ -83,5 +86,15 @@ class EwsConnector(Connector):
         return EwsSource(session)
 
     def open_target(self) -> EwsTarget:
+        max_size = self._max_size()
         session = self._session()
-        return EwsTarget(session, session.call("listing folders", load_tree))
+        return EwsTarget(session, session.call("listing folders", load_tree), max_size)
+
+    def _max_size(self) -> int | None:
+        """``max_size=BYTES``: items larger are refused before sending (0: no limit)."""
+        value = self.endpoint.params.get("max_size")
+        if value is None:
+            return DEFAULT_MAX_SIZE
+        if not value.isdigit():
+            raise ConfigError(f"{self.endpoint.display}: max_size must be a number of bytes")
+        return int(value) or None

@@ -52,7 +52,7 @@ from exchangelib.items import MOVE_TO_DELETED_ITEMS, SAVE_ONLY, SEND_TO_NONE, Me
 from exchangelib.properties import DistinguishedFolderId, EWSElement, Mailbox
 
 from migrate.connector import MailTarget, PimTarget
-from migrate.errors import ConnectError, ItemError, MigrateError
+from migrate.errors import ConnectError, ItemError, MigrateError, TooLargeError
 from migrate.model import (
     ANSWERED,
     FLAGGED,
@@ -101,6 +101,9 @@ MAIN_NAMES = {
 #: what a client has still to send.
 _ROLE_IDS = {role: name for name, role in WELL_KNOWN.items() if role is not Role.OUTBOX}
 _CATEGORY_MAX = 255
+#: The largest item sent, in bytes: EWS takes requests of 64 MB by default
+#: (maxReceivedMessageSize in its web.config) and base64 adds a third; ``?max_size=``.
+DEFAULT_MAX_SIZE = 45 * 1024 * 1024
 
 
 # --- what is sent: the MIME and the properties beside it, nothing else --------------------
@@ -245,10 +248,12 @@ def load_tree(account: Account) -> _Tree:
 class EwsTarget(MailTarget, PimTarget):
     """Writes folders, messages, events and contacts into one mailbox (see the docstring)."""
 
-    def __init__(self, session: Session, tree: _Tree) -> None:
+    def __init__(self, session: Session, tree: _Tree,
+                 max_size: int | None = DEFAULT_MAX_SIZE) -> None:
         register()
         self._session = session
         self._tree = tree
+        self._max_size = max_size
         self._places: dict[tuple[str, ...], _Place] = {}
 
     # --- folders ---------------------------------------------------------------------------
@@ -391,6 +396,12 @@ class EwsTarget(MailTarget, PimTarget):
     def _upload(self, place: _Place, where: str, items: list,
                 build: Callable[[object], _Upload]) -> list[str | MigrateError]:
         """CreateItem for ``items`` not already in the folder; per item its ItemId or error."""
+        try:
+            self._index(place)  # listed once, before anything is written
+        except ConnectError:
+            raise
+        except MigrateError as exc:
+            return [exc] * len(items)
         results: list[str | MigrateError | None] = [None] * len(items)
         todo: list[int] = []
         uploads: list[_Upload] = []
@@ -399,6 +410,11 @@ class EwsTarget(MailTarget, PimTarget):
                 found = self._claim(place, item.sha256)
                 if found is not None:
                     results[i] = found
+                    continue
+                if self._max_size and item.size > self._max_size:
+                    results[i] = TooLargeError(
+                        f"{item.size} bytes: over the {self._max_size} bytes an EWS request "
+                        f"may carry here (max_size; a larger request would be refused whole)")
                     continue
                 uploads.append(build(item))
                 todo.append(i)
@@ -433,9 +449,16 @@ class EwsTarget(MailTarget, PimTarget):
     def _settle(self, place: _Place, items: list, error: MigrateError) -> list:
         """After a request failed as a whole (e.g. ErrorQuotaExceeded, which exchangelib
         raises rather than returns): list the folder again and take each item found by its
-        sha256 as written; the others get ``error``."""
+        sha256 as written; the others get ``error``. If even the listing fails, all get
+        ``error``: the next run lists again before writing anything."""
         place.index = None
         place.empty = False
+        try:
+            self._index(place)
+        except ConnectError:
+            raise
+        except MigrateError:
+            return [error] * len(items)
         return [self._claim(place, item.sha256) or error for item in items]
 
     def _claim(self, place: _Place, sha256: str) -> str | None:
@@ -451,20 +474,22 @@ class EwsTarget(MailTarget, PimTarget):
 
     def _index(self, place: _Place) -> dict[str, list[str]]:
         """sha256 → ItemIds of the folder's items uploaded by this tool (listed once)."""
-        if place.index is None:
-            place.index = {}
-            if not place.empty:
-                def listing(account: Account):
-                    folder = ExchangeFolder(id=place.id, changekey=place.changekey,
-                                            root=account.root)
-                    return iter(folder.all().only("id", SHA256))
-                for item in self._session.stream("listing what the folder holds", listing,
-                                                 key=lambda i: getattr(i, "id", None) or id(i)):
-                    value = getattr(item, SHA256, None) if not isinstance(item, Exception) \
-                        else None
-                    if value and item.id not in place.claimed:
-                        place.index.setdefault(value, []).append(item.id)
-        return place.index
+        if place.index is not None:
+            return place.index
+        index: dict[str, list[str]] = {}
+        if not place.empty:
+            def listing(account: Account):
+                folder = ExchangeFolder(id=place.id, changekey=place.changekey,
+                                        root=account.root)
+                return iter(folder.all().only("id", SHA256))
+            for item in self._session.stream("listing what the folder holds", listing,
+                                             key=lambda i: getattr(i, "id", None) or id(i)):
+                value = getattr(item, SHA256, None) if not isinstance(item, Exception) \
+                    else None
+                if value and item.id not in place.claimed:
+                    index.setdefault(value, []).append(item.id)
+        place.index = index  # only once complete: a broken listing is tried again
+        return index
 
     def _translated(self, error: Exception, what: str) -> MigrateError:
         """An exchangelib error returned for one item, as the session's boundary names it."""
