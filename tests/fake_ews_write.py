@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
 from fake_ews import (
-    M,
-    T,
     FakeEws,
     FakeFolder,
     FakeMessage,
+    M,
+    T,
     _error,
     _response,
     _success,
@@ -107,7 +107,8 @@ def _created_xml(element: str, message: FakeMessage) -> str:
 
 @operation("CreateFolder")
 def create_folder(server: FakeEws, request: ET.Element) -> bytes:
-    """CreateFolder under ParentFolderId; a name taken at that level is ErrorFolderExists."""
+    """CreateFolder under ParentFolderId; a name taken at that level, in any case, is
+    ErrorFolderExists."""
     parent = server._folder_ref(request.find(f"{{{M}}}ParentFolderId")[0])
     out = []
     for element in request.find(f"{{{M}}}Folders"):
@@ -120,8 +121,8 @@ def create_folder(server: FakeEws, request: ET.Element) -> bytes:
                 out.append(_error("CreateFolder", "ErrorFolderNotFound",
                                   "The specified folder could not be found in the store."))
                 continue
-            if any(f.parent == parent.id and f.name == name
-                   for f in server.mailbox.folders.values()):
+            if any(f.parent == parent.id and f.name.casefold() == name.casefold()
+                   for f in server.mailbox.folders.values()):  # names ignore case
                 out.append(_error("CreateFolder", "ErrorFolderExists",
                                   "A folder with the specified name already exists."))
                 continue

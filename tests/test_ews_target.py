@@ -312,6 +312,19 @@ def test_roles_go_to_well_known_folders_but_never_the_outbox(target):
         writer.close()
 
 
+def test_a_folder_named_in_another_case_is_found_not_duplicated(target):
+    existing = target.mailbox.add_folder("Archives 2023")
+    writer = connector_for(parse_endpoint(ews_url(target))).open_target()
+    try:
+        folder = Folder(("ARCHIVES 2023",))
+        [key] = writer.append_batch(folder, [MailMessage(
+            Content.from_chunks([synthetic_message(5)]), "5")])
+    finally:
+        writer.close()
+    assert [m.id for m in existing.messages] == [key]
+    assert target.requests["folders created"] == 0 and target.requests["CreateFolder"] == 1
+
+
 # --- flags and deletions carried by later passes ------------------------------------------
 
 #: PidTagLastVerbExecuted as the fake stores it.

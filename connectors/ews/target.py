@@ -285,7 +285,7 @@ class EwsTarget(MailTarget, PimTarget):
             parent = self._tree.nodes[path[:-1]]
         node = self._create_folder(parent, path, folder_class)
         self._tree.nodes[path] = node
-        return _Place(node.id, node.changekey, True)
+        return _Place(node.id, node.changekey, node.total == 0)
 
     def _create_folder(self, parent: _Node, path: tuple[str, ...], folder_class: str) -> _Node:
         name = path[-1]
@@ -295,7 +295,7 @@ class EwsTarget(MailTarget, PimTarget):
             made = ExchangeFolder(parent=above, name=name, folder_class=folder_class)
             try:
                 made.save()
-            except ErrorFolderExists:  # made meanwhile (another worker, a dead run)
+            except ErrorFolderExists:  # made meanwhile, or the name in another case
                 return None
             return _Node(made.id, made.changekey, folder_class, 0)
 
@@ -309,7 +309,8 @@ class EwsTarget(MailTarget, PimTarget):
             above = ExchangeFolder(id=parent.id, changekey=parent.changekey, root=account.root)
             for found in FolderCollection(account=account, folders=[above]) \
                     .find_folders(depth=SHALLOW):
-                if not isinstance(found, Exception) and found.name == name:
+                if not isinstance(found, Exception) and found.name \
+                        and found.name.casefold() == name.casefold():  # as Exchange compares
                     return _Node(found.id, found.changekey, found.folder_class,
                                  found.total_count or 0)
             return None
