@@ -166,6 +166,16 @@ def test_archive_to_exchange_uploads_everything_once_into_the_well_known_folders
     assert held(target.mailbox) == expected(source.mailbox)
 
 
+def test_exchange_to_exchange_over_several_connections_uploads_everything_once(
+        source, target, tmp_path):
+    done = run_cli("copy", ews_url(source), ews_url(target), "--connections", "3",
+                   "--state", str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert held(target.mailbox) == expected(source.mailbox)
+    assert target.requests["created"] == total(source.mailbox)
+    assert target.requests["ConvertId"] >= 3  # the plan's lookup and two writers, at least
+
+
 def test_verify_finds_everything_at_the_target(target, archive, tmp_path):
     done = run_cli("copy", f"archive:{archive}", ews_url(target),
                    "--state", str(tmp_path / "state.db"), "--quiet")
