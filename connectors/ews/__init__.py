@@ -88,7 +88,12 @@ class EwsConnector(Connector):
     def open_target(self) -> EwsTarget:
         max_size = self._max_size()
         session = self._session()
-        return EwsTarget(session, session.call("listing folders", load_tree), max_size)
+        try:
+            tree = session.call("listing folders", load_tree)  # logs in now
+        except BaseException:
+            session.close()
+            raise
+        return EwsTarget(session, tree, max_size)
 
     def _max_size(self) -> int | None:
         """``max_size=BYTES``: items larger are refused before sending (0: no limit)."""
