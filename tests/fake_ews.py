@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -64,6 +64,10 @@ class FakeMessage:
     item_class: str = "IPM.Note"  # IPM.Appointment: a CalendarItem; IPM.Contact: a Contact
     seq: int = 0  # the change number that created it (SyncFolderItems); 0: not stamped yet
     error: str | None = None  # an EWS code (ErrorItemCorrupt …) GetItem answers for its MIME
+    draft: bool = False  # MSGFLAG_UNSENT: what Exchange makes of a MIME upload by default
+    #: Extended properties set by CreateItem/UpdateItem: ExtendedFieldURI attributes
+    #: (sorted (name, value) pairs) → value text; returned with the item.
+    extended: dict[tuple[tuple[str, str], ...], str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:  # Exchange's Size is the MAPI size: larger than the MIME bytes
@@ -277,14 +281,25 @@ def _item_xml(message: FakeMessage, folder_id: str, mime: bool) -> str:
     received = message.received.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (f'<t:Message>{content}<t:ItemId Id="{message.id}" ChangeKey="CQAAAA=="/>'
             f'<t:ParentFolderId Id="{folder_id}" ChangeKey="AQ=="/>'
-            f"<t:ItemClass>IPM.Note</t:ItemClass>"
+            f"<t:ItemClass>{escape(message.item_class)}</t:ItemClass>"
             f"<t:DateTimeReceived>{received}</t:DateTimeReceived>"
             f"<t:Size>{message.size}</t:Size>"
             + (f"<t:Categories>{categories}</t:Categories>" if categories else "")
+            + f"<t:IsDraft>{'true' if message.draft else 'false'}</t:IsDraft>"
             + ('<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1090" '
                'PropertyType="Integer"/><t:Value>2</t:Value></t:ExtendedProperty>'
                if message.flagged else "")
+            + _extended_xml(message)
             + f"<t:IsRead>{'true' if message.is_read else 'false'}</t:IsRead></t:Message>")
+
+
+def _extended_xml(message: FakeMessage) -> str:
+    """The item's stored extended properties (exchangelib reads those it registered)."""
+    return "".join(
+        "<t:ExtendedProperty><t:ExtendedFieldURI "
+        + " ".join(f"{name}={quoteattr(value)}" for name, value in uri)
+        + f"/><t:Value>{escape(value)}</t:Value></t:ExtendedProperty>"
+        for uri, value in message.extended.items())
 
 
 def _pim_item_xml(message: FakeMessage, folder_id: str, mime: bool, tag: str) -> str:
@@ -296,7 +311,7 @@ def _pim_item_xml(message: FakeMessage, folder_id: str, mime: bool, tag: str) ->
     return (f'<t:{tag}>{content}<t:ItemId Id="{message.id}" ChangeKey="EQAAAA=="/>'
             f'<t:ParentFolderId Id="{folder_id}" ChangeKey="AQ=="/>'
             f"<t:ItemClass>{message.item_class}</t:ItemClass>"
-            f"<t:Size>{message.size}</t:Size></t:{tag}>")
+            f"<t:Size>{message.size}</t:Size>{_extended_xml(message)}</t:{tag}>")
 
 
 class FakeEws:

@@ -17,6 +17,8 @@ This is where exchangelib's and requests' exceptions become the engine's
     ErrorTooManyObjectsOpened,
     ErrorExceededConnectionCount        → waited for as the server asks (BackOffMilliseconds),
                                           ``busy_retries`` times; then RetryableError
+    ErrorMessageSizeExceeded            → TooLargeError (that item fails alone)
+    ErrorQuotaExceeded                  → QuotaError (that item fails alone)
     ErrorItemNotFound, corrupt items …  → ItemError (one message fails, the run goes on)
 
 Authentication: ``ntlm`` (default) and ``basic`` take the endpoint's password; ``oauth2``
@@ -64,6 +66,7 @@ from exchangelib.errors import (
     ErrorMailboxStoreUnavailable,
     ErrorMessageSizeExceeded,
     ErrorNonExistentMailbox,
+    ErrorQuotaExceeded,
     ErrorServerBusy,
     ErrorTimeoutExpired,
     ErrorTooManyObjectsOpened,
@@ -84,7 +87,9 @@ from migrate.errors import (
     ItemError,
     MailboxUnavailableError,
     MigrateError,
+    QuotaError,
     RetryableError,
+    TooLargeError,
 )
 
 from .auth import (
@@ -372,6 +377,12 @@ class Session:
             raise _Dropped(f"{where}: cannot reach the EWS endpoint "
                                f"{self.settings.service_endpoint} while {what}: "
                                f"{self.scrub(exc)}") from None
+        except ErrorMessageSizeExceeded as exc:
+            raise TooLargeError(f"{where}: {what}: the server refuses an item this large "
+                                f"({self.scrub(exc)})") from None
+        except ErrorQuotaExceeded as exc:
+            raise QuotaError(f"{where}: {what}: the mailbox is full, its quota is reached "
+                             f"({self.scrub(exc)})") from None
         except ResponseMessageError as exc:  # about one folder or item (a TransportError too)
             raise ItemError(f"{where}: {what}: {type(exc).__name__}: "
                             f"{self.scrub(exc)}") from None
