@@ -224,9 +224,13 @@ def _success(operation: str, inner: str) -> str:
 
 
 def _error(operation: str, code: str, text: str) -> str:
+    """An error response message; a Sync* one carries an empty SyncState and
+    IncludesLastItemInRange, as in Microsoft's documented SyncFolderItems error."""
+    sync = ("<m:SyncState /><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"
+            if operation.startswith("Sync") else "")
     return (f'<m:{operation}ResponseMessage ResponseClass="Error">'
             f'<m:MessageText>{escape(text)}</m:MessageText><m:ResponseCode>{code}'
-            f'</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>'
+            f'</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{sync}'
             f'</m:{operation}ResponseMessage>')
 
 

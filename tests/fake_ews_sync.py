@@ -17,9 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape
 
-from fake_ews import FakeEws, FakeFolder, M, _item_xml, _response, operation
+from fake_ews import FakeEws, FakeFolder, M, _error, _item_xml, _response, operation
 
 #: Exchange returns at most this many changes per SyncFolderItems response.
 MAX_CHANGES = 512
@@ -75,8 +74,9 @@ def sync_folder_items(server: FakeEws, request: ET.Element) -> bytes:
     ref = request.find(f"{{{M}}}SyncFolderId")[0]
     folder = server._folder_ref(ref)
     if folder is None:
-        return _response("SyncFolderItems", [_failure(
-            "ErrorFolderNotFound", "The specified folder could not be found in the store.")])
+        return _response("SyncFolderItems", [_error(
+            "SyncFolderItems", "ErrorFolderNotFound",
+            "The specified folder could not be found in the store.")])
     state = request.find(f"{{{M}}}SyncState")
     limit = min(int(request.findtext(f"{{{M}}}MaxChangesReturned") or MAX_CHANGES),
                 MAX_CHANGES)
@@ -86,8 +86,8 @@ def sync_folder_items(server: FakeEws, request: ET.Element) -> bytes:
         epoch = mailbox.sync_epoch
         since = _read_state(state.text if state is not None else None, epoch, folder)
         if since is None or since > mailbox.seq:
-            return _response("SyncFolderItems", [_failure(
-                "ErrorInvalidSyncStateData",
+            return _response("SyncFolderItems", [_error(
+                "SyncFolderItems", "ErrorInvalidSyncStateData",
                 "Synchronization state data is corrupt or otherwise invalid.")])
         changes = _changes(server, folder, since)
         page, last = changes[:limit], len(changes) <= limit
@@ -101,13 +101,4 @@ def sync_folder_items(server: FakeEws, request: ET.Element) -> bytes:
         f"<m:Changes>{''.join(xml for _, xml in page)}</m:Changes>"
         "</m:SyncFolderItemsResponseMessage>"])
 
-
-def _failure(code: str, text: str) -> str:
-    """An error response message shaped on Microsoft's documented SyncFolderItems error."""
-    return ('<m:SyncFolderItemsResponseMessage ResponseClass="Error">'
-            f"<m:MessageText>{escape(text)}</m:MessageText>"
-            f"<m:ResponseCode>{code}</m:ResponseCode>"
-            "<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:SyncState />"
-            "<m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"
-            "</m:SyncFolderItemsResponseMessage>")
 
