@@ -283,6 +283,15 @@ class PimSource(ABC):
     def entries(self, collection: Collection) -> Iterator[Entry]:
         """The collection's events or contacts, as the source serves them."""
 
+    def collection_stats(self, collection: Collection) -> FolderStats:
+        """Count a collection (for plans); sources override this when they can count
+        without reading every entry, as a server can."""
+        count = size = 0
+        for entry in self.entries(collection):
+            count += 1
+            size += entry.size
+        return FolderStats(count, size)
+
     def close(self) -> None: ...
 
 

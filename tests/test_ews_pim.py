@@ -125,3 +125,47 @@ def test_copy_to_archive_carries_calendars_and_contacts(server, mailbox, tmp_pat
         ("calendar", ("Calendrier",)): set(served(mailbox, "Calendrier").values()),
         ("calendar", ("Calendrier", "Salles")): set(served(mailbox, "Salles").values()),
         ("contacts", ("Contacts",)): set(served(mailbox, "Contacts").values())}
+
+
+def test_calendars_and_contacts_go_back_to_exchange_once(server, mailbox, tmp_path):
+    """Reversibility: Exchange → archive → another Exchange mailbox; each event and contact
+    is uploaded once into the matching calendar or contacts folder, a rerun uploads
+    nothing, and verify finds every entry at the target."""
+    archive = f"archive:{tmp_path / 'A'}"
+    exported = run_cli("copy", ews_url(server), archive,
+                       "--state", str(tmp_path / "export.db"), "--quiet")
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    box = FakeMailbox(USER)
+    box.add_folder("Boîte de réception", well_known="inbox")
+    calendar = box.add_folder("Calendrier", well_known="calendar", folder_class="IPF.Appointment")
+    contacts = box.add_folder("Contacts", well_known="contacts", folder_class="IPF.Contact")
+    other = FakeEws(box, USER, PASSWORD).start()
+    try:
+        args = ("copy", archive, ews_url(other), "--state", str(tmp_path / "import.db"),
+                "--quiet")
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        rooms = next(f for f in box.folders.values() if f.name == "Salles")
+        assert rooms.parent == calendar.id
+        assert sorted(m.mime for m in calendar.messages) == \
+            sorted(served(mailbox, "Calendrier").values())
+        assert sorted(m.mime for m in rooms.messages) == sorted(served(mailbox, "Salles").values())
+        assert sorted(m.mime for m in contacts.messages) == \
+            sorted(served(mailbox, "Contacts").values())
+        uploaded = other.requests["created"]
+        assert run_cli(*args).returncode == 0
+        assert other.requests["created"] == uploaded  # a rerun uploads nothing
+
+        checked = run_cli("verify", archive, ews_url(other))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        other.stop()
+
+
+def test_the_plan_counts_calendars_and_contacts_without_fetching_them(server, mailbox, tmp_path):
+    planned = run_cli("plan", ews_url(server), f"archive:{tmp_path / 'A'}")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    lines = planned.stdout.splitlines()
+    assert any("Calendrier" in line and " 5 " in f"{line} " for line in lines), planned.stdout
+    assert any("Contacts" in line and "120" in line for line in lines), planned.stdout
+    assert server.requests["GetItem:MimeContent"] == 0 and server.requests["FindItem"] == 0

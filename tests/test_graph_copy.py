@@ -198,7 +198,7 @@ def test_copy_to_imap_carries_flag_changes_and_verify_matches(server, mailbox, d
     mailbox.delete(sent, changed)  # @removed in the next delta: carried with --delete
     gone = copy(config, dovecot.url(user), state, "--delete")
     assert gone.returncode == 0, gone.stdout + gone.stderr
-    assert "1 message(s) deleted at the source" in gone.stdout
+    assert "1 copies deleted at the target: deleted at the source" in gone.stdout
     left = {data.replace(b"\r\n", b"\n") for data, _, _ in dovecot.contents(user)[sent_folder]}
     assert changed.mime.replace(b"\r\n", b"\n") not in left and len(left) == len(sent.messages)
 

@@ -266,10 +266,20 @@ class EwsSource(MailSource, PimSource):
                 yield collection
 
     def entries(self, collection: Collection) -> Iterator[Entry]:
+        yield from entries(self._session, self._collection_folder(collection), collection.kind)
+
+    def collection_stats(self, collection: Collection) -> FolderStats:
+        """The entries from the folder listing and the bytes from the folder's size
+        property (one GetFolder): nothing listed, nothing fetched."""
+        folder = self._collection_folder(collection)
+        sizes = self._session.call("asking folder sizes", lambda a: folder_sizes(a, [folder]))
+        return FolderStats(folder.total, sizes.get(folder.id, 0))
+
+    def _collection_folder(self, collection: Collection) -> EwsFolder:
         folder = next((f for f in self._every_folder() if f.id == collection.source_id), None)
         if folder is None:
             raise BadInputError(f"{collection.display()!r} is not in the mailbox any more")
-        yield from entries(self._session, folder, collection.kind)
+        return folder
 
     # --- MIME ------------------------------------------------------------------------------
 
