@@ -1,9 +1,9 @@
 """Appends mail to an archive: one .eml per message (original bytes), one index line after it.
 
-Message numbers are the index line numbers, so a rerun continues the sequence. Memory per
-message is two 8-byte array slots and one set entry: a 64-bit digest of (folder, source
-id, sha256) for ``find`` and duplicate appends, and the line's offset to confirm a hit
-exactly. Nothing else of the mailbox is held.
+Message numbers are the index line numbers, so a rerun continues the sequence. Messages
+already written are recognised by (folder, source id, sha256) through an
+``IdentityIndex`` (16 bytes and a set entry per message); nothing else of the mailbox is
+held.
 """
 
 from __future__ import annotations
@@ -11,22 +11,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from array import array
 from pathlib import Path
 
 from ..errors import ArchiveError, BadInputError
 from ..model import Folder, MailMessage
+from .identities import IdentityIndex
 from .jsonl import (
     MAX_INDEX_LINE,
-    Line,
     PendingSync,
     dumps_line,
     fsync_path,
     iter_lines,
-    read_line,
     truncate_unfinished,
 )
-from .layout import EML_DIR, FOLDERS_INDEX, MESSAGES_INDEX, DirNames, hash64, message_file
+from .layout import EML_DIR, FOLDERS_INDEX, MESSAGES_INDEX, DirNames, message_file
 from .records import (
     FolderRecord,
     MailRecord,
@@ -54,9 +52,8 @@ class MailWriter:
         self._names = DirNames()
         self._folders: dict[tuple[str, ...], FolderRecord] = {}
         self._nodes: dict[tuple[str, ...], str] = {}  # every path prefix -> its directory
-        self._keys = array("Q")     # identity digest of message n at [n - 1]
-        self._offsets = array("Q")  # byte offset of index line n at [n - 1]
-        self._keyset: set[int] = set()
+        self._known = IdentityIndex(root / MESSAGES_INDEX,
+                                    lambda line: parse_mail_record(line, root, MESSAGES_INDEX))
         self._pending = PendingSync()
         self._folders_dirty = False
         self._load_folders(repair)
@@ -96,9 +93,7 @@ class MailWriter:
                 record = parse_mail_record(line, self.root, MESSAGES_INDEX)
             except ArchiveError as exc:
                 raise _damaged(exc) from None
-            self._keys.append(hash64(record.identity()))
-            self._offsets.append(line.offset)
-            self._keyset.add(self._keys[-1])
+            self._known.add(record.identity(), line.offset)
             if record.folder not in self._folders:  # its folder line was lost in a crash
                 directory = record.path.rsplit("/", 1)[0]
                 self._write_folder(FolderRecord(record.folder, record.role, None, directory))
@@ -108,7 +103,7 @@ class MailWriter:
             if not self._file_matches(record):
                 log.warning("message %d was not durably written before the last run "
                             "stopped; dropping it from the index", record.id)
-                self._drop_from(record.id)
+                self._known.drop_from(record.id)
                 break
 
     def _file_matches(self, record: MailRecord) -> bool:
@@ -124,22 +119,13 @@ class MailWriter:
         except OSError:
             return False
 
-    def _drop_from(self, number: int) -> None:
-        offset = self._offsets[number - 1]
-        with open(self.root / MESSAGES_INDEX, "rb+") as stream:
-            stream.truncate(offset)
-            os.fsync(stream.fileno())
-        for key in self._keys[number - 1:]:
-            self._keyset.discard(key)
-        del self._keys[number - 1:]
-        del self._offsets[number - 1:]
 
     # --- folders ----------------------------------------------------------------------
 
     @property
     def count(self) -> int:
         """How many messages the index holds (the last message number)."""
-        return len(self._keys)
+        return len(self._known)
 
     def _node_dir(self, path: tuple[str, ...]) -> str:
         directory = self._nodes.get(path)
@@ -167,30 +153,9 @@ class MailWriter:
 
     # --- messages ---------------------------------------------------------------------
 
-    def _lookup(self, key: int, identity: bytes) -> int | None:
-        """The number of the message with this identity, confirmed against its index line."""
-        if key not in self._keyset:
-            return None
-        start = 0
-        with open(self.root / MESSAGES_INDEX, "rb") as stream:
-            while True:
-                try:
-                    position = self._keys.index(key, start)
-                except ValueError:
-                    return None
-                stream.seek(self._offsets[position])
-                line = read_line(stream, position + 1, MAX_INDEX_LINE) or Line(0, 0, b"")
-                try:
-                    record = parse_mail_record(line, self.root, MESSAGES_INDEX)
-                except ArchiveError:
-                    record = None
-                if record is not None and record.identity() == identity:
-                    return record.id
-                start = position + 1
-
     def find(self, folder: Folder, message: MailMessage) -> str | None:
         identity = identity_key(folder.path, message.source_id, message.sha256)
-        number = self._lookup(hash64(identity), identity)
+        number = self._known.find(identity)
         return None if number is None else str(number)
 
     def append(self, folder: Folder, message: MailMessage) -> str:
@@ -204,7 +169,7 @@ class MailWriter:
         try:
             sha256, size, head = self._stream(message, temp)
             identity = identity_key(folder.path, message.source_id, sha256)
-            existing = self._lookup(hash64(identity), identity)
+            existing = self._known.find(identity)
             if existing is not None:
                 temp.unlink()
                 return str(existing)
@@ -226,9 +191,7 @@ class MailWriter:
             self._index.flush()
         except OSError as exc:
             raise ArchiveError(f"cannot write the archive index: {exc.strerror}") from None
-        self._keys.append(hash64(identity))
-        self._offsets.append(offset)
-        self._keyset.add(self._keys[-1])
+        self._known.add(identity, offset)
         return str(number)
 
     def _stream(self, message: MailMessage, temp: Path) -> tuple[str, int, bytes]:

@@ -12,22 +12,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from array import array
 from pathlib import Path
 
 from ..errors import ArchiveError, BadInputError
 from ..model import Collection, CollectionKind, Entry
+from .identities import IdentityIndex
 from .jsonl import (
     MAX_INDEX_LINE,
-    Line,
     PendingSync,
     dumps_line,
     fsync_path,
     iter_lines,
-    read_line,
     truncate_unfinished,
 )
-from .layout import COLLECTIONS_INDEX, ENTRIES_INDEX, PIM_DIRS, DirNames, entry_file, hash64
+from .layout import COLLECTIONS_INDEX, ENTRIES_INDEX, PIM_DIRS, DirNames, entry_file
 from .pimrecords import (
     CollectionRecord,
     EntryRecord,
@@ -54,9 +52,8 @@ class PimWriter:
         self._names = DirNames()
         self._collections: dict[tuple[str, tuple[str, ...]], CollectionRecord] = {}
         self._nodes: dict[tuple[str, tuple[str, ...]], str] = {}
-        self._keys = array("Q")     # identity digest of entry n at [n - 1]
-        self._offsets = array("Q")  # byte offset of index line n at [n - 1]
-        self._keyset: set[int] = set()
+        self._known = IdentityIndex(root / ENTRIES_INDEX,
+                                    lambda line: parse_entry_record(line, root, ENTRIES_INDEX))
         self._pending = PendingSync()
         self._collections_dirty = False
         self._index = None
@@ -97,9 +94,7 @@ class PimWriter:
                 record = parse_entry_record(line, self.root, ENTRIES_INDEX)
             except ArchiveError as exc:
                 raise _damaged(exc) from None
-            self._keys.append(hash64(record.identity()))
-            self._offsets.append(line.offset)
-            self._keyset.add(self._keys[-1])
+            self._known.add(record.identity(), line.offset)
             if (record.kind.value, record.collection) not in self._collections:
                 directory = record.path.rsplit("/", 1)[0]  # its line was lost in a crash
                 self._write_collection(CollectionRecord(record.kind, record.collection, "",
@@ -110,7 +105,7 @@ class PimWriter:
             if not self._file_matches(record):
                 log.warning("calendar/contacts entry %d was not durably written before the "
                             "last run stopped; dropping it from the index", record.id)
-                self._drop_from(record.id)
+                self._known.drop_from(record.id)
                 break
 
     def _file_matches(self, record: EntryRecord) -> bool:
@@ -120,21 +115,13 @@ class PimWriter:
             return False
         return len(data) == record.size and hashlib.sha256(data).hexdigest() == record.sha256
 
-    def _drop_from(self, number: int) -> None:
-        with open(self.root / ENTRIES_INDEX, "rb+") as stream:
-            stream.truncate(self._offsets[number - 1])
-            os.fsync(stream.fileno())
-        for key in self._keys[number - 1:]:
-            self._keyset.discard(key)
-        del self._keys[number - 1:]
-        del self._offsets[number - 1:]
 
     # --- collections ------------------------------------------------------------------
 
     @property
     def count(self) -> int:
         """How many entries the index holds (the last entry number)."""
-        return len(self._keys)
+        return len(self._known)
 
     def _node_dir(self, kind: str, path: tuple[str, ...]) -> str:
         directory = self._nodes.get((kind, path))
@@ -170,31 +157,9 @@ class PimWriter:
 
     # --- entries ----------------------------------------------------------------------
 
-    def _lookup(self, identity: bytes) -> int | None:
-        """The number of the entry with this identity, confirmed against its index line."""
-        key = hash64(identity)
-        if key not in self._keyset:
-            return None
-        start = 0
-        with open(self.root / ENTRIES_INDEX, "rb") as stream:
-            while True:
-                try:
-                    position = self._keys.index(key, start)
-                except ValueError:
-                    return None
-                stream.seek(self._offsets[position])
-                line = read_line(stream, position + 1, MAX_INDEX_LINE) or Line(0, 0, b"")
-                try:
-                    record = parse_entry_record(line, self.root, ENTRIES_INDEX)
-                except ArchiveError:
-                    record = None
-                if record is not None and record.identity() == identity:
-                    return record.id
-                start = position + 1
-
     def find_entry(self, collection: Collection, entry: Entry) -> str | None:
-        number = self._lookup(entry_identity(collection.kind, collection.path,
-                                             entry.source_id, entry.sha256))
+        number = self._known.find(entry_identity(collection.kind, collection.path,
+                                                 entry.source_id, entry.sha256))
         return None if number is None else str(number)
 
     def put_entry(self, collection: Collection, entry: Entry) -> str:
@@ -205,7 +170,7 @@ class PimWriter:
                                 f"into the {collection.kind} collection {collection.display()}")
         identity = entry_identity(collection.kind, collection.path, entry.source_id,
                                   entry.sha256)
-        existing = self._lookup(identity)
+        existing = self._known.find(identity)
         if existing is not None:
             return str(existing)
         folder = self.prepare_collection(collection)
@@ -234,9 +199,7 @@ class PimWriter:
             index.flush()
         except OSError as exc:
             raise ArchiveError(f"cannot write the archive index: {exc.strerror}") from None
-        self._keys.append(hash64(identity))
-        self._offsets.append(offset)
-        self._keyset.add(self._keys[-1])
+        self._known.add(identity, offset)
         return str(number)
 
     def _open_index(self):
