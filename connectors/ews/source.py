@@ -36,6 +36,7 @@ from exchangelib.items import Message
 from migrate.connector import FolderStats, MailSource, PimSource
 from migrate.errors import BadInputError, ConfigError, ItemError
 from migrate.model import FLAGGED, SEEN, Collection, Content, Entry, Folder, MailMessage
+from migrate.unfetched import Unfetched
 
 from .folders import EwsFolder, MissingFolder, folder_sizes, is_mail_folder, mailbox_folders
 from .pim import collection_of, entries
@@ -92,7 +93,7 @@ class EwsSource(MailSource, PimSource):
         self._all: list[EwsFolder] | None = None  # every folder, of every class
         self._folders: dict[tuple[str, ...], EwsFolder] | None = None
         self._sizes_of: dict[str, int] | None = None  # folder id → bytes, asked once
-        self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
+        self._unfetched = Unfetched(_READ_AHEAD)  # listed, MIME not fetched yet
         self._sizes: dict[str, tuple[str | None, int]] = {}  # ItemId → (changekey, size)
         self._deltas: dict[tuple[str, ...], Delta] = {}  # what the last pass learned
         self._cursors: dict[tuple[str, ...], str] = {}  # sync state after the last pass
@@ -219,10 +220,10 @@ class EwsSource(MailSource, PimSource):
                                   received(item))
             chunk.append(message)
             if len(chunk) >= _READ_AHEAD:
-                self._pending = {m.source_id: m for m in chunk}
+                self._unfetched.listed(chunk)
                 yield from chunk
                 chunk = []
-        self._pending = {m.source_id: m for m in chunk}
+        self._unfetched.listed(chunk)
         yield from chunk
 
     def cursor(self, folder: Folder) -> str | None:
@@ -285,34 +286,18 @@ class EwsSource(MailSource, PimSource):
 
     def _load(self, folder: Folder, key: str) -> Content:
         """Fetch one item's MIME, and the next few listed ones while at it (read-ahead)."""
-        keys = list(self._pending)
-        group = [key]
-        if key in keys:
-            start = keys.index(key) + 1
-            group += [k for k in keys[start:start + _READ_AHEAD]
-                      if not self._pending[k].content.loaded]
-        bodies = self._bodies(group)
-        for other in group[1:]:
-            message = self._pending.pop(other, None)
-            if message is not None and other in bodies:
-                message.content.provide(bodies[other])
-        self._pending.pop(key, None)
-        if key not in bodies:
+        body = self._unfetched.deliver(key, self._bodies(self._unfetched.group(key)))
+        if body is None:
             refused = self._refused.pop(key, None)
             if refused is not None:
                 raise refused
             raise BadInputError(f"message {key} is gone from {folder.display()!r} at the source")
-        return bodies[key]
+        return body
 
     def prefetch(self, folder: Folder, messages: list[MailMessage]) -> None:
         """Fetch the MIME of a batch in as few GetItems as the byte budget allows."""
         wanted = [m for m in messages if not m.content.loaded]
-        bodies = self._bodies([m.source_id for m in wanted])
-        for message in wanted:
-            self._pending.pop(message.source_id, None)
-            found = bodies.get(message.source_id)
-            if found is not None:
-                message.content.provide(found)
+        self._unfetched.provide(wanted, self._bodies([m.source_id for m in wanted]))
 
     def _bodies(self, keys: list[str]) -> dict[str, Content]:
         """MIME of ``keys`` (ItemIds), in groups under ``_FETCH_BYTES``; gone ones absent."""

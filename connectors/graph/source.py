@@ -35,6 +35,7 @@ from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request
 from migrate.connector import FolderStats, MailSource, PimSource
 from migrate.errors import BadInputError, ConnectError, MigrateError
 from migrate.model import FLAGGED, SEEN, Collection, Content, Entry, Folder, MailMessage
+from migrate.unfetched import Unfetched
 
 from . import pim
 from .folders import GraphFolder, mail_folders, size_property
@@ -82,7 +83,7 @@ class GraphSource(MailSource, PimSource):
     def __init__(self, session: Session) -> None:
         self._session = session
         self._folders: dict[tuple[str, ...], GraphFolder] | None = None
-        self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
+        self._unfetched = Unfetched(_READ_AHEAD)  # listed, MIME not fetched yet
         self._cursors: dict[tuple[str, ...], str] = {}
         self._removed: dict[tuple[str, ...], list[str]] = {}
         # What a pass from a cursor listed (key, flags), and which of those it fetched:
@@ -152,7 +153,7 @@ class GraphSource(MailSource, PimSource):
             load = functools.partial(self._load, folder, item.id)
             chunk.append(MailMessage(Content.deferred(load, size_property(item)), item.id,
                                      flags_of(item), received(item)))
-        self._pending = {m.source_id: m for m in chunk}
+        self._unfetched.listed(chunk)
         if cursor is not None:
             changed.extend((m.source_id, m.flags) for m in chunk)
         yield from chunk
@@ -208,34 +209,17 @@ class GraphSource(MailSource, PimSource):
 
     def _load(self, folder: Folder, key: str) -> Content:
         """Fetch one message's MIME, and the next few listed ones while at it."""
-        keys = list(self._pending)
-        group = [key]
-        if key in keys:
-            start = keys.index(key) + 1
-            group += [k for k in keys[start:start + _READ_AHEAD]
-                      if not self._pending[k].content.loaded]
-        bodies = self._bodies(group)
-        for other in group[1:]:
-            message = self._pending.pop(other, None)
-            if message is not None and isinstance(bodies.get(other), Content):
-                message.content.provide(bodies[other])
-        self._pending.pop(key, None)
-        body = bodies[key]
-        if isinstance(body, NotFound):
+        body = self._unfetched.deliver(key, self._bodies(self._unfetched.group(key)))
+        if body is None or isinstance(body, NotFound):
             raise BadInputError(f"message {key} is gone from {folder.display()!r} at the source")
-        if isinstance(body, MigrateError):
+        if isinstance(body, Exception):
             raise body
         return body
 
     def prefetch(self, folder: Folder, messages: list[MailMessage]) -> None:
         """Fetch the MIME of a batch, ``concurrency`` messages at a time."""
         wanted = [m for m in messages if not m.content.loaded]
-        bodies = self._bodies([m.source_id for m in wanted])
-        for message in wanted:
-            self._pending.pop(message.source_id, None)
-            found = bodies.get(message.source_id)
-            if isinstance(found, Content):
-                message.content.provide(found)
+        self._unfetched.provide(wanted, self._bodies([m.source_id for m in wanted]))
 
     def _bodies(self, keys: list[str]) -> dict[str, Content | MigrateError]:
         """The MIME of ``keys``, or the error each met; a connection error is raised."""

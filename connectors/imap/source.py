@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from migrate.connector import FolderStats, MailSource
 from migrate.errors import BadInputError
 from migrate.model import Content, Folder, MailMessage
+from migrate.unfetched import Unfetched
 
 from . import keywords, wire
 from .folders import Mailbox, list_mailboxes
@@ -90,7 +91,7 @@ class ImapSource(MailSource):
     def __init__(self, session: Session) -> None:
         self._session = session
         self._boxes: dict[tuple[str, ...], Mailbox] | None = None
-        self._pending: dict[str, MailMessage] = {}  # listed, not yet loaded (read-ahead)
+        self._unfetched = Unfetched(_READ_AHEAD)  # listed, bodies not fetched yet
         self._sizes: dict[str, int] = {}  # RFC822.SIZE of the listed chunk
         self._started: dict[tuple[str, ...], str | None] = {}  # cursor when a listing began
         self._after: dict[tuple[str, ...], Cursor | None] = {}  # cursor a listing started from
@@ -175,7 +176,7 @@ class ImapSource(MailSource):
                 chunk.append(MailMessage(Content.deferred(load, size), key,
                                          flags_of(data.get(b"FLAGS", ())),
                                          internal_date(data.get(b"INTERNALDATE"))))
-            self._pending = {m.source_id: m for m in chunk}  # kept until the next chunk
+            self._unfetched.listed(chunk)
             yield from chunk
 
     def removed(self, folder: Folder) -> Iterator[str]:
@@ -244,32 +245,16 @@ class ImapSource(MailSource):
 
     def _load(self, box: Mailbox, key: str) -> Content:
         """Fetch one body, and the next few listed ones while at it (read-ahead)."""
-        keys = list(self._pending)
-        group = [key]
-        if key in self._pending:
-            start = keys.index(key) + 1
-            group += [k for k in keys[start:start + _READ_AHEAD]
-                      if not self._pending[k].content.loaded]
-        bodies = self._bodies(box, group)
-        for other in group[1:]:
-            message = self._pending.pop(other, None)
-            if message is not None and other in bodies:
-                message.content.provide(bodies[other])
-        self._pending.pop(key, None)  # loaded ones are the consumer's to keep, not ours
-        if key not in bodies:
+        body = self._unfetched.deliver(key, self._bodies(box, self._unfetched.group(key)))
+        if body is None:
             raise BadInputError(f"message {key} is gone from {box.name!r} at the source")
-        return bodies[key]
+        return body
 
     def prefetch(self, folder: Folder, messages: list[MailMessage]) -> None:
         """Fetch the bodies of a batch in as few UID FETCHes as the byte budget allows."""
         box = self._box(folder)
         wanted = [m for m in messages if not m.content.loaded]
-        bodies = self._bodies(box, [m.source_id for m in wanted])
-        for message in wanted:
-            self._pending.pop(message.source_id, None)
-            found = bodies.get(message.source_id)
-            if found is not None:
-                message.content.provide(found)
+        self._unfetched.provide(wanted, self._bodies(box, [m.source_id for m in wanted]))
 
     def _bodies(self, box: Mailbox, keys: list[str]) -> dict[str, Content]:
         """BODY.PEEK[] of ``keys`` (``UIDVALIDITY:UID``); those gone are simply absent."""
