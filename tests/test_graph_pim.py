@@ -139,3 +139,37 @@ def test_collections_and_entries(server, tmp_path):
     assert "NOTE:Ligne 1\\nLigne 2\\, suite" in lines and "CATEGORIES:Agents" in lines
     assert [c.source_id for c in others] == ["AAMkContact0002"]
     assert "FN:Maire" in unfold(others[0].data)
+
+
+def test_copy_to_archive_carries_events_and_contacts(server, tmp_path):
+    """Acceptance: ``migrate copy graph://… archive:A`` has the events and contacts too."""
+    from test_graph_copy import copy
+
+    from migrate.connector import PimSource
+    from migrate.endpoint import parse_endpoint
+    from migrate.registry import connector_for
+
+    def archived() -> dict:
+        reader = connector_for(parse_endpoint(f"archive:{tmp_path / 'A'}")).open_source()
+        try:
+            assert isinstance(reader, PimSource)
+            return {(c.kind, c.path): [e.data for e in reader.entries(c)]
+                    for c in reader.collections()}
+        finally:
+            reader.close()
+
+    config = graph_config(tmp_path, server)
+    done = copy(config, f"archive:{tmp_path / 'A'}", str(tmp_path / "state.db"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    held = archived()
+    assert {key: len(entries) for key, entries in held.items()} == {
+        (CollectionKind.CALENDAR, ("Calendrier",)): 2,
+        (CollectionKind.CALENDAR, ("Salles",)): 60,
+        (CollectionKind.CONTACTS, ("Contacts",)): 1,
+        (CollectionKind.CONTACTS, ("Contacts", "Élus")): 1}
+    meeting = next(unfold(data) for data in held[(CollectionKind.CALENDAR, ("Calendrier",))]
+                   if f"UID:{MEETING['iCalUId']}" in unfold(data))
+    assert "SUMMARY:Conseil municipal\\; séance ordinaire\\, budget" in meeting
+    again = copy(config, f"archive:{tmp_path / 'A'}", str(tmp_path / "state.db"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert archived() == held  # a rerun adds no event or contact twice
