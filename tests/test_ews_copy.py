@@ -288,3 +288,20 @@ def test_a_server_that_does_not_say_folder_sizes_gets_them_counted(server, mailb
         assert server.requests - before == {"GetFolder": 1, "FindItem": 1}  # no MIME
     finally:
         reader.close()
+
+
+def test_replied_and_forwarded_messages_come_out_answered_and_forwarded(
+        server, mailbox, tmp_path):
+    """PidTagLastVerbExecuted (102/103 replied, 104 forwarded; what Outlook shows as an
+    icon) becomes ``\\Answered`` / ``$Forwarded``, as the EWS target writes it back."""
+    verb = (("PropertyTag", "0x1081"), ("PropertyType", "Integer"))
+    inbox = mailbox.by_well_known("inbox").messages
+    inbox[0].extended[verb], inbox[1].extended[verb], inbox[2].extended[verb] = \
+        "102", "103", "104"
+    done = run_cli("copy", ews_url(server), f"archive:{tmp_path / 'A'}",
+                   "--state", str(tmp_path / "state.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    flags = {data: flags for data, flags, _ in archived(tmp_path / "A")[("Boîte de réception",)]}
+    assert "\\Answered" in flags[inbox[0].mime] and "\\Answered" in flags[inbox[1].mime]
+    assert "$Forwarded" in flags[inbox[2].mime] and "\\Answered" not in flags[inbox[2].mime]
+    assert not {"\\Answered", "$Forwarded"} & flags[inbox[3].mime]

@@ -30,6 +30,7 @@ MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8  # a draft: never set by this tool
 LAST_VERB = "migrate_last_verb"
 VERB_REPLIED, VERB_FORWARDED = 102, 104  # EXCHIVERB_REPLYTOSENDER, EXCHIVERB_FORWARD
+REPLIED_VERBS = frozenset({102, 103})  # to the sender, to all
 
 
 class FlagStatus(ExtendedProperty):

@@ -35,12 +35,22 @@ from exchangelib.items import Message
 
 from migrate.connector import FolderStats, MailSource, PimSource
 from migrate.errors import BadInputError, ConfigError, ItemError
-from migrate.model import FLAGGED, SEEN, Collection, Content, Entry, Folder, MailMessage
+from migrate.model import (
+    ANSWERED,
+    FLAGGED,
+    FORWARDED,
+    SEEN,
+    Collection,
+    Content,
+    Entry,
+    Folder,
+    MailMessage,
+)
 from migrate.unfetched import Unfetched
 
 from .folders import EwsFolder, MissingFolder, folder_sizes, is_mail_folder, mailbox_folders
 from .pim import collection_of, entries
-from .properties import FLAG_STATUS, register
+from .properties import FLAG_STATUS, LAST_VERB, REPLIED_VERBS, VERB_FORWARDED, register
 from .properties import FLAGGED as FLAG_FLAGGED
 from .session import Session
 from .sync import Delta, InvalidSyncState, Page, sync_page
@@ -49,11 +59,12 @@ log = logging.getLogger(__name__)
 
 #: Properties asked for in listings. exchangelib treats Categories as complex, so a
 #: listing with them is a FindItem plus a GetItem per page.
-LISTED = ("id", "changekey", "size", "is_read", FLAG_STATUS, "categories", "datetime_received")
+LISTED = ("id", "changekey", "size", "is_read", FLAG_STATUS, LAST_VERB, "categories",
+          "datetime_received")
 #: What counting needs: FindItem alone.
 COUNTED = ("id", "size")
 #: What flags need (asked of items whose read state changed).
-FLAGS = ("id", "changekey", "is_read", FLAG_STATUS, "categories")
+FLAGS = ("id", "changekey", "is_read", FLAG_STATUS, LAST_VERB, "categories")
 _READ_AHEAD = 50  # items fetched together when a content loads itself
 #: Listed items whose changekey and size are remembered for their fetch (the engine's
 #: batches and read-ahead are far fewer): a pass over a large folder stays small.
@@ -63,12 +74,18 @@ _FETCH_BYTES = 16 * 1024 * 1024  # MIME per GetItem, at most (one item at least)
 
 def flags_of(item: Message) -> frozenset[str]:
     """IMAP flags and keywords of an item: IsRead → ``\\Seen``, a flagged follow-up flag
-    (PidTagFlagStatus 2) → ``\\Flagged``, each category → a keyword of the same name."""
+    (PidTagFlagStatus 2) → ``\\Flagged``, replied or forwarded (PidTagLastVerbExecuted)
+    → ``\\Answered`` or ``$Forwarded``, each category → a keyword of the same name."""
     flags = set(getattr(item, "categories", None) or ())
     if getattr(item, "is_read", False):
         flags.add(SEEN)
     if getattr(item, FLAG_STATUS, None) == FLAG_FLAGGED:
         flags.add(FLAGGED)
+    verb = getattr(item, LAST_VERB, None)
+    if verb in REPLIED_VERBS:
+        flags.add(ANSWERED)
+    elif verb == VERB_FORWARDED:
+        flags.add(FORWARDED)
     return frozenset(flags)
 
 
