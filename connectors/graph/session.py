@@ -188,6 +188,11 @@ class Session:
         temporary file past a few megabytes: a 35 MB message never sits in memory whole."""
         return self._retrying(what, lambda: self._stream(request(self.client)))
 
+    def get_json(self, what: str,
+                 request: Callable[[GraphServiceClient], RequestInformation]) -> bytes:
+        """GET a JSON answer as the exact bytes Graph sent (for sources that keep it)."""
+        return self.download(what, request).read()
+
     def _retrying(self, what: str, attempt_once: Callable[[], T]) -> T:
         renewed = False
         for attempt in itertools.count():

@@ -55,11 +55,12 @@ class Settings:
         return f"{parts.scheme}://{parts.netloc}/.default"
 
     @classmethod
-    def from_endpoint(cls, endpoint: Endpoint) -> Settings:
-        """Read and check the endpoint's parameters (ConfigError when wrong)."""
+    def from_endpoint(cls, endpoint: Endpoint, user: str | None = None) -> Settings:
+        """Read and check the endpoint's parameters (ConfigError when wrong); ``user`` is
+        given by endpoints whose location is not a mailbox (``teams://``)."""
         params, where = endpoint.params, endpoint.display
         tenant = endpoint.host
-        user = endpoint.location.strip("/")
+        user = user if user is not None else endpoint.location.strip("/")
         if not tenant or not user or "/" in user:
             raise ConfigError(f"{where}: expected graph://TENANT/USER (e.g. "
                               "graph://mairie-exemple.onmicrosoft.com/agent@mairie-exemple.fr)")

@@ -1,0 +1,71 @@
+"""Microsoft Teams through Graph: ``teams://TENANT/TEAM_ID`` (one team's channels),
+``teams://TENANT/*`` (every team's) and ``teams://TENANT/?user=USER`` (a user's 1:1 and
+group chats); a chat source. Same client, sign-in and throttling as ``graph://`` mail
+(``session``, ``settings``, ``credentials``); reading is in ``teams_source``.
+"""
+
+from __future__ import annotations
+
+from migrate.connector import Capabilities, Connector, Feature, Kind
+from migrate.endpoint import Endpoint
+from migrate.errors import ConfigError, ConnectError
+
+from .session import NotFound, Session
+from .settings import Settings
+from .teams_source import Scope, TeamsSource
+
+__all__ = ["TeamsConnector", "scope_of"]
+
+_EXAMPLE = "teams://mairie-exemple.onmicrosoft.com/19a7c1e2-0000-4000-8000-00000000abcd"
+
+
+def scope_of(endpoint: Endpoint) -> Scope:
+    """One team (its id), every team (``*``) or one user's chats (``?user=``)."""
+    team = endpoint.location.strip("/")
+    user = endpoint.params.get("user")
+    if user and not team:
+        return Scope(user=user)
+    if team and not user and "/" not in team:
+        return Scope(team=team)
+    raise ConfigError(f"{endpoint.display}: expected teams://TENANT/TEAM_ID, "
+                      "teams://TENANT/* or teams://TENANT/?user=USER")
+
+
+class TeamsConnector(Connector):
+    """Teams channels and chats through Microsoft Graph; a source."""
+
+    scheme = "teams"
+    description = "Microsoft Teams channels and chats through Graph (source)"
+    example = _EXAMPLE
+    max_connections = 4
+    capabilities = Capabilities(
+        reads=frozenset({Kind.CHAT}),
+        source_keeps=frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
+                                Feature.REACTIONS, Feature.ATTACHMENTS}),
+        limits={Feature.EDITS: {
+            "en": "Graph gives when a message was last edited, not its former versions",
+            "fr": "Graph donne la date de dernière modification, pas les versions "
+                  "antérieures"}},
+    )
+
+    def open_source(self) -> TeamsSource:
+        scope = scope_of(self.endpoint)
+        settings = Settings.from_endpoint(self.endpoint, user=scope.user or scope.team)
+        session = Session(settings, self.endpoint.secrets)
+        try:  # sign in now, so that a wrong setting or credential fails at once
+            if scope.user is not None:
+                session.get_json(f"opening the chats of {scope.user}",
+                                 lambda c: c.users.by_user_id(scope.user)
+                                 .to_get_request_information())
+            elif scope.team != "*":
+                session.get_json(f"opening team {scope.team}",
+                                 lambda c: c.teams.by_team_id(scope.team)
+                                 .to_get_request_information())
+        except NotFound as exc:
+            session.close()
+            raise ConnectError(f"{settings.display}: no such team or user in tenant "
+                               f"{settings.tenant} ({exc})") from None
+        except BaseException:
+            session.close()
+            raise
+        return TeamsSource(session, scope)
