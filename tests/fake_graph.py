@@ -171,6 +171,7 @@ class FakeGraph:
         self.requests: Counter[str] = Counter()
         self.delay = 0.0  # seconds each request stays in flight
         self.expire_deltas = False
+        self.teams = None  # a fake_graph_teams.FakeTeams, for the Teams routes
         self.in_flight: Counter[str] = Counter()
         self.max_in_flight = 0
         self.over_limit = 0
@@ -422,3 +423,4 @@ def _value(server: FakeGraph, request: Request, match):
 # The other parts of the fake register their routes when imported (at the end, so that they
 # can import what this module defines).
 import fake_graph_pim  # noqa: E402, F401
+import fake_graph_teams  # noqa: E402, F401

@@ -1,0 +1,232 @@
+"""Teams for the fake Graph server (tests/fake_graph.py): ``/teams``, ``/teams/{id}``,
+``…/channels``, ``…/channels/{id}/members``, ``…/channels/{id}/messages`` (newest first,
+as Graph lists them), ``…/messages/{id}/replies``, ``/users/{id}``, ``/users/{id}/chats``
+(members with ``$expand=members``), ``/chats/{id}/messages`` and the ``hostedContents/{id}/
+$value`` of channel messages, replies and chat messages. Collections are paged by ``$top``
+with an absolute ``@odata.nextLink`` (``$skiptoken``). The data is a ``FakeTeams`` that a
+test puts in ``server.teams``; messages are chatMessage JSON as Graph documents it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from fake_graph import FakeGraph, Request, _error, _json, route
+
+GRAPH = "https://graph.microsoft.com/v1.0"
+TENANT_ID = "7a0e9c1f-0000-4000-8000-000000000001"
+
+
+def user(user_id: str, name: str | None) -> dict:
+    """A chatMessageFromIdentitySet naming a user."""
+    return {"application": None, "device": None,
+            "user": {"@odata.type": "#microsoft.graph.teamworkUserIdentity", "id": user_id,
+                     "displayName": name, "userIdentityType": "aadUser",
+                     "tenantId": TENANT_ID}}
+
+
+def member(user_id: str, name: str, email: str) -> dict:
+    """An aadUserConversationMember."""
+    return {"@odata.type": "#microsoft.graph.aadUserConversationMember",
+            "id": f"MCMjMSMj{user_id}", "roles": ["owner"], "displayName": name,
+            "userId": user_id, "email": email, "tenantId": TENANT_ID,
+            "visibleHistoryStartDateTime": "0001-01-01T00:00:00Z"}
+
+
+def message(key: str, created: str, author: dict | None, html: str, **extra) -> dict:
+    """A chatMessage with every documented property; ``extra`` overrides (camelCase)."""
+    data = {
+        "id": key, "replyToId": None, "etag": key, "messageType": "message",
+        "createdDateTime": created, "lastModifiedDateTime": created,
+        "lastEditedDateTime": None, "deletedDateTime": None, "subject": None,
+        "summary": None, "chatId": None, "importance": "normal", "locale": "en-us",
+        "webUrl": f"https://teams.microsoft.com/l/message/{key}", "policyViolation": None,
+        "eventDetail": None, "from": author,
+        "body": {"contentType": "html", "content": html},
+        "channelIdentity": None, "attachments": [], "mentions": [], "reactions": [],
+        "messageHistory": [],
+    }
+    data.update(extra)
+    return data
+
+
+@dataclass
+class FakeChannel:
+    id: str
+    name: str
+    description: str | None = None
+    members: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)  # first messages of threads
+    replies: dict[str, list[dict]] = field(default_factory=dict)  # root id → replies
+
+
+@dataclass
+class FakeTeam:
+    id: str
+    name: str
+    description: str | None = None
+    channels: list[FakeChannel] = field(default_factory=list)
+
+
+@dataclass
+class FakeChat:
+    id: str
+    chat_type: str  # oneOnOne, group, meeting
+    topic: str | None = None
+    members: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class FakeTeams:
+    """The tenant's teams, users' chats and the bytes of hosted contents (by id)."""
+
+    teams: list[FakeTeam] = field(default_factory=list)
+    chats: dict[str, list[FakeChat]] = field(default_factory=dict)  # user → chats
+    users: dict[str, str] = field(default_factory=dict)  # user id or UPN → display name
+    hosted: dict[str, bytes] = field(default_factory=dict)
+
+    def team(self, key: str) -> FakeTeam | None:
+        return next((t for t in self.teams if t.id == key), None)
+
+    def chat(self, key: str) -> FakeChat | None:
+        return next((c for chats in self.chats.values() for c in chats if c.id == key), None)
+
+
+def _page(server: FakeGraph, request: Request, items: list[dict], kind: str):
+    top = int(request.query.get("$top", 20))
+    skip = int(request.query.get("$skiptoken", 0))
+    page = {"@odata.context": f"{server.url}/$metadata#{kind}",
+            "@odata.count": len(items), "value": items[skip:skip + top]}
+    if skip + top < len(items):
+        page["@odata.nextLink"] = f"{server.url}{request.path}?$top={top}&$skiptoken=" \
+                                  f"{skip + top}"
+    return _json(page)
+
+
+def _data(server: FakeGraph) -> FakeTeams:
+    return getattr(server, "teams", None) or FakeTeams()
+
+
+def _not_found(what: str):
+    return _error(404, "NotFound", f"{what} not found")
+
+
+def _channel(server: FakeGraph, team_id: str, channel_id: str) -> FakeChannel | None:
+    team = _data(server).team(unquote(team_id))
+    if team is None:
+        return None
+    return next((c for c in team.channels if c.id == unquote(channel_id)), None)
+
+
+@route(r"/teams")
+def _teams(server: FakeGraph, request: Request, match):
+    server.requests["teams"] += 1
+    items = [{"id": t.id, "displayName": t.name, "description": t.description}
+             for t in _data(server).teams]
+    return _page(server, request, items, "teams")
+
+
+@route(r"/teams/([^/]+)")
+def _team(server: FakeGraph, request: Request, match):
+    team = _data(server).team(unquote(match.group(1)))
+    if team is None:
+        return _not_found("team")
+    return _json({"id": team.id, "displayName": team.name, "description": team.description,
+                  "isArchived": False, "visibility": "private"})
+
+
+@route(r"/teams/([^/]+)/channels")
+def _channels(server: FakeGraph, request: Request, match):
+    team = _data(server).team(unquote(match.group(1)))
+    if team is None:
+        return _not_found("team")
+    items = [{"id": c.id, "displayName": c.name, "description": c.description,
+              "createdDateTime": "2024-01-02T08:00:00Z", "membershipType": "standard",
+              "email": "", "webUrl": f"https://teams.microsoft.com/l/channel/{c.id}"}
+             for c in team.channels]
+    return _page(server, request, items, "teams('x')/channels")
+
+
+@route(r"/teams/([^/]+)/channels/([^/]+)/members")
+def _channel_members(server: FakeGraph, request: Request, match):
+    channel = _channel(server, match.group(1), match.group(2))
+    if channel is None:
+        return _not_found("channel")
+    return _page(server, request, channel.members, "conversationMembers")
+
+
+@route(r"/teams/([^/]+)/channels/([^/]+)/messages")
+def _channel_messages(server: FakeGraph, request: Request, match):
+    channel = _channel(server, match.group(1), match.group(2))
+    if channel is None:
+        return _not_found("channel")
+    server.requests["channel messages"] += 1
+    newest_first = sorted(channel.messages, key=lambda m: m["lastModifiedDateTime"],
+                          reverse=True)
+    return _page(server, request, newest_first, "chatMessages")
+
+
+@route(r"/teams/([^/]+)/channels/([^/]+)/messages/([^/]+)/replies")
+def _replies(server: FakeGraph, request: Request, match):
+    channel = _channel(server, match.group(1), match.group(2))
+    if channel is None:
+        return _not_found("channel")
+    server.requests["replies"] += 1
+    replies = channel.replies.get(unquote(match.group(3)), [])
+    return _page(server, request, list(reversed(replies)), "chatMessages")
+
+
+def _hosted(server: FakeGraph, key: str):
+    data = _data(server).hosted.get(unquote(key))
+    if data is None:
+        return _not_found("hosted content")
+    server.requests["hostedContents"] += 1
+
+    def body():
+        return len(data), iter([data])
+
+    return 200, body, {"Content-Type": "image/png"}
+
+
+@route(r"/teams/[^/]+/channels/[^/]+/messages/[^/]+(?:/replies/[^/]+)?"
+       r"/hostedContents/([^/]+)/\$value")
+def _channel_hosted(server: FakeGraph, request: Request, match):
+    return _hosted(server, match.group(1))
+
+
+@route(r"/users/([^/]+)")
+def _user(server: FakeGraph, request: Request, match):
+    key = unquote(match.group(1))
+    name = _data(server).users.get(key)
+    if name is None:
+        return _error(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist.")
+    return _json({"id": key, "displayName": name, "userPrincipalName": key})
+
+
+@route(r"/users/([^/]+)/chats")
+def _chats(server: FakeGraph, request: Request, match):
+    chats = _data(server).chats.get(unquote(match.group(1)))
+    if chats is None:
+        return _error(404, "Request_ResourceNotFound", "The user does not exist.")
+    expand = "members" in request.query.get("$expand", "")
+    items = [{"id": c.id, "topic": c.topic, "chatType": c.chat_type,
+              "createdDateTime": "2024-02-01T08:00:00Z", "tenantId": TENANT_ID,
+              "webUrl": f"https://teams.microsoft.com/l/chat/{c.id}/0",
+              **({"members": c.members} if expand else {})} for c in chats]
+    return _page(server, request, items, "chats")
+
+
+@route(r"/chats/([^/]+)/messages")
+def _chat_messages(server: FakeGraph, request: Request, match):
+    chat = _data(server).chat(unquote(match.group(1)))
+    if chat is None:
+        return _not_found("chat")
+    server.requests["chat messages"] += 1
+    newest_first = sorted(chat.messages, key=lambda m: m["lastModifiedDateTime"], reverse=True)
+    return _page(server, request, newest_first, "chatMessages")
+
+
+@route(r"/chats/[^/]+/messages/[^/]+/hostedContents/([^/]+)/\$value")
+def _chat_hosted(server: FakeGraph, request: Request, match):
+    return _hosted(server, match.group(1))
