@@ -4,7 +4,9 @@ as Graph lists them), ``…/messages/{id}/replies``, ``/users/{id}``, ``/users/{
 (members with ``$expand=members``), ``/chats/{id}/messages`` and the ``hostedContents/{id}/
 $value`` of channel messages, replies and chat messages. Collections are paged by ``$top``
 with an absolute ``@odata.nextLink`` (``$skiptoken``). The data is a ``FakeTeams`` that a
-test puts in ``server.teams``; messages are chatMessage JSON as Graph documents it."""
+test puts in ``server.teams``; messages are chatMessage JSON as Graph documents it. With
+``protected`` set, message listings are refused (403) as for an app Microsoft has not
+approved."""
 
 from __future__ import annotations
 
@@ -85,6 +87,7 @@ class FakeTeams:
     chats: dict[str, list[FakeChat]] = field(default_factory=dict)  # user → chats
     users: dict[str, str] = field(default_factory=dict)  # user id or UPN → display name
     hosted: dict[str, bytes] = field(default_factory=dict)
+    protected: bool = False  # message APIs refused: the app lacks Microsoft's approval
 
     def team(self, key: str) -> FakeTeam | None:
         return next((t for t in self.teams if t.id == key), None)
@@ -106,6 +109,14 @@ def _page(server: FakeGraph, request: Request, items: list[dict], kind: str):
 
 def _data(server: FakeGraph) -> FakeTeams:
     return getattr(server, "teams", None) or FakeTeams()
+
+
+def _protected(server: FakeGraph):
+    """403 as Graph answers an app not approved for Teams' protected APIs, or None."""
+    if not _data(server).protected:
+        return None
+    return _error(403, "Forbidden", "Invoked API requires Protected API access in "
+                  "application-only context when not using Resource Specific Consent.")
 
 
 def _not_found(what: str):
@@ -161,6 +172,8 @@ def _channel_messages(server: FakeGraph, request: Request, match):
     channel = _channel(server, match.group(1), match.group(2))
     if channel is None:
         return _not_found("channel")
+    if (refused := _protected(server)) is not None:
+        return refused
     server.requests["channel messages"] += 1
     newest_first = sorted(channel.messages, key=lambda m: m["lastModifiedDateTime"],
                           reverse=True)
@@ -222,6 +235,8 @@ def _chat_messages(server: FakeGraph, request: Request, match):
     chat = _data(server).chat(unquote(match.group(1)))
     if chat is None:
         return _not_found("chat")
+    if (refused := _protected(server)) is not None:
+        return refused
     server.requests["chat messages"] += 1
     newest_first = sorted(chat.messages, key=lambda m: m["lastModifiedDateTime"], reverse=True)
     return _page(server, request, newest_first, "chatMessages")

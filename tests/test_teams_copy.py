@@ -287,3 +287,26 @@ def test_the_transcript_renders_in_headless_chromium(server, tmp_path):
     assert done.returncode == 0, done.stderr
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_every_team_with_a_star(server, teams, tmp_path):
+    other = FakeTeam("9d9d9d9d-0000-4000-8000-00000000t002", "Écoles", None, [
+        FakeChannel("19:ecoles@thread.tacv2", "Cantine", None, [], [
+            message("5001", "2024-06-01T08:00:00Z", user(*BOB[:2]), "<p>Menu</p>")])])
+    teams.teams.append(other)
+    archive = tmp_path / "A"
+    done = copy(config(tmp_path, server, "/*"), archive, tmp_path / "s.db")
+    assert done.returncode == 0, done.stdout + done.stderr
+    conversations, messages, reader = archived(archive)
+    reader.close()
+    assert {c.workspace.name for c in conversations} == {"Mairie", "Écoles"}
+    assert len(messages) == 15 and "5001" in messages
+
+
+def test_an_app_without_teams_approval_exits_3_naming_the_permissions(server, teams,
+                                                                      tmp_path):
+    teams.protected = True
+    done = copy(config(tmp_path, server), tmp_path / "A", tmp_path / "s.db")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "ChannelMessage.Read.All" in done.stderr and "protected" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -77,6 +77,9 @@ _MAILBOXES_LOCK = threading.Lock()
 _CHUNK = 1024 * 1024
 #: Ask for immutable item ids: a message keeps its id when it moves to another folder.
 PREFER_IMMUTABLE = 'IdType="ImmutableId"'
+#: What a 403 on a mailbox says the app lacks.
+MAIL_PERMISSIONS = ("the Mail.ReadWrite application permission with admin consent, and the "
+                    "mailbox must be in its application access policy")
 
 
 class NotFound(ItemError):
@@ -134,8 +137,10 @@ def _mailbox_slots(settings: Settings) -> threading.BoundedSemaphore:
 class Session:
     """The Graph client of one mailbox, on an event loop of its own (see the module doc)."""
 
-    def __init__(self, settings: Settings, secrets: dict[str, Secret]) -> None:
+    def __init__(self, settings: Settings, secrets: dict[str, Secret],
+                 needs: str = MAIL_PERMISSIONS) -> None:
         self.settings = settings
+        self.needs = needs  # what a 403 says the app lacks
         self.waits: list[float] = []  # the throttling waits honoured, for reports and tests
         password = secrets["password"].get() \
             if settings.auth != "token" and "password" in secrets else None
@@ -290,9 +295,7 @@ class Session:
                                 f"tenant {s.tenant} that has not expired")
         if status == 403:
             return AuthError(f"{where}: access denied while {what} ({detail}); the app "
-                             f"{s.client_id or ''} needs the Mail.ReadWrite application "
-                             "permission with admin consent, and the mailbox must be in its "
-                             "application access policy")
+                             f"{s.client_id or ''} needs {self.needs}")
         if status in (429, 503, 504) or status >= 500:
             wait = retry_after(headers)
             return RetryableError(f"{where}: Microsoft Graph throttled or busy (HTTP {status}"

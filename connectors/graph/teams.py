@@ -19,6 +19,14 @@ __all__ = ["TeamsConnector", "scope_of"]
 _EXAMPLE = "teams://mairie-exemple.onmicrosoft.com/19a7c1e2-0000-4000-8000-00000000abcd"
 
 
+#: What a 403 on Teams says the app lacks.
+TEAMS_PERMISSIONS = (
+    "the application permissions Team.ReadBasic.All, Channel.ReadBasic.All, "
+    "TeamMember.Read.All, ChannelMessage.Read.All and Chat.Read.All with admin consent; "
+    "Teams message APIs are protected: Microsoft must also have approved the app "
+    "(https://aka.ms/teamsgraph/requestaccess)")
+
+
 def scope_of(endpoint: Endpoint) -> Scope:
     """One team (its id), every team (``*``) or one user's chats (``?user=``)."""
     team = endpoint.location.strip("/")
@@ -51,7 +59,7 @@ class TeamsConnector(Connector):
     def open_source(self) -> TeamsSource:
         scope = scope_of(self.endpoint)
         settings = Settings.from_endpoint(self.endpoint, user=scope.user or scope.team)
-        session = Session(settings, self.endpoint.secrets)
+        session = Session(settings, self.endpoint.secrets, TEAMS_PERMISSIONS)
         try:  # sign in now, so that a wrong setting or credential fails at once
             if scope.user is not None:
                 session.get_json(f"opening the chats of {scope.user}",
