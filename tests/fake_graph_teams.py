@@ -88,6 +88,8 @@ class FakeTeams:
     users: dict[str, str] = field(default_factory=dict)  # user id or UPN → display name
     hosted: dict[str, bytes] = field(default_factory=dict)
     protected: bool = False  # message APIs refused: the app lacks Microsoft's approval
+    #: Kinds of request ("replies", "hostedContents" …) whose next one is answered 429.
+    throttle_once: set[str] = field(default_factory=set)
 
     def team(self, key: str) -> FakeTeam | None:
         return next((t for t in self.teams if t.id == key), None)
@@ -117,6 +119,16 @@ def _protected(server: FakeGraph):
         return None
     return _error(403, "Forbidden", "Invoked API requires Protected API access in "
                   "application-only context when not using Resource Specific Consent.")
+
+
+def _throttled(server: FakeGraph, kind: str):
+    """429 with Retry-After the first time ``kind`` is asked for, if the test wants it."""
+    waiting = _data(server).throttle_once
+    if kind not in waiting:
+        return None
+    waiting.discard(kind)
+    server.requests[f"429:{kind}"] += 1
+    return _error(429, "TooManyRequests", "Too many requests.", {"Retry-After": "0.2"})
 
 
 def _not_found(what: str):
@@ -174,6 +186,8 @@ def _channel_messages(server: FakeGraph, request: Request, match):
         return _not_found("channel")
     if (refused := _protected(server)) is not None:
         return refused
+    if (busy := _throttled(server, "channel messages")) is not None:
+        return busy
     server.requests["channel messages"] += 1
     newest_first = sorted(channel.messages, key=lambda m: m["lastModifiedDateTime"],
                           reverse=True)
@@ -185,6 +199,8 @@ def _replies(server: FakeGraph, request: Request, match):
     channel = _channel(server, match.group(1), match.group(2))
     if channel is None:
         return _not_found("channel")
+    if (busy := _throttled(server, "replies")) is not None:
+        return busy
     server.requests["replies"] += 1
     replies = channel.replies.get(unquote(match.group(3)), [])
     return _page(server, request, list(reversed(replies)), "chatMessages")
@@ -194,6 +210,8 @@ def _hosted(server: FakeGraph, key: str):
     data = _data(server).hosted.get(unquote(key))
     if data is None:
         return _not_found("hosted content")
+    if (busy := _throttled(server, "hostedContents")) is not None:
+        return busy
     server.requests["hostedContents"] += 1
 
     def body():
@@ -237,6 +255,8 @@ def _chat_messages(server: FakeGraph, request: Request, match):
         return _not_found("chat")
     if (refused := _protected(server)) is not None:
         return refused
+    if (busy := _throttled(server, "chat messages")) is not None:
+        return busy
     server.requests["chat messages"] += 1
     newest_first = sorted(chat.messages, key=lambda m: m["lastModifiedDateTime"], reverse=True)
     return _page(server, request, newest_first, "chatMessages")

@@ -175,10 +175,13 @@ def archived(archive: Path):
 def test_a_team_is_archived_whole_with_its_json_images_and_transcripts(server, teams,
                                                                          tmp_path):
     archive, state = tmp_path / "A", tmp_path / "s.db"
-    server.storm(3, retry_after=0.2)  # throttled at the start: waited out
+    server.storm(3, retry_after=0.2)  # throttled at the start, and on the way: waited out
+    teams.throttle_once = {"channel messages", "replies", "hostedContents"}
     done = copy(config(tmp_path, server), archive, state)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert server.requests["429"] == 3
+    assert server.requests["429"] == 3 and not teams.throttle_once
+    assert all(server.requests[f"429:{kind}"] == 1
+               for kind in ("channel messages", "replies", "hostedContents"))
     assert server.requests["channel messages"] == 2 + 3  # pages of 3 followed by nextLink
 
     conversations, messages, reader = archived(archive)
@@ -243,6 +246,7 @@ def test_a_rerun_copies_nothing_twice_and_verify_matches_all(server, teams, tmp_
 
 def test_a_users_chats_are_archived(server, teams, tmp_path):
     archive = tmp_path / "B"
+    teams.throttle_once = {"chat messages"}
     done = copy(config(tmp_path, server, f"/?user={AGENT}"), archive, tmp_path / "s.db")
     assert done.returncode == 0, done.stdout + done.stderr
     conversations, messages, reader = archived(archive)
@@ -250,6 +254,7 @@ def test_a_users_chats_are_archived(server, teams, tmp_path):
     assert kinds == {DIRECT: (ConversationKind.DIRECT_CHAT, None),
                      GROUP: (ConversationKind.GROUP_CHAT, "Élus")}
     assert set(messages) == {"3001", "3002", "4001"}
+    assert server.requests["429:chat messages"] == 1
     assert messages["4001"].body_text == "Conseil à 18 h" and messages["4001"].body_html is None
     (ref,) = messages["3002"].attachments
     assert reader.blob(ref).content.read() == teams.hosted["aWQ9eF8wLWltZzM="]
