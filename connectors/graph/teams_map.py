@@ -5,6 +5,7 @@ attachments by reference, policy violations …) is not lost."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -54,14 +55,22 @@ def when(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def identity(identity_set: object) -> Identity | None:
-    """The person (or app, or device) of a Graph identitySet, keyed ``aad:``/``app:``."""
+#: Members of the conversation by source id: names Graph leaves out (reactions) come from them.
+Known = Mapping[str, Identity]
+
+
+def identity(identity_set: object, known: Known | None = None) -> Identity | None:
+    """The person (or app, or device) of a Graph identitySet, keyed ``aad:``/``app:``;
+    without a display name, the conversation member of that id if there is one."""
     if not isinstance(identity_set, dict):
         return None
     for key, prefix in (("user", "aad"), ("application", "app"), ("device", "device")):
         who = identity_set.get(key)
         if isinstance(who, dict) and who.get("id"):
-            return Identity(f"{prefix}:{who['id']}", who.get("displayName"))
+            found = Identity(f"{prefix}:{who['id']}", who.get("displayName"))
+            if found.display_name is None and known and found.source_id in known:
+                return known[found.source_id]
+            return found
     return None
 
 
@@ -80,18 +89,18 @@ def hosted_ids(message: dict) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _mentions(message: dict) -> tuple[Identity, ...]:
-    people = (identity(m.get("mentioned")) for m in message.get("mentions") or ()
+def _mentions(message: dict, known: Known) -> tuple[Identity, ...]:
+    people = (identity(m.get("mentioned"), known) for m in message.get("mentions") or ()
               if isinstance(m, dict))
     return tuple(p for p in people if p is not None)
 
 
-def _reactions(message: dict) -> tuple[Reaction, ...]:
+def _reactions(message: dict, known: Known) -> tuple[Reaction, ...]:
     found = []
     for reaction in message.get("reactions") or ():
         if not isinstance(reaction, dict):
             continue
-        who = identity(reaction.get("user"))
+        who = identity(reaction.get("user"), known)
         key = reaction.get("reactionType") or reaction.get("displayName")
         if who is not None and key:
             found.append(Reaction(who, key, when(reaction.get("createdDateTime"))))
@@ -107,9 +116,10 @@ def _event_text(message: dict) -> str:
 
 
 def chat_message(item: RawItem, conversation_id: str, attachments: tuple[BlobRef, ...] = (),
-                 thread_root: str | None = None) -> ChatMessage:
-    """Map one chatMessage; a reply names its thread's first message as root and parent."""
-    data = item.data
+                 thread_root: str | None = None, known: Known | None = None) -> ChatMessage:
+    """Map one chatMessage; a reply names its thread's first message as root and parent;
+    ``known`` are the conversation's members."""
+    data, known = item.data, known or {}
     key, created = data.get("id"), when(data.get("createdDateTime"))
     if not key or created is None:
         raise BadInputError(f"chat message {key or '(no id)'} in {conversation_id}: "
@@ -123,12 +133,12 @@ def chat_message(item: RawItem, conversation_id: str, attachments: tuple[BlobRef
         html, text = None, _event_text(data)
     root = thread_root or data.get("replyToId") or None
     return ChatMessage(
-        source_id=key, conversation_id=conversation_id, author=identity(data.get("from")),
+        source_id=key, conversation_id=conversation_id, author=identity(data.get("from"), known),
         created=created, body_html=html, body_text=text or None,
         thread_root_id=root if root and root != key else None,
         reply_to_id=root if root and root != key else None,
         edited=when(data.get("lastEditedDateTime")), deleted=when(data.get("deletedDateTime")),
         subject=data.get("subject") or None,
         message_type=ChatMessageType.SYSTEM if system else ChatMessageType.MESSAGE,
-        mentions=_mentions(data), reactions=_reactions(data), attachments=attachments,
+        mentions=_mentions(data, known), reactions=_reactions(data, known), attachments=attachments,
         raw=item.text)

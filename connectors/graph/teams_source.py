@@ -32,6 +32,7 @@ from migrate.model import (
     ChatMessage,
     Conversation,
     ConversationKind,
+    Identity,
     Workspace,
 )
 
@@ -88,6 +89,7 @@ class TeamsSource(ChatSource):
         self._blobs: dict[str, Blob] = {}
         self._unfetched: dict[str, ItemError] = {}
         self._top = min(session.settings.page_size, MESSAGE_PAGE)
+        self._known: dict[str, Identity] = {}  # members of the conversation being read
 
     # --- listing -------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class TeamsSource(ChatSource):
         if where is None:
             raise ItemError(f"{self.session.settings.display}: conversation "
                             f"{conversation.source_id} was not listed by this source")
+        self._known = {m.source_id: m for m in conversation.members}
         if where.chat is not None:
             yield from self._chat_messages(where.chat)
         else:
@@ -211,7 +214,7 @@ class TeamsSource(ChatSource):
         key = item.data.get("id", "")
         refs = tuple(self._fetch(key, h, hosted) for h in hosted_ids(item.data)) if key else ()
         try:
-            yield chat_message(item, conversation_id, refs, root)
+            yield chat_message(item, conversation_id, refs, root, self._known)
         except BadInputError as exc:
             log.error("%s: %s", self.session.settings.display, exc)
 
