@@ -16,7 +16,8 @@ mailbox concurrency: more than ``MAILBOX_LIMIT`` requests in flight on one mailb
 answered 429 ``ApplicationThrottled`` and counted in ``over_limit``. ``requests`` counts
 requests by kind, ``delay`` keeps each one in flight a little while.
 
-Other parts of the fake (Teams, calendars …) can add routes with ``route``.
+Other parts of the fake (Teams, calendars, writes …) can add routes with ``route``, for
+one HTTP method each (GET unless said).
 """
 
 from __future__ import annotations
@@ -39,14 +40,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 MAILBOX_LIMIT = 4
 _ids = itertools.count(1)
 
-#: Routes added by other modules: (regex on the path after /v1.0, answer(server, request, match)).
-ROUTES: list[tuple[re.Pattern, Callable]] = []
+#: Routes added by other modules: (regex on the path after /v1.0, HTTP method,
+#: answer(server, request, match)).
+ROUTES: list[tuple[re.Pattern, str, Callable]] = []
 
 
-def route(pattern: str):
+def route(pattern: str, method: str = "GET"):
     """Register ``function(server, request, match) -> (status, body, headers)``."""
     def register(function):
-        ROUTES.append((re.compile(pattern), function))
+        ROUTES.append((re.compile(pattern), method, function))
         return function
     return register
 
@@ -62,6 +64,8 @@ class FakeMessage:
     categories: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: f"AAkALgImmutable{next(_ids):06d}AAA=")
     changed: int = 0  # the mailbox sequence number of its last change
+    draft: bool = False  # isDraft: true for a message created from MIME
+    properties: dict[str, str] = field(default_factory=dict)  # extended properties by id
 
     @property
     def size(self) -> int:  # PidTagMessageSize: larger than the MIME bytes
@@ -149,6 +153,7 @@ class Request:
     query: dict[str, str]
     headers: Message  # case-insensitive, as received
     mailbox: FakeMailbox | None
+    body: bytes = b""
 
 
 def _error(status: int, code: str, message: str,
@@ -215,6 +220,15 @@ class FakeGraph:
             def do_GET(self) -> None:
                 server._serve(self)
 
+            def do_POST(self) -> None:
+                server._serve(self)
+
+            def do_PATCH(self) -> None:
+                server._serve(self)
+
+            def do_DELETE(self) -> None:
+                server._serve(self)
+
         return Handler
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
@@ -223,7 +237,9 @@ class FakeGraph:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         user = re.match(r"/users/([^/]+)", path)
         mailbox = self.mailboxes.get(unquote(user.group(1)).lower()) if user else None
-        request = Request("GET", path, query, handler.headers, mailbox)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        request = Request(handler.command, path, query, handler.headers, mailbox, body)
         who = mailbox.user if mailbox else "-"
         with self._lock:
             self.in_flight[who] += 1
@@ -279,9 +295,9 @@ class FakeGraph:
                 code = "ApplicationThrottled" if status == 429 else "ServiceUnavailable"
                 return _error(status, code, "Too many requests; try again later.",
                               {"Retry-After": f"{wait:g}"})
-        for pattern, answer in ROUTES:
+        for pattern, method, answer in ROUTES:
             match = pattern.fullmatch(request.path)
-            if match:
+            if match and method == request.method:
                 return answer(self, request, match)
         return _error(400, "BadRequest", f"{request.path} is not faked")
 
@@ -422,3 +438,4 @@ def _value(server: FakeGraph, request: Request, match):
 # The other parts of the fake register their routes when imported (at the end, so that they
 # can import what this module defines).
 import fake_graph_pim  # noqa: E402, F401
+import fake_graph_write  # noqa: E402, F401
