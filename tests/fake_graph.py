@@ -38,6 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 MAILBOX_LIMIT = 4
+#: The answer of a route that closes the connection without answering (a dropped link).
+DROP = (0, b"", {})
 _ids = itertools.count(1)
 
 #: Routes added by other modules: (regex on the path after /v1.0, HTTP method,
@@ -258,6 +260,9 @@ class FakeGraph:
             else:
                 answer = self._answer(request)
             status, body, headers = answer
+            if status == 0:  # DROP: no answer at all
+                handler.close_connection = True
+                return
             if callable(body):  # a streamed body: (length, chunks)
                 length, chunks = body()
                 handler.send_response(status)

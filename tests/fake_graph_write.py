@@ -9,9 +9,10 @@ $filter=id eq '…')``, paged with ``$top``/``$skip``); ``PATCH messages/{id}`` 
 categories, extended properties; ``isDraft`` is read-only once created, as on Graph) and
 ``POST messages/{id}/move``.
 
-Limits a test sets on the server: ``max_request`` (bytes of request body; more → 413
-``RequestEntityTooLarge``) and a mailbox's ``quota`` attribute (bytes of MIME it may hold;
-more → 507 ``ErrorQuotaExceeded``).
+Faults and limits a test sets on the server: ``drop_answers`` (the next n uploads are
+stored but their connection is closed before any answer, as when a link drops),
+``max_request`` (bytes of request body; more → 413 ``RequestEntityTooLarge``) and a
+mailbox's ``quota`` attribute (bytes of MIME it may hold; more → 507 ``ErrorQuotaExceeded``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from fake_graph import (
+    DROP,
     FakeFolder,
     FakeGraph,
     FakeMailbox,
@@ -120,6 +122,9 @@ def _create_message(server: FakeGraph, request: Request, match):
                           is_read=True, draft=True)
     mailbox.add(folder, message)
     server.requests["upload"] += 1
+    if getattr(server, "drop_answers", 0):  # stored, but the answer is lost on the way
+        server.drop_answers -= 1
+        return DROP
     return _created(_message_json(message))
 
 
@@ -133,7 +138,11 @@ def _list_messages(server: FakeGraph, request: Request, match):
     server.requests["messages"] += 1
     wanted = re.search(r"id eq '([^']+)'", request.query.get("$expand", ""))
     top, skip = int(request.query.get("$top", 10)), int(request.query.get("$skip", 0))
-    items = [_message_json(m, wanted.group(1) if wanted else None) for m in folder.messages]
+    found = folder.messages
+    if (same := re.fullmatch(r"internetMessageId eq '(.*)'", request.query.get("$filter", ""))):
+        server.requests["messages:filter"] += 1
+        found = [m for m in found if _message_id(m.mime) == same.group(1).replace("''", "'")]
+    items = [_message_json(m, wanted.group(1) if wanted else None) for m in found]
     page = {"@odata.context": f"{server.url}/$metadata#Collection(message)",
             "value": items[skip:skip + top]}
     if skip + top < len(items):

@@ -369,3 +369,28 @@ def test_m365_declares_what_it_writes_and_keeps():
     assert not {Feature.FLAGS, Feature.INTERNAL_DATE} & caps.target_keeps
     for feature in (Feature.FLAGS, Feature.INTERNAL_DATE, Feature.DATE_OFFSET):
         assert set(caps.limits[feature]) == {"en", "fr"}
+
+
+def test_an_upload_whose_answer_is_lost_is_not_stored_twice(target, config):
+    """The link drops after Graph stored the POST: the session's retry finds that draft
+    by its Message-ID instead of uploading a second copy; throttling is waited out."""
+    target.drop_answers = 2
+    writer = open_target(config)
+    try:
+        folder = Folder(("Boîte de réception",), Role.INBOX)
+        keys = [writer.append(folder, MailMessage(Content.from_chunks([synthetic_message(n)]),
+                                                  str(n), frozenset({"\\Seen"})))
+                for n in range(3)]
+        target.storm(2, retry_after=0.1)
+        keys.append(writer.append(folder, MailMessage(
+            Content.from_chunks([synthetic_message(3)]), "3")))
+    finally:
+        writer.close()
+    inbox = box(target).by_well_known("inbox")
+    assert [m.id for m in inbox.messages] == keys  # four messages, each once
+    assert [m.mime for m in inbox.messages] == [synthetic_message(n) for n in range(4)]
+    assert target.requests["upload"] == 4
+    # each retry looked first: two lost answers, and the throttled fourth upload (its first
+    # retry's look was throttled too, the second looked and then uploaded)
+    assert target.requests["messages:filter"] == 3 and target.requests["429"] == 2
+    assert all(len(m.properties[SHA256]) == 64 for m in inbox.messages)

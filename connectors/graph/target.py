@@ -234,27 +234,56 @@ class GraphTarget(MailTarget):
             raise TooLargeError(f"{message.size} bytes: over the {self._max_size} bytes of MIME "
                                 "a Graph request may carry (4 MB once in base64; max_size=)")
         where = folder.display()
-        key = self._create(place.id, message.content.read(), where)
+        key = self._create(place, message, where)
         self.uploads += 1
         place.claimed.add(key)
         self._patch(key, properties_of(message.flags, message.sha256), where)
         return key
 
-    def _create(self, folder_id: str, data: bytes, where: str) -> str:
-        """POST the MIME (base64, ``text/plain``) into the folder; the new message's id."""
+    def _create(self, place: _Place, message: MailMessage, where: str) -> str:
+        """POST the MIME (base64, ``text/plain``) into the folder; the new message's id.
+
+        The session retries a request whose answer was lost; a POST may then have been
+        stored already, so a retry first looks for an unmarked draft with the same
+        Message-ID and takes it rather than uploading a second copy."""
+        data = message.content.read()
+        body = base64.b64encode(data)
+        mid = message_id(message)
+        attempts = 0
+
         def post(client):
-            builder = self._users(client).mail_folders.by_mail_folder_id(folder_id).messages
-            info = RequestInformation(Method.POST, builder.url_template, builder.path_parameters)
-            info.configure(configuration())
-            info.headers.try_add("Accept", "application/json")
-            info.set_stream_content(base64.b64encode(data), "text/plain")
-            return self._session.adapter.send_async(info, Message, {"XXX": ODataError})
+            nonlocal attempts
+            attempts += 1
+            builder = self._users(client).mail_folders.by_mail_folder_id(place.id).messages
+            if attempts > 1 and mid:
+                return self._post_unless_stored(builder, body, mid, place)
+            return self._post(builder, body)
 
         created = self._session.call(f"uploading a message of {len(data)} bytes to {where!r}",
                                      post)
         if created is None or not created.id:
             raise ItemError(f"{where!r}: Graph created a message but gave no id")
         return created.id
+
+    def _post(self, builder: MessagesRequestBuilder, body: bytes):
+        info = RequestInformation(Method.POST, builder.url_template, builder.path_parameters)
+        info.configure(configuration())
+        info.headers.try_add("Accept", "application/json")
+        info.set_stream_content(body, "text/plain")
+        return self._session.adapter.send_async(info, Message, {"XXX": ODataError})
+
+    async def _post_unless_stored(self, builder: MessagesRequestBuilder, body: bytes, mid: str,
+                                  place: _Place):
+        """A retried POST: the unmarked draft a lost answer left behind, else a new upload."""
+        escaped = mid.replace("'", "''")
+        query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+            select=["id", "isDraft"], expand=_EXPAND, filter=f"internetMessageId eq '{escaped}'")
+        page = await builder.get(configuration(query))
+        for item in (page.value if page is not None else None) or ():
+            if item.is_draft and item.id not in place.claimed and _sha256_of(item) is None:
+                log.info("%s: an upload whose answer was lost is taken, not repeated", mid)
+                return item
+        return await self._post(builder, body)
 
     def _patch(self, key: str, body: Message, where: str) -> None:
         self._session.call(f"setting the properties of a message in {where!r}",
@@ -315,8 +344,7 @@ class GraphTarget(MailTarget):
             first = functools.partial(builder.get, configuration(query))
             for item in _pages(self._session, "listing what the folder holds", first,
                                lambda url: _Immutable(builder.with_url(url))):
-                value = next((p.value for p in item.single_value_extended_properties or ()
-                              if (p.id or "").lower() == SHA256_PROPERTY.lower()), None)
+                value = _sha256_of(item)
                 if value:
                     index.setdefault(value, []).append(item.id)
                 elif item.is_draft and item.internet_message_id:
@@ -325,6 +353,12 @@ class GraphTarget(MailTarget):
 
     def close(self, complete: bool = True) -> None:
         self._session.close()
+
+
+def _sha256_of(item: Message) -> str | None:
+    """Our sha256 property of a listed message, if it has one."""
+    return next((p.value for p in item.single_value_extended_properties or ()
+                 if (p.id or "").lower() == SHA256_PROPERTY.lower() and p.value), None)
 
 
 class _Immutable:
