@@ -394,3 +394,25 @@ def test_an_upload_whose_answer_is_lost_is_not_stored_twice(target, config):
     # retry's look was throttled too, the second looked and then uploaded)
     assert target.requests["messages:filter"] == 3 and target.requests["429"] == 2
     assert all(len(m.properties[SHA256]) == 64 for m in inbox.messages)
+
+
+def test_a_round_trip_through_m365_is_certified(target, config, archive, tmp_path):
+    cert = tmp_path / "cert"
+    done = cli(config, "roundtrip", str(archive), "--via", "cible",
+               "--out", str(tmp_path / "back"), "--certificate", str(cert))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert cert.with_suffix(".json").exists()
+    count = total(box(target))
+    assert count and target.requests["upload"] == count
+    assert hashes(tmp_path / "back") == hashes(archive)  # every message came back as it was
+
+
+def hashes(path) -> Counter:
+    """sha256 of every message in an archive, counted."""
+    from migrate.endpoint import parse_endpoint
+
+    reader = connector_for(parse_endpoint(f"archive:{path}")).open_source()
+    try:
+        return Counter(m.sha256 for f in reader.folders() for m in reader.messages(f))
+    finally:
+        reader.close()
