@@ -16,7 +16,8 @@ mailbox concurrency: more than ``MAILBOX_LIMIT`` requests in flight on one mailb
 answered 429 ``ApplicationThrottled`` and counted in ``over_limit``. ``requests`` counts
 requests by kind, ``delay`` keeps each one in flight a little while.
 
-Other parts of the fake (Teams, calendars …) can add routes with ``route``.
+Other parts of the fake (Teams, calendars, writes …) can add routes with ``route``, for
+one HTTP method each (GET unless said).
 """
 
 from __future__ import annotations
@@ -37,16 +38,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 MAILBOX_LIMIT = 4
+#: The answer of a route that closes the connection without answering (a dropped link).
+DROP = (0, b"", {})
 _ids = itertools.count(1)
 
-#: Routes added by other modules: (regex on the path after /v1.0, answer(server, request, match)).
-ROUTES: list[tuple[re.Pattern, Callable]] = []
+#: Routes added by other modules: (regex on the path after /v1.0, HTTP method,
+#: answer(server, request, match)).
+ROUTES: list[tuple[re.Pattern, str, Callable]] = []
 
 
-def route(pattern: str):
+def route(pattern: str, method: str = "GET"):
     """Register ``function(server, request, match) -> (status, body, headers)``."""
     def register(function):
-        ROUTES.append((re.compile(pattern), function))
+        ROUTES.append((re.compile(pattern), method, function))
         return function
     return register
 
@@ -62,6 +66,8 @@ class FakeMessage:
     categories: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: f"AAkALgImmutable{next(_ids):06d}AAA=")
     changed: int = 0  # the mailbox sequence number of its last change
+    draft: bool = False  # isDraft: true for a message created from MIME
+    properties: dict[str, str] = field(default_factory=dict)  # extended properties by id
 
     @property
     def size(self) -> int:  # PidTagMessageSize: larger than the MIME bytes
@@ -149,6 +155,7 @@ class Request:
     query: dict[str, str]
     headers: Message  # case-insensitive, as received
     mailbox: FakeMailbox | None
+    body: bytes = b""
 
 
 def _error(status: int, code: str, message: str,
@@ -216,6 +223,15 @@ class FakeGraph:
             def do_GET(self) -> None:
                 server._serve(self)
 
+            def do_POST(self) -> None:
+                server._serve(self)
+
+            def do_PATCH(self) -> None:
+                server._serve(self)
+
+            def do_DELETE(self) -> None:
+                server._serve(self)
+
         return Handler
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
@@ -224,7 +240,9 @@ class FakeGraph:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         user = re.match(r"/users/([^/]+)", path)
         mailbox = self.mailboxes.get(unquote(user.group(1)).lower()) if user else None
-        request = Request("GET", path, query, handler.headers, mailbox)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        request = Request(handler.command, path, query, handler.headers, mailbox, body)
         who = mailbox.user if mailbox else "-"
         with self._lock:
             self.in_flight[who] += 1
@@ -243,6 +261,9 @@ class FakeGraph:
             else:
                 answer = self._answer(request)
             status, body, headers = answer
+            if status == 0:  # DROP: no answer at all
+                handler.close_connection = True
+                return
             if callable(body):  # a streamed body: (length, chunks)
                 length, chunks = body()
                 handler.send_response(status)
@@ -280,9 +301,9 @@ class FakeGraph:
                 code = "ApplicationThrottled" if status == 429 else "ServiceUnavailable"
                 return _error(status, code, "Too many requests; try again later.",
                               {"Retry-After": f"{wait:g}"})
-        for pattern, answer in ROUTES:
+        for pattern, method, answer in ROUTES:
             match = pattern.fullmatch(request.path)
-            if match:
+            if match and method == request.method:
                 return answer(self, request, match)
         return _error(400, "BadRequest", f"{request.path} is not faked")
 
@@ -424,3 +445,4 @@ def _value(server: FakeGraph, request: Request, match):
 # can import what this module defines).
 import fake_graph_pim  # noqa: E402, F401
 import fake_graph_teams  # noqa: E402, F401
+import fake_graph_write  # noqa: E402, F401

@@ -1,46 +1,92 @@
-"""Microsoft 365 connector (Microsoft Graph, msgraph-sdk): ``graph://TENANT/USER``, a source.
+"""Microsoft 365 connector (Microsoft Graph, msgraph-sdk): ``graph://TENANT/USER``, a source
+and a mail target.
 
 Layers, each thin: ``settings`` (the endpoint's parameters), ``credentials`` (app-only
 sign-in with azure-identity, or a token read from a file or a command), ``session`` (the
 SDK client on its own event loop, throttling, the error boundary), ``folders`` (the tree
-and roles from well-known folder names) and ``source`` (delta listings and MIME by
-``$value``). See ``settings`` for the endpoint parameters and the README for the app
-registration.
+and roles from well-known folder names), ``source`` (delta listings and MIME by
+``$value``) and ``target`` (MIME uploads, for reversibility; ``max_size=BYTES``). See
+``settings`` for the endpoint parameters and the README for the app registration.
 """
 
 from __future__ import annotations
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
-from migrate.errors import ConnectError
+from migrate.errors import ConfigError, ConnectError
+from migrate.model import Role
 
 from .session import NotFound, Session
 from .settings import Settings
 from .source import GraphSource
+from .target import DEFAULT_MAX_SIZE, GraphTarget, role_paths
 
-__all__ = ["GraphConnector", "GraphSource"]
+__all__ = ["GraphConnector", "GraphSource", "GraphTarget"]
 
 _KEEPS = frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.FLAGS, Feature.KEYWORDS,
                     Feature.INTERNAL_DATE, Feature.ORIGINAL_BYTES})
 
 
 class GraphConnector(Connector):
-    """A Microsoft 365 (Exchange Online) mailbox through Microsoft Graph; a source for now."""
+    """A Microsoft 365 (Exchange Online) mailbox through Microsoft Graph; a source, and a
+    target for mail."""
 
     scheme = "graph"
-    description = "a Microsoft 365 mailbox (mail, calendars, contacts) through Graph (source)"
+    description = ("a Microsoft 365 mailbox (mail, calendars, contacts) through Graph "
+                   "(source; mail target)")
     example = "graph://mairie-exemple.onmicrosoft.com/agent@mairie-exemple.fr"
     max_connections = 4
     capabilities = Capabilities(
         reads=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
+        writes=frozenset({Kind.MAIL}),
         source_keeps=_KEEPS,
+        target_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.KEYWORDS,
+                                Feature.ORIGINAL_BYTES}),
         limits={
             Feature.DATE_OFFSET: {
                 "en": "Graph gives the received time in UTC, not the offset it arrived with",
                 "fr": "Graph donne l'heure de réception en UTC, pas le décalage d'origine"},
+            Feature.FLAGS: {
+                "en": "read and flagged are kept, but a message uploaded as MIME through Graph "
+                      "stays a draft (its MAPI flags can only be set at creation) and "
+                      "answered/forwarded are not kept",
+                "fr": "lu et suivi sont gardés, mais un message déposé en MIME par Graph reste "
+                      "un brouillon (ses indicateurs MAPI ne se fixent qu'à la création) et "
+                      "répondu/transféré ne sont pas gardés"},
+            Feature.INTERNAL_DATE: {
+                "en": "Graph cannot set the received time of an uploaded message: it shows "
+                      "the upload time (the sent time comes from the Date: header)",
+                "fr": "Graph ne peut pas fixer l'heure de réception d'un message déposé : il "
+                      "affiche l'heure du dépôt (l'heure d'envoi vient de l'en-tête Date:)"},
         },
     )
 
+    def __init__(self, endpoint) -> None:
+        super().__init__(endpoint)
+        self._roles: dict[Role, tuple[str, ...]] | None = None
+
+    def role_folder(self, role: Role) -> tuple[str, ...] | None:
+        """The path of the well-known folder for ``role`` ("Boîte de réception" for the inbox
+        of a French mailbox), read once; asking creates nothing."""
+        if self._roles is None:
+            session = Session(Settings.from_endpoint(self.endpoint), self.endpoint.secrets)
+            try:
+                self._roles = role_paths(session)
+            finally:
+                session.close()
+        return self._roles.get(role)
+
     def open_source(self) -> GraphSource:
+        return GraphSource(self._open())
+
+    def open_target(self) -> GraphTarget:
+        value = self.endpoint.params.get("max_size")
+        if value is not None and not value.isdigit():
+            raise ConfigError(f"{self.endpoint.display}: max_size must be a number of bytes")
+        max_size = DEFAULT_MAX_SIZE if value is None else int(value) or None
+        return GraphTarget(self._open(), max_size)
+
+    def _open(self) -> Session:
+        """A session signed in, with the mailbox found: a wrong setting fails at once."""
         settings = Settings.from_endpoint(self.endpoint)
         session = Session(settings, self.endpoint.secrets)
         try:  # sign in and find the mailbox now, so that a wrong setting fails at once
@@ -53,4 +99,4 @@ class GraphConnector(Connector):
         except BaseException:
             session.close()
             raise
-        return GraphSource(session)
+        return session

@@ -18,6 +18,9 @@ Errors become ``migrate.errors``::
     403                                     → AuthError, saying which permission is missing
     429, 503, 504, other 5xx, dropped link  → waited for (above), then RetryableError
     404                                     → NotFound (an ItemError: that item fails alone)
+    409 (a folder of that name exists)      → Conflict (an ItemError)
+    413 (request too large)                 → TooLargeError (that item fails alone)
+    507, ErrorQuotaExceeded                 → QuotaError (that item fails alone)
     410 (a delta's sync state expired)      → SyncStateGone (the listing starts afresh)
     other 4xx                               → ItemError
     cannot connect                          → ConnectError (exit 3)
@@ -57,7 +60,9 @@ from migrate.errors import (
     ConnectError,
     ItemError,
     MigrateError,
+    QuotaError,
     RetryableError,
+    TooLargeError,
 )
 from migrate.model import Content
 
@@ -84,6 +89,10 @@ MAIL_PERMISSIONS = ("the Mail.ReadWrite application permission with admin consen
 
 class NotFound(ItemError):
     """Graph answered 404: the folder, message or mailbox is not (or no longer) there."""
+
+
+class Conflict(ItemError):
+    """Graph answered 409: what was to be created exists already (a folder of that name)."""
 
 
 class SyncStateGone(ItemError):
@@ -296,6 +305,10 @@ class Session:
         if status == 403:
             return AuthError(f"{where}: access denied while {what} ({detail}); the app "
                              f"{s.client_id or ''} needs {self.needs}")
+        if status == 507 or code in ("ErrorQuotaExceeded", "QuotaExceeded"):
+            return QuotaError(f"{where}: {what}: the mailbox is full ({detail})")
+        if status == 413:
+            return TooLargeError(f"{where}: {what}: too large for Microsoft Graph ({detail})")
         if status in (429, 503, 504) or status >= 500:
             wait = retry_after(headers)
             return RetryableError(f"{where}: Microsoft Graph throttled or busy (HTTP {status}"
@@ -303,6 +316,8 @@ class Session:
                                   retry_after=wait)
         if status == 404:
             return NotFound(f"{where}: {what}: not found ({detail})")
+        if status == 409:
+            return Conflict(f"{where}: {what}: exists already ({detail})")
         if status == 410:
             return SyncStateGone(f"{where}: {what}: sync state expired ({detail})")
         return ItemError(f"{where}: {what}: HTTP {status} ({detail})")
