@@ -39,8 +39,7 @@ class GraphConnector(Connector):
         reads=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         writes=frozenset({Kind.MAIL}),
         source_keeps=_KEEPS,
-        target_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.KEYWORDS,
-                                Feature.ORIGINAL_BYTES}),
+        target_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.KEYWORDS}),
         limits={
             Feature.DATE_OFFSET: {
                 "en": "Graph gives the received time in UTC, not the offset it arrived with",
@@ -52,6 +51,14 @@ class GraphConnector(Connector):
                 "fr": "lu et suivi sont gardés, mais un message déposé en MIME par Graph reste "
                       "un brouillon (ses indicateurs MAPI ne se fixent qu'à la création) et "
                       "répondu/transféré ne sont pas gardés"},
+            Feature.ORIGINAL_BYTES: {
+                "en": "the MIME is uploaded untouched, but Exchange Online stores a message "
+                      "as properties: the MIME it serves back is rebuilt (headers kept, parts "
+                      "may be re-encoded); verify names each message that comes back different",
+                "fr": "le MIME est déposé tel quel, mais Exchange Online stocke un message "
+                      "sous forme de propriétés : le MIME restitué est reconstruit (en-têtes "
+                      "gardés, parties parfois réencodées) ; verify nomme chaque message "
+                      "revenu différent"},
             Feature.INTERNAL_DATE: {
                 "en": "Graph cannot set the received time of an uploaded message: it shows "
                       "the upload time (the sent time comes from the Date: header)",
