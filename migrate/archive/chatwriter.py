@@ -24,6 +24,7 @@ from .jsonl import (
     fsync_path,
     iter_lines,
     parse_object,
+    reopen_index,
     truncate_unfinished,
     write_atomic,
 )
@@ -77,14 +78,8 @@ class ChatWriter:
         self._records: dict[str, ConversationRecord] = {}
         self._current: _Open | None = None
         self._pending = PendingSync()
-        index = root / CONVERSATIONS_INDEX
-        if repair:
-            truncate_unfinished(index)
-        for line in iter_lines(index):
-            try:
-                record = parse_conversation_record(line, root, CONVERSATIONS_INDEX)
-            except ArchiveError as exc:
-                raise ArchiveError(f"cannot append to a damaged archive: {exc}") from None
+        for _, record in reopen_index(root / CONVERSATIONS_INDEX, repair, lambda line:
+                                      parse_conversation_record(line, root, CONVERSATIONS_INDEX)):
             self._records.setdefault(record.source_id, record)
             self._names.reserve(CHAT_DIR, record.dir.rsplit("/", 1)[1])
 

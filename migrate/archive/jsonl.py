@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
+
+from ..errors import ArchiveError
 
 #: Longest line accepted in the mail and folder indexes (a record is ~1 KB).
 MAX_INDEX_LINE = 1024 * 1024
@@ -180,3 +182,22 @@ class PendingSync:
             fsync_path(directory)
         self.files.clear()
         self.dirs.clear()
+
+
+T = TypeVar("T")
+
+
+def reopen_index(path: Path, repair: bool,
+                 parse: Callable[[Line], T]) -> Iterator[tuple[Line, T]]:
+    """The lines and records of an index an archive writer appends to again; ``repair``
+    first cuts the line a crash left unfinished. A broken line stops the writer: appending
+    after it would hide the damage."""
+    if repair:
+        truncate_unfinished(path)
+    for line in iter_lines(path):
+        try:
+            record = parse(line)
+        except ArchiveError as exc:
+            raise ArchiveError(f"cannot append to a damaged archive: {exc}; "
+                               "run 'migrate archive validate' on it") from None
+        yield line, record

@@ -21,8 +21,7 @@ from .jsonl import (
     PendingSync,
     dumps_line,
     fsync_path,
-    iter_lines,
-    truncate_unfinished,
+    reopen_index,
 )
 from .layout import EML_DIR, FOLDERS_INDEX, MESSAGES_INDEX, DirNames, message_file
 from .records import (
@@ -38,11 +37,6 @@ log = logging.getLogger(__name__)
 _HEAD = 64 * 1024
 
 
-def _damaged(error: Exception) -> ArchiveError:
-    return ArchiveError(f"cannot append to a damaged archive: {error}; "
-                        "run 'migrate archive validate' on it")
-
-
 class MailWriter:
     """The mail half of an open archive; ``ArchiveWriter`` owns its lifecycle."""
 
@@ -52,8 +46,7 @@ class MailWriter:
         self._names = DirNames()
         self._folders: dict[tuple[str, ...], FolderRecord] = {}
         self._nodes: dict[tuple[str, ...], str] = {}  # every path prefix -> its directory
-        self._known = IdentityIndex(root / MESSAGES_INDEX,
-                                    lambda line: parse_mail_record(line, root, MESSAGES_INDEX))
+        self._known = IdentityIndex(root, MESSAGES_INDEX, parse_mail_record)
         self._pending = PendingSync()
         self._folders_dirty = False
         self._load_folders(repair)
@@ -64,13 +57,8 @@ class MailWriter:
 
     def _load_folders(self, repair: bool) -> None:
         path = self.root / FOLDERS_INDEX
-        if repair:
-            truncate_unfinished(path)
-        for line in iter_lines(path):
-            try:
-                record = parse_folder_record(line, self.root, FOLDERS_INDEX)
-            except ArchiveError as exc:
-                raise _damaged(exc) from None
+        for _, record in reopen_index(path, repair, lambda line: parse_folder_record(
+                line, self.root, FOLDERS_INDEX)):
             self._remember_folder(record)
 
     def _remember_folder(self, record: FolderRecord) -> None:
@@ -84,41 +72,13 @@ class MailWriter:
             self._names.reserve(parent, component)
 
     def _load_messages(self, repair: bool, committed_lines: int | None) -> None:
-        path = self.root / MESSAGES_INDEX
-        if repair:
-            truncate_unfinished(path)
-        unconfirmed: list[MailRecord] = []
-        for line in iter_lines(path):
-            try:
-                record = parse_mail_record(line, self.root, MESSAGES_INDEX)
-            except ArchiveError as exc:
-                raise _damaged(exc) from None
-            self._known.add(record.identity(), line.offset)
-            if record.folder not in self._folders:  # its folder line was lost in a crash
-                directory = record.path.rsplit("/", 1)[0]
-                self._write_folder(FolderRecord(record.folder, record.role, None, directory))
-            if committed_lines is not None and record.id > committed_lines:
-                unconfirmed.append(record)
-        for record in unconfirmed:  # written after the last commit: keep only what is whole
-            if not self._file_matches(record):
-                log.warning("message %d was not durably written before the last run "
-                            "stopped; dropping it from the index", record.id)
-                self._known.drop_from(record.id)
-                break
+        self._known.load(repair, committed_lines, self._folder_of, "message")
 
-    def _file_matches(self, record: MailRecord) -> bool:
-        path = self.root / record.path
-        try:
-            if path.stat().st_size != record.size:
-                return False
-            digest = hashlib.sha256()
-            with open(path, "rb") as stream:
-                while chunk := stream.read(1024 * 1024):
-                    digest.update(chunk)
-            return digest.hexdigest() == record.sha256
-        except OSError:
-            return False
-
+    def _folder_of(self, record: MailRecord) -> None:
+        """Write again the folder line of a message whose folder line a crash lost."""
+        if record.folder not in self._folders:
+            directory = record.path.rsplit("/", 1)[0]
+            self._write_folder(FolderRecord(record.folder, record.role, None, directory))
 
     # --- folders ----------------------------------------------------------------------
 

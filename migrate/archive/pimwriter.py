@@ -9,7 +9,6 @@ with the first collection: an archive without calendars or contacts has neither.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -22,8 +21,7 @@ from .jsonl import (
     PendingSync,
     dumps_line,
     fsync_path,
-    iter_lines,
-    truncate_unfinished,
+    reopen_index,
 )
 from .layout import COLLECTIONS_INDEX, ENTRIES_INDEX, PIM_DIRS, DirNames, entry_file
 from .pimrecords import (
@@ -38,11 +36,6 @@ from .pimrecords import (
 log = logging.getLogger(__name__)
 
 
-def _damaged(error: Exception) -> ArchiveError:
-    return ArchiveError(f"cannot append to a damaged archive: {error}; "
-                        "run 'migrate archive validate' on it")
-
-
 class PimWriter:
     """The calendars-and-contacts part of an open archive; ``ArchiveWriter`` owns it."""
 
@@ -52,8 +45,7 @@ class PimWriter:
         self._names = DirNames()
         self._collections: dict[tuple[str, tuple[str, ...]], CollectionRecord] = {}
         self._nodes: dict[tuple[str, tuple[str, ...]], str] = {}
-        self._known = IdentityIndex(root / ENTRIES_INDEX,
-                                    lambda line: parse_entry_record(line, root, ENTRIES_INDEX))
+        self._known = IdentityIndex(root, ENTRIES_INDEX, parse_entry_record)
         self._pending = PendingSync()
         self._collections_dirty = False
         self._index = None
@@ -64,13 +56,8 @@ class PimWriter:
 
     def _load_collections(self, repair: bool) -> None:
         path = self.root / COLLECTIONS_INDEX
-        if repair:
-            truncate_unfinished(path)
-        for line in iter_lines(path):
-            try:
-                record = parse_collection_record(line, self.root, COLLECTIONS_INDEX)
-            except ArchiveError as exc:
-                raise _damaged(exc) from None
+        for _, record in reopen_index(path, repair, lambda line: parse_collection_record(
+                line, self.root, COLLECTIONS_INDEX)):
             self._remember(record)
 
     def _remember(self, record: CollectionRecord) -> None:
@@ -85,36 +72,14 @@ class PimWriter:
             self._names.reserve(parent, component)
 
     def _load_entries(self, repair: bool, committed: int | None) -> None:
-        path = self.root / ENTRIES_INDEX
-        if repair:
-            truncate_unfinished(path)
-        unconfirmed: list[EntryRecord] = []
-        for line in iter_lines(path):
-            try:
-                record = parse_entry_record(line, self.root, ENTRIES_INDEX)
-            except ArchiveError as exc:
-                raise _damaged(exc) from None
-            self._known.add(record.identity(), line.offset)
-            if (record.kind.value, record.collection) not in self._collections:
-                directory = record.path.rsplit("/", 1)[0]  # its line was lost in a crash
-                self._write_collection(CollectionRecord(record.kind, record.collection, "",
-                                                        directory))
-            if committed is not None and record.id > committed:
-                unconfirmed.append(record)
-        for record in unconfirmed:  # written after the last commit: keep only what is whole
-            if not self._file_matches(record):
-                log.warning("calendar/contacts entry %d was not durably written before the "
-                            "last run stopped; dropping it from the index", record.id)
-                self._known.drop_from(record.id)
-                break
+        self._known.load(repair, committed, self._collection_of, "calendar/contacts entry")
 
-    def _file_matches(self, record: EntryRecord) -> bool:
-        try:
-            data = (self.root / record.path).read_bytes()
-        except OSError:
-            return False
-        return len(data) == record.size and hashlib.sha256(data).hexdigest() == record.sha256
-
+    def _collection_of(self, record: EntryRecord) -> None:
+        """Write again the collection line of an entry whose collection line a crash lost."""
+        if (record.kind.value, record.collection) not in self._collections:
+            directory = record.path.rsplit("/", 1)[0]
+            self._write_collection(CollectionRecord(record.kind, record.collection, "",
+                                                    directory))
 
     # --- collections ------------------------------------------------------------------
 
