@@ -45,7 +45,7 @@ from .layout import (
     is_sha256,
     safe_path,
 )
-from .pimrecords import parse_collection_record, parse_entry_record
+from .pimrecords import EntryRecord, parse_collection_record, parse_entry_record
 from .reader import known_versions, open_archive
 from .records import MailRecord, parse_conversation_record, parse_folder_record
 
@@ -188,8 +188,7 @@ class _Validator:
         identities: set[int] = set()
         for item in reader.records():
             if isinstance(item, IndexLineError):
-                kind = "unsafe" if isinstance(item, UnsafeIndexPathError) else "index"
-                self.result.add(kind, item.reason, MESSAGES_INDEX, item.line)
+                self.bad_line(item, MESSAGES_INDEX, item.line)
                 continue
             assert isinstance(item, MailRecord)
             self.result.messages += 1
@@ -207,43 +206,36 @@ class _Validator:
             try:
                 record = parse_entry_record(line, self.root, ENTRIES_INDEX)
             except IndexLineError as exc:
-                kind = "unsafe" if isinstance(exc, UnsafeIndexPathError) else "index"
-                self.result.add(kind, exc.reason, ENTRIES_INDEX, line.number)
+                self.bad_line(exc, ENTRIES_INDEX, line.number)
                 continue
             self.result.entries += 1
-            key, identity = _key(record.path), hash64(record.identity())
-            if key in self.indexed or identity in identities:
-                self.result.add("duplicate", "this entry or file is already in the index",
-                                ENTRIES_INDEX, record.id)
-            self.indexed.add(key)
-            identities.add(identity)
-            found = self.file_hash(record.path)
-            if found is None:
-                self.result.add("missing", f"listed in {ENTRIES_INDEX} line {record.id} but "
-                                "missing", record.path)
-            elif found != (record.sha256, record.size):
-                self.result.add("checksum", f"size or sha256 differs from {ENTRIES_INDEX} "
-                                f"line {record.id}: the file changed", record.path)
+            self.check_record(record, identities, ENTRIES_INDEX, "entry")
         for line in iter_lines(self.root / COLLECTIONS_INDEX, MAX_INDEX_LINE):
             try:
                 parse_collection_record(line, self.root, COLLECTIONS_INDEX)
             except IndexLineError as exc:
-                kind = "unsafe" if isinstance(exc, UnsafeIndexPathError) else "index"
-                self.result.add(kind, exc.reason, COLLECTIONS_INDEX, line.number)
+                self.bad_line(exc, COLLECTIONS_INDEX, line.number)
 
-    def check_record(self, record: MailRecord, identities: set[int]) -> None:
+    def bad_line(self, error: IndexLineError, index: str, line: int) -> None:
+        """An index line that cannot be read ("index") or names an unsafe path ("unsafe")."""
+        kind = "unsafe" if isinstance(error, UnsafeIndexPathError) else "index"
+        self.result.add(kind, error.reason, index, line)
+
+    def check_record(self, record: MailRecord | EntryRecord, identities: set[int],
+                     index: str = MESSAGES_INDEX, what: str = "message") -> None:
+        """One index line's item: listed once (by file and by identity), its file whole."""
         key, identity = _key(record.path), hash64(record.identity())
         if key in self.indexed or identity in identities:
-            self.result.add("duplicate", "this message or file is already in the index",
-                            MESSAGES_INDEX, record.id)
+            self.result.add("duplicate", f"this {what} or file is already in the index",
+                            index, record.id)
         self.indexed.add(key)
         identities.add(identity)
         found = self.file_hash(record.path)
         if found is None:
-            self.result.add("missing", f"listed in {MESSAGES_INDEX} line {record.id} but "
-                            "missing", record.path)
+            self.result.add("missing", f"listed in {index} line {record.id} but missing",
+                            record.path)
         elif found != (record.sha256, record.size):
-            self.result.add("checksum", f"size or sha256 differs from {MESSAGES_INDEX} line "
+            self.result.add("checksum", f"size or sha256 differs from {index} line "
                             f"{record.id}: the file changed", record.path)
 
     def walk(self) -> None:
@@ -286,8 +278,7 @@ class _Validator:
             try:
                 record = parse_conversation_record(line, self.root, CONVERSATIONS_INDEX)
             except IndexLineError as exc:
-                kind = "unsafe" if isinstance(exc, UnsafeIndexPathError) else "index"
-                self.result.add(kind, exc.reason, CONVERSATIONS_INDEX, line.number)
+                self.bad_line(exc, CONVERSATIONS_INDEX, line.number)
                 continue
             self.conversation(record.dir)
 
