@@ -8,7 +8,7 @@ parameter (config file) or given by the engine through ``ArchiveTarget.begin``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from migrate.archive import ArchiveReader, ArchiveWriter, open_archive
 from migrate.connector import (
@@ -33,6 +33,7 @@ from migrate.model import (
     Entry,
     Folder,
     MailMessage,
+    Person,
 )
 
 _KEEPS = frozenset(Feature)  # everything: mail metadata and bytes, chat in full
@@ -115,6 +116,9 @@ class ArchiveTarget(MailTarget, ChatTarget, PimTarget):
 
     def put_blob(self, blob: Blob) -> None:
         self.writer.put_blob(blob)
+
+    def put_people(self, people: Iterable[Person]) -> None:
+        self.writer.put_people(people)
 
     def prepare_collection(self, collection: Collection) -> None:
         self.writer.prepare_collection(collection)

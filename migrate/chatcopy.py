@@ -26,6 +26,13 @@ class ChatCopier:
     def copy(self, reader: ChatSource, writer: ChatTarget) -> None:
         for conversation in reader.conversations():
             self._copy_conversation(reader, writer, conversation)
+        self._copy_people(reader, writer)
+
+    @staticmethod
+    def _copy_people(reader: ChatSource, writer: ChatTarget) -> None:
+        """The identity map, once every conversation is read (it names everyone seen)."""
+        writer.put_people(reader.people())
+        writer.commit()
 
     def _copy_conversation(self, reader: ChatSource, writer: ChatTarget,
                            conversation: Conversation) -> None:

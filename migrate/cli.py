@@ -461,6 +461,29 @@ def archive_validate(obj: Context, path: str) -> None:
     sys.exit(_run(run))
 
 
+@archive.command("people")
+@click.argument("path", type=click.Path())
+@click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the mapping sheet (source_id, upn, display_name, email, "
+                   "target_account left empty for the operator).")
+@click.pass_obj
+def archive_people(obj: Context, path: str, csv_path: str) -> None:
+    """Write the identity map of an archive's chat as a CSV mapping sheet to fill in."""
+    from .archive.people import people_sheet
+
+    def run() -> int:
+        t = obj.texts
+        found = people_sheet(Path(path), Path(csv_path))
+        if found is None:
+            click.echo(t("people.none", path=path))
+            return 1
+        count, in_directory = found
+        click.echo(t("people.written", count=count, found=in_directory, path=csv_path))
+        return 0
+
+    sys.exit(_run(run))
+
+
 @archive.command("show")
 @click.argument("path", type=click.Path())
 @click.pass_obj

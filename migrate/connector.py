@@ -15,7 +15,7 @@ engine uses for items that were in flight when a previous run died.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
@@ -31,6 +31,7 @@ from .model import (
     Entry,
     Folder,
     MailMessage,
+    Person,
     Role,
 )
 
@@ -246,6 +247,11 @@ class ChatSource(ABC):
     @abstractmethod
     def blob(self, ref: BlobRef) -> Blob: ...
 
+    def people(self) -> Iterator[Person]:
+        """Everyone seen in the conversations read so far, with what the source's directory
+        says of them (asked once per person); called once the messages are copied."""
+        return iter(())
+
     def close(self) -> None: ...
 
 
@@ -263,6 +269,9 @@ class ChatTarget(ABC):
 
     @abstractmethod
     def put_blob(self, blob: Blob) -> None: ...
+
+    def put_people(self, people: Iterable[Person]) -> None:
+        """Record the identity map (a target without one ignores it)."""
 
     def begin(self, source: str) -> None:
         """Told, before any write, which endpoint the copy reads (its display form)."""

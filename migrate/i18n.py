@@ -278,6 +278,15 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "fr": "L'archive {path} est valide et scellée."},
     "archive.invalid": {"en": "Archive {path} is NOT valid:",
                         "fr": "L'archive {path} n'est PAS valide :"},
+    "people.written": {
+        "en": "{count} people ({found} found in the directory) written to {path}; fill in "
+              "the target_account column before importing.",
+        "fr": "{count} personnes ({found} trouvées dans l'annuaire) écrites dans {path} ; "
+              "remplissez la colonne target_account avant l'import."},
+    "people.none": {"en": "Archive {path} has no identity map (no chat was copied into it "
+                          "by this version).",
+                    "fr": "L'archive {path} n'a pas de table des personnes (aucune "
+                          "conversation n'y a été copiée par cette version)."},
     "show.head": {"en": "Archive {path}: format v{version}, {sealed}",
                   "fr": "Archive {path} : format v{version}, {sealed}"},
     "show.sealed": {"en": "sealed", "fr": "scellée"},

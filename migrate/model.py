@@ -435,6 +435,20 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class Person:
+    """Someone seen in chat (author, mentioned, reacting, member) with what the source's
+    directory says of them: the identity map an import fills in with target accounts.
+    ``in_directory`` is None when the directory was not asked, False when it has no record
+    (a guest, an external or deleted account): then only what messages say is known."""
+
+    source_id: str
+    display_name: str | None = None
+    upn: str | None = None
+    email: str | None = None
+    in_directory: bool | None = None
+
+
+@dataclass(frozen=True)
 class Workspace:
     """The parent of conversations: a Teams team, a Matrix space."""
 
@@ -517,6 +531,9 @@ class Blob:
     content: Content
     name: str | None = None
     media_type: str | None = None
+    #: The source's JSON text describing the file (a SharePoint or OneDrive driveItem),
+    #: kept beside its bytes; None for blobs without one (inline images).
+    about: str | None = None
 
     @property
     def ref(self) -> BlobRef:

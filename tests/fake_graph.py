@@ -445,4 +445,5 @@ def _value(server: FakeGraph, request: Request, match):
 # can import what this module defines).
 import fake_graph_pim  # noqa: E402, F401
 import fake_graph_teams  # noqa: E402, F401
+import fake_graph_teams_files  # noqa: E402, F401
 import fake_graph_write  # noqa: E402, F401

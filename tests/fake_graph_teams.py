@@ -85,7 +85,8 @@ class FakeTeams:
 
     teams: list[FakeTeam] = field(default_factory=list)
     chats: dict[str, list[FakeChat]] = field(default_factory=dict)  # user → chats
-    users: dict[str, str] = field(default_factory=dict)  # user id or UPN → display name
+    #: user id or UPN → display name, or the whole user record (id, userPrincipalName …)
+    users: dict[str, str | dict] = field(default_factory=dict)
     hosted: dict[str, bytes] = field(default_factory=dict)
     protected: bool = False  # message APIs refused: the app lacks Microsoft's approval
     #: Kinds of request ("replies", "hostedContents" …) whose next one is answered 429.
@@ -232,6 +233,9 @@ def _user(server: FakeGraph, request: Request, match):
     name = _data(server).users.get(key)
     if name is None:
         return _error(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist.")
+    server.requests[f"user:{key}"] += 1
+    if isinstance(name, dict):
+        return _json(name)
     return _json({"id": key, "displayName": name, "userPrincipalName": key})
 
 

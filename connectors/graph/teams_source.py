@@ -1,6 +1,7 @@
 """Reading Teams through Graph: a team's channels (or a user's chats) as conversations,
-their messages oldest first with each thread's replies after its first message, and the
-inline images (hosted contents) as blobs.
+their messages oldest first with each thread's replies after its first message, the
+inline images (hosted contents) and files (``teams_files``) as blobs, and everyone seen
+(``teams_people``).
 
 Every listing is read as the exact JSON Graph sent (``Session.get_json``), page by page
 following the absolute ``@odata.nextLink``, so that each message keeps its untouched JSON.
@@ -9,8 +10,9 @@ base URL, middleware) and the session's throttling loop.
 
 A channel's first messages are listed whole before any is given out (Graph lists them
 newest first); replies are listed per thread. Inline images are fetched with their message
-(a blob is addressed by the sha256 of its bytes); one that cannot be fetched makes only
-that message fail, when the copier asks for the blob.
+and so are the SharePoint or OneDrive files it links to (a blob is addressed by the sha256
+of its bytes); one that cannot be fetched makes only that message fail, when the copier
+asks for the blob, and is fetched again next run.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
 
 from migrate.connector import ChatSource
-from migrate.errors import BadInputError, ItemError
+from migrate.errors import BadInputError, ConnectError, ItemError, MigrateError
 from migrate.model import (
     Blob,
     BlobRef,
@@ -33,12 +35,15 @@ from migrate.model import (
     Conversation,
     ConversationKind,
     Identity,
+    Person,
     Workspace,
 )
 
 from .session import Session
+from .teams_files import FileReference, fetch_file, file_references
 from .teams_json import RawItem, parse_object, parse_page
 from .teams_map import chat_message, hosted_ids, member, when
+from .teams_people import People
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,7 @@ class TeamsSource(ChatSource):
         self._unfetched: dict[str, ItemError] = {}
         self._top = min(session.settings.page_size, MESSAGE_PAGE)
         self._known: dict[str, Identity] = {}  # members of the conversation being read
+        self._people = People(session)
 
     # --- listing -------------------------------------------------------------------------
 
@@ -134,6 +140,7 @@ class TeamsSource(ChatSource):
                 f"listing the members of channel {key}",
                 lambda c, k=key: c.teams.by_team_id(team_id).channels.by_channel_id(k).members)
             people = tuple(p for p in (member(m.data) for m in members) if p is not None)
+            self._people.see(people)
             self._where[key] = _Where(team_id, key, None)
             yield Conversation(key, ConversationKind.CHANNEL, channel.get("displayName"),
                                channel.get("description") or None, people, workspace,
@@ -146,6 +153,7 @@ class TeamsSource(ChatSource):
             key = chat["id"]
             people = tuple(p for p in (member(m) for m in chat.get("members") or ()
                                        if isinstance(m, dict)) if p is not None)
+            self._people.see(people)
             self._where[key] = _Where(None, None, key)
             kind = _CHAT_KINDS.get(chat.get("chatType", ""), ConversationKind.GROUP_CHAT)
             yield Conversation(key, kind, chat.get("topic") or None, None, people, None,
@@ -213,23 +221,44 @@ class TeamsSource(ChatSource):
         self._unfetched.clear()
         key = item.data.get("id", "")
         refs = tuple(self._fetch(key, h, hosted) for h in hosted_ids(item.data)) if key else ()
+        refs += tuple(self._fetch_file(key, f) for f in file_references(item.data)) \
+            if key else ()
         try:
-            yield chat_message(item, conversation_id, refs, root, self._known)
+            found = chat_message(item, conversation_id, refs, root, self._known)
         except BadInputError as exc:
             log.error("%s: %s", self.session.settings.display, exc)
+            return
+        self._people.see((found.author, *found.mentions, *(r.author for r in found.reactions)))
+        yield found
 
     def _fetch(self, message: str, hosted_id: str, hosted: Callable) -> BlobRef:
         """Download one hosted content; a failure gives a ref whose blob() raises it."""
         what = f"fetching inline image {hosted_id} of message {message}"
-        try:
+
+        def download() -> Blob:
             content = self.session.download(
                 what, lambda c: hosted(c, message, hosted_id).to_get_request_information())
-        except ItemError as exc:
-            marker = hashlib.sha256(f"unfetched:{message}:{hosted_id}".encode()).hexdigest()
-            self._unfetched[marker] = exc
-            return BlobRef(marker, 0, hosted_id)
-        blob = Blob(content, hosted_id, _sniff(content.head(16)))
-        self._blobs[content.sha256] = blob
+            return Blob(content, hosted_id, _sniff(content.head(16)))
+
+        return self._keep(f"{message}:{hosted_id}", hosted_id, download)
+
+    def _fetch_file(self, message: str, reference: FileReference) -> BlobRef:
+        """Download one SharePoint or OneDrive file a message links to (``teams_files``)."""
+        return self._keep(f"{message}:{reference.url}", reference.name,
+                          lambda: fetch_file(self.session, reference, message))
+
+    def _keep(self, key: str, name: str | None, fetch: Callable[[], Blob]) -> BlobRef:
+        """The ref of a fetched blob, held until the next message; when it cannot be
+        fetched, a ref whose ``blob()`` raises why, so that only this message fails."""
+        try:
+            blob = fetch()
+        except ConnectError:
+            raise
+        except MigrateError as exc:  # gone, refused, or still throttled after every wait
+            marker = hashlib.sha256(f"unfetched:{key}".encode()).hexdigest()
+            self._unfetched[marker] = exc if isinstance(exc, ItemError) else ItemError(str(exc))
+            return BlobRef(marker, 0, name)
+        self._blobs[blob.content.sha256] = blob
         return blob.ref
 
     def blob(self, ref: BlobRef) -> Blob:
@@ -238,8 +267,11 @@ class TeamsSource(ChatSource):
         found = self._blobs.get(ref.sha256)
         if found is None:
             raise ItemError(f"{self.session.settings.display}: blob {ref.sha256} is not one "
-                            "of the current message's inline images")
+                            "of the current message's inline images or files")
         return found
+
+    def people(self) -> Iterator[Person]:
+        return self._people.people()
 
     def close(self) -> None:
         self.session.close()

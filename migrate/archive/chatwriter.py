@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import ArchiveError, BadInputError
 from ..model import Blob, ChatMessage, Conversation
 from .chatjson import chat_message_from_dict, chat_message_to_dict, conversation_to_dict
+from .fileindex import FileIndex
 from .jsonl import (
     MAX_CHAT_LINE,
     PendingSync,
@@ -78,6 +79,7 @@ class ChatWriter:
         self._records: dict[str, ConversationRecord] = {}
         self._current: _Open | None = None
         self._pending = PendingSync()
+        self.files = FileIndex(root, repair, self._pending)
         for _, record in reopen_index(root / CONVERSATIONS_INDEX, repair, lambda line:
                                       parse_conversation_record(line, root, CONVERSATIONS_INDEX)):
             self._records.setdefault(record.source_id, record)
@@ -152,8 +154,10 @@ class ChatWriter:
         return self._key(current, len(current.keys))
 
     def put_blob(self, blob: Blob) -> None:
-        """Store the blob's bytes under their sha256, unless a whole copy is already there."""
+        """Store the blob's bytes under their sha256, unless a whole copy is already there,
+        and the source's description of the file (``FileIndex``) if it has one."""
         sha256 = blob.content.sha256
+        self.files.describe(blob)
         final = self.root / blob_path(sha256)
         try:
             if final.stat().st_size == blob.content.size:

@@ -35,6 +35,10 @@ CALENDAR_DIR = "data/calendars"
 CONTACTS_DIR = "data/contacts"
 ENTRIES_INDEX = "data/index/entries.jsonl"
 COLLECTIONS_INDEX = "data/index/collections.jsonl"
+#: Everyone seen in chat, with directory details (the identity map), and the source's
+#: description of each file blob (a driveItem).
+PEOPLE_INDEX = "data/index/people.jsonl"
+FILES_INDEX = "data/index/files.jsonl"
 #: Where each kind of collection lives, and the file suffix of its entries.
 PIM_DIRS = {"calendar": CALENDAR_DIR, "contacts": CONTACTS_DIR}
 PIM_SUFFIXES = {"calendar": ".ics", "contacts": ".vcf"}

@@ -21,6 +21,7 @@ from ..errors import ArchiveError
 from .bag import is_sealed, read_tags, tag_value
 from .chatjson import chat_message_from_dict, conversation_from_dict
 from .errors import IndexLineError, UnsafeIndexPathError
+from .fileindex import parse_file_record
 from .jsonl import MAX_CHAT_LINE, MAX_INDEX_LINE, iter_lines, parse_object, read_capped
 from .layout import (
     BAG_INFO,
@@ -35,16 +36,19 @@ from .layout import (
     DATA,
     EML_DIR,
     ENTRIES_INDEX,
+    FILES_INDEX,
     FOLDERS_INDEX,
     IN_PROGRESS,
     MANIFEST,
     MESSAGES_INDEX,
+    PEOPLE_INDEX,
     TAGMANIFEST,
     TRANSCRIPT_FILE,
     hash64,
     is_sha256,
     safe_path,
 )
+from .people import parse_person_line
 from .pimrecords import EntryRecord, parse_collection_record, parse_entry_record
 from .reader import known_versions, open_archive
 from .records import MailRecord, parse_conversation_record, parse_folder_record
@@ -303,6 +307,30 @@ class _Validator:
             self.result.add("chat", "no transcript", f"{directory}/{TRANSCRIPT_FILE}",
                             severity="warning")
 
+    def people_and_files(self) -> None:
+        """The identity map and the files index: every line readable, no person twice,
+        every described file's blob present."""
+        seen: set[str] = set()
+        for line in iter_lines(self.root / PEOPLE_INDEX, MAX_INDEX_LINE):
+            try:
+                person = parse_person_line(line)
+            except ArchiveError as exc:
+                self.result.add("index", str(exc), PEOPLE_INDEX, line.number)
+                continue
+            if person.source_id in seen:
+                self.result.add("index", f"{person.source_id} is listed twice", PEOPLE_INDEX,
+                                line.number)
+            seen.add(person.source_id)
+        for line in iter_lines(self.root / FILES_INDEX, MAX_INDEX_LINE):
+            try:
+                record = parse_file_record(line)
+            except ArchiveError as exc:
+                self.result.add("index", str(exc), FILES_INDEX, line.number)
+                continue
+            if self.file_hash(f"{BLOB_DIR}/{record.sha256[:2]}/{record.sha256}") is None:
+                self.result.add("missing", f"file blob {record.sha256} ({record.name}) is "
+                                "missing", FILES_INDEX, line.number)
+
 
 def _manifest_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Numbered, stripped lines of a manifest, streamed; too long or not UTF-8 are errors."""
@@ -336,6 +364,7 @@ def validate(path: str | os.PathLike) -> ValidationResult:
         checker.pim_index()
         checker.walk()
         checker.chat()
+        checker.people_and_files()
     except (ArchiveError, OSError) as exc:  # something unreadable: report it, stop there
         checker.result.add("structure", f"validation stopped: {exc}")
     return checker.result

@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ArchiveError, ConfigError
-from ..model import Blob, ChatMessage, Collection, Conversation, Entry, Folder, MailMessage
+from ..model import (
+    Blob,
+    ChatMessage,
+    Collection,
+    Conversation,
+    Entry,
+    Folder,
+    MailMessage,
+    Person,
+)
 from .bag import BAGIT_TEXT, Progress, check_version, is_sealed, unseal, write_tags
 from .chatwriter import ChatWriter
 from .errors import ArchiveBusyError
@@ -34,6 +44,7 @@ from .layout import (
     MESSAGES_INDEX,
 )
 from .mailwriter import MailWriter
+from .people import PeopleIndex
 from .pimwriter import PimWriter
 from .seal import SealReport, initial_tags, seal
 
@@ -83,6 +94,7 @@ class ArchiveWriter:
         committed = progress.committed_lines if progress and repair else None
         self.mail = MailWriter(root, repair, committed)
         self.chat = ChatWriter(root, repair)
+        self.people = PeopleIndex(root)
         self.pim = PimWriter(root, repair, progress.committed_entries
                              if progress and repair else None)
         started = progress.started if progress and progress.started else \
@@ -166,6 +178,11 @@ class ArchiveWriter:
         self._check_open()
         self.chat.put_blob(blob)
 
+    def put_people(self, people: Iterable[Person]) -> None:
+        """Add to the identity map (``PeopleIndex``); written at the next commit."""
+        self._check_open()
+        self.people.add(people)
+
     def prepare_collection(self, collection: Collection) -> None:
         self._check_open()
         self.pim.prepare_collection(collection)
@@ -188,6 +205,7 @@ class ArchiveWriter:
         """Make every item appended so far durable, then record how far that is."""
         self._check_open()
         self.chat.commit()
+        self.people.commit()
         self.pim.commit()
         self._progress.committed_bytes = self.mail.commit()
         self._progress.committed_lines = self.mail.count

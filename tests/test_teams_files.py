@@ -1,0 +1,299 @@
+"""Teams file attachments, the export listings and the identity map, end to end:
+``migrate copy teams://… archive:A`` against the fake Graph server (tests/fake_graph.py,
+fake_graph_teams.py, fake_graph_teams_files.py), driven by the real msgraph-sdk.
+
+Files linked from messages are fetched through the shares API and stored once, by sha256,
+with their driveItem; a deleted or forbidden file fails only its message, which the next
+run retries; a 30 MB file goes through with flat memory; everyone seen is in the identity
+map with their UPN, and ``archive people`` writes the mapping sheet; the export listing
+(``?listing=export``, getAllMessages) gives the same archive as the per-channel listings.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from fake_graph import FakeGraph
+from fake_graph_teams import FakeChannel, FakeChat, FakeTeam, FakeTeams, member, message, user
+from fake_graph_teams_files import (
+    FakeFile,
+    FakeFiles,
+    directory_user,
+    generated,
+    reference,
+)
+
+from connectors.graph.teams_files import file_references, share_id
+from migrate.archive.layout import blob_path
+from migrate.endpoint import parse_endpoint
+from migrate.registry import connector_for
+
+REPO = Path(__file__).resolve().parent.parent
+TENANT = "mairie-exemple.onmicrosoft.com"
+TOKEN = "eyFakeTeamsFilesToken.for-tests"
+TEAM = "5c3b8e2a-0000-4000-8000-00000000f001"
+GENERAL = "19:general0001@thread.tacv2"
+WORKS = "19:travaux0002@thread.tacv2"
+AGENT = "agent@mairie-exemple.fr"
+DIRECT = "19:a1111111_b2222222@unq.gbl.spaces"
+ALICE = ("a1111111-0000-4000-8000-000000000001", "Alice Martin", "alice@mairie-exemple.fr")
+BOB = ("b2222222-0000-4000-8000-000000000002", "Bob Durand", "bob@mairie-exemple.fr")
+GUEST = ("c3333333-0000-4000-8000-000000000003", "Chloé (Prestataire)")
+SITE = "https://mairieexemple.sharepoint.com/sites/Mairie/Shared%20Documents/General"
+BUDGET = FakeFile(f"{SITE}/Budget 2024.xlsx", "Budget 2024.xlsx",
+                  b"PK\x03\x04budget" * 300, mime_type="application/vnd.openxmlformats-"
+                  "officedocument.spreadsheetml.sheet")
+BIG = 30 * 1024 * 1024
+PLAN = FakeFile(f"{SITE}/Plan local d'urbanisme.pdf", "Plan local d'urbanisme.pdf",
+                size=BIG, seed="plu", mime_type="application/pdf")
+GONE = FakeFile(f"{SITE}/Ancien compte rendu.docx", "Ancien compte rendu.docx",
+                b"PK\x03\x04ancien" * 50, status=404)
+SECRET = FakeFile("https://mairieexemple.sharepoint.com/sites/RH/Shared%20Documents/"
+                  "Salaires.xlsx", "Salaires.xlsx", b"PK\x03\x04rh" * 50, status=403)
+NOTE = FakeFile("https://mairieexemple-my.sharepoint.com/personal/alice/Documents/"
+                "Microsoft Teams Chat Files/note.txt", "note.txt", "Note de séance\n".encode(),
+                mime_type="text/plain")
+CARD = {"id": "card1", "contentType": "application/vnd.microsoft.card.adaptive",
+        "contentUrl": None, "content": '{"type":"AdaptiveCard","body":[]}', "name": None,
+        "thumbnailUrl": None, "teamsAppId": None}
+
+
+def _in(channel: str) -> dict:
+    return {"channelIdentity": {"teamId": TEAM, "channelId": channel}}
+
+
+def build(big: bool = True) -> tuple[FakeTeams, FakeFiles]:
+    """A team whose messages link files (one shared twice, a 30 MB one, a deleted one and
+    a forbidden one), with a guest reacting and mentioned; a user's chat with a file."""
+    alice, bob, guest = user(*ALICE[:2]), user(*BOB[:2]), user(*GUEST)
+    people = [member(*ALICE), member(*BOB)]
+    general = FakeChannel(GENERAL, "Général", None, people)
+    general.messages = [
+        message("1001", "2024-03-01T09:00:00Z", alice, '<p>Le budget <attachment id="b1">'
+                "</attachment></p>", attachments=[reference(BUDGET, "b1")],
+                reactions=[{"reactionType": "like", "displayName": "Like",
+                            "reactionContentUrl": None, "createdDateTime":
+                            "2024-03-01T09:01:00Z", "user": user(GUEST[0], None)}],
+                **_in(GENERAL)),
+        message("1003", "2024-03-01T11:00:00Z", alice, "<p>L'ancien CR</p>",
+                attachments=[reference(GONE, "g1")], **_in(GENERAL)),
+        message("1004", "2024-03-01T12:00:00Z", bob, "<p>Les salaires</p>",
+                attachments=[reference(SECRET, "s1")], **_in(GENERAL)),
+        message("1005", "2024-03-01T13:00:00Z", bob, "<p>Encore le budget, et une carte</p>",
+                attachments=[reference(BUDGET, "b2"), CARD], **_in(GENERAL)),
+    ]
+    if big:
+        general.messages.append(
+            message("1002", "2024-03-01T10:00:00Z", bob, "<p>Le PLU</p>",
+                    attachments=[reference(PLAN, "p1")], **_in(GENERAL)))
+    general.replies = {"1001": [
+        message("1101", "2024-03-01T09:05:00Z", bob, '<p>Merci <at id="0">Chloé</at></p>',
+                replyToId="1001", mentions=[{"id": 0, "mentionText": "Chloé",
+                                             "mentioned": guest}], **_in(GENERAL)),
+        message("1102", "2024-03-01T09:06:00Z", alice, "<p>Je relis</p>", replyToId="1001",
+                lastModifiedDateTime="2024-03-02T09:06:00Z", **_in(GENERAL)),
+    ]}
+    works = FakeChannel(WORKS, "Travaux", None, people, [
+        message(str(2000 + n), f"2024-04-0{1 + n // 4}T0{n % 4}:00:00Z", (alice, bob)[n % 2],
+                f"<div>point {n}</div>", **_in(WORKS)) for n in range(7)])
+    chat = FakeChat(DIRECT, "oneOnOne", None, people, [
+        message("3001", "2024-05-01T08:00:00Z", alice, "<p>La note</p>", chatId=DIRECT,
+                attachments=[reference(NOTE, "n1")]),
+        message("3002", "2024-05-01T08:01:00Z", bob, "<p>Reçue</p>", chatId=DIRECT)])
+    users = {ALICE[0]: directory_user(ALICE[0], "alice.martin@mairie-exemple.fr", ALICE[1],
+                                      ALICE[2]),
+             BOB[0]: directory_user(BOB[0], "bob.durand@mairie-exemple.fr", BOB[1], None),
+             AGENT: "Agent"}
+    files = FakeFiles()
+    files.add(BUDGET, PLAN, GONE, SECRET, NOTE)
+    return FakeTeams(teams=[FakeTeam(TEAM, "Mairie", None, [general, works])],
+                     chats={AGENT: [chat]}, users=users), files
+
+
+def start(big: bool = True) -> FakeGraph:
+    fake = FakeGraph(tokens={TOKEN}).start()
+    fake.teams, fake.teams_files = build(big)
+    return fake
+
+
+@pytest.fixture
+def server():
+    fake = start()
+    yield fake
+    fake.stop()
+
+
+def config(tmp_path: Path, server: FakeGraph, location: str = f"/{TEAM}") -> str:
+    """A config naming the endpoint ``mairie``: its token in a file, pages of 3."""
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    path = tmp_path / "migrate.toml"
+    path.write_text(f'[endpoints.mairie]\nurl = "teams://{TENANT}{location}"\n'
+                    f'graph_url = "{server.url}"\ntoken_file = "{token}"\npage_size = "3"\n')
+    return str(path)
+
+
+def copy(conf: str, archive: Path, state: Path) -> subprocess.CompletedProcess:
+    done = run_cli("--config", conf, "copy", "mairie", f"archive:{archive}", "--state",
+                   str(state), "--quiet")
+    assert TOKEN not in done.stdout + done.stderr
+    return done
+
+
+def archived(archive: Path) -> dict:
+    """{message id: message} of an archive, read through the archive connector."""
+    reader = connector_for(parse_endpoint(f"archive:{archive}")).open_source()
+    try:
+        return {m.source_id: m for c in reader.conversations()
+                for m in reader.chat_messages(c)}
+    finally:
+        reader.close()
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_share_ids_are_encoded_as_microsoft_documents():
+    url = "https://onedrive.live.com/redir?resid=1231244193912!12&authKey=1201919!12921!1"
+    key = share_id(url)
+    assert key.startswith("u!") and "=" not in key and "/" not in key and "+" not in key
+    import base64
+    assert base64.urlsafe_b64decode(key[2:] + "==").decode() == url
+    message_json = {"attachments": [reference(BUDGET, "a"), CARD, reference(BUDGET, "b"),
+                                    {"contentType": "reference", "contentUrl": None}]}
+    assert [f.url for f in file_references(message_json)] == [BUDGET.url]
+
+
+def test_files_are_archived_once_with_their_drive_item_and_failures_retried(server,
+                                                                             tmp_path):
+    archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
+    server.teams.throttle_once = {"shares"}
+    done = copy(conf, archive, state)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert server.requests["429:shares"] == 1  # waited out
+    out = done.stdout
+    assert "[1003]" in out and "no longer in SharePoint or OneDrive" in out
+    assert "[1004]" in out and "access denied to file Salaires.xlsx" in out \
+        and "Files.Read.All" in out
+    messages = archived(archive)
+    assert "1003" not in messages and "1004" not in messages and len(messages) == 12
+
+    budget = hashlib.sha256(BUDGET.data).hexdigest()
+    plan = hashlib.sha256(b"".join(generated(BIG, "plu"))).hexdigest()
+    (first,) = messages["1001"].attachments
+    assert (first.sha256, first.size, first.name, first.media_type) == (
+        budget, len(BUDGET.data), BUDGET.name, BUDGET.mime_type)
+    assert [a.sha256 for a in messages["1005"].attachments] == [budget]  # shared: once
+    assert (archive / blob_path(budget)).read_bytes() == BUDGET.data
+    (big,) = messages["1002"].attachments
+    assert big.sha256 == plan and big.size == BIG
+    blob = archive / blob_path(plan)
+    assert blob.stat().st_size == BIG
+    assert json.loads(messages["1005"].raw)["attachments"][1] == CARD  # the card: raw JSON
+
+    described = {line["sha256"]: line for line in lines(archive / "data/index/files.jsonl")}
+    assert set(described) == {budget, plan}
+    item = json.loads(described[budget]["source"])
+    assert item["webUrl"] == BUDGET.url and item["eTag"] and item["size"] == len(BUDGET.data)
+    assert described[budget]["name"] == BUDGET.name
+
+    page = next(p for p in archive.glob("data/chat/*/transcript.html")
+                if "general" in p.parent.name)
+    text = page.read_text("utf-8")
+    assert f'href="../../../{blob_path(budget)}"' in text and BUDGET.name in text
+    assert (page.parent / f"../../../{blob_path(budget)}").resolve().is_file()
+
+    server.teams_files.files[GONE.url].status = 200  # restored from the recycle bin
+    again = copy(conf, archive, state)
+    assert again.returncode == 1 and "Copied 1 messages" in again.stdout, again.stdout
+    assert "[1004]" in again.stdout and server.requests["download:Budget 2024.xlsx"] == 4
+    assert "1003" in archived(archive)
+    valid = run_cli("archive", "validate", str(archive))
+    assert valid.returncode == 0, valid.stdout
+
+
+def _peak_rss_kib(*args: str) -> tuple[subprocess.CompletedProcess, int]:
+    """Run the CLI under a small wrapper and return its peak resident size (KiB)."""
+    wrapper = ("import resource, subprocess, sys\n"
+               "done = subprocess.run([sys.executable, '-m', 'migrate', *sys.argv[1:]])\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+               "sys.exit(done.returncode)\n")
+    done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True,
+                          text=True, cwd=REPO)
+    return done, int(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_30_mb_file_goes_through_with_flat_memory(tmp_path):
+    small = start(big=False)
+    try:
+        conf = config(tmp_path, small)
+        done, baseline = _peak_rss_kib("--config", conf, "copy", "mairie",
+                                       f"archive:{tmp_path / 'small'}", "--state",
+                                       str(tmp_path / "small.db"), "--quiet")
+        assert done.returncode == 1, done.stdout + done.stderr
+    finally:
+        small.stop()
+    large = start(big=True)
+    try:
+        conf = config(tmp_path, large)
+        done, peak = _peak_rss_kib("--config", conf, "copy", "mairie",
+                                   f"archive:{tmp_path / 'A'}", "--state",
+                                   str(tmp_path / "s.db"), "--quiet")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert large.requests["download:Plan local d'urbanisme.pdf"] == 1
+    finally:
+        large.stop()
+    growth = (peak - baseline) * 1024
+    print(f"30 MB file: peak RSS {peak // 1024} MiB, {growth / BIG:.2f} x the file above "
+          f"a copy without it ({baseline // 1024} MiB)")
+    assert growth < BIG // 2
+
+
+def test_everyone_seen_is_in_the_identity_map_and_the_mapping_sheet(server, tmp_path):
+    archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
+    copy(conf, archive, state)
+    people = {p["source_id"]: p for p in lines(archive / "data/index/people.jsonl")}
+    assert set(people) == {f"aad:{ALICE[0]}", f"aad:{BOB[0]}", f"aad:{GUEST[0]}"}
+    assert people[f"aad:{ALICE[0]}"] == {
+        "source_id": f"aad:{ALICE[0]}", "display_name": ALICE[1],
+        "upn": "alice.martin@mairie-exemple.fr", "email": ALICE[2], "in_directory": True}
+    bob = people[f"aad:{BOB[0]}"]  # no mail in the directory: the member's e-mail stays
+    assert bob["upn"] == "bob.durand@mairie-exemple.fr" and bob["email"] == BOB[2]
+    guest = people[f"aad:{GUEST[0]}"]  # a guest: no record, what the mention said
+    assert guest["in_directory"] is False and guest["display_name"] == GUEST[1]
+    assert guest["upn"] is None
+    assert all(server.requests[f"user:{key}"] == 1 for key in (ALICE[0], BOB[0]))
+
+    before = (archive / "data/index/people.jsonl").read_bytes()
+    copy(conf, archive, state)  # a rerun: the same map, nothing twice
+    assert (archive / "data/index/people.jsonl").read_bytes() == before
+
+    sheet = tmp_path / "mappings" / "people.csv"
+    done = run_cli("archive", "people", str(archive), "--csv", str(sheet),
+                   env={"LANG": "fr_FR.UTF-8"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 personnes (2 trouvées dans l'annuaire)" in done.stdout
+    with open(sheet, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0]) == ["source_id", "upn", "display_name", "email", "target_account"]
+    assert {r["source_id"]: (r["upn"], r["target_account"]) for r in rows} == {
+        f"aad:{ALICE[0]}": ("alice.martin@mairie-exemple.fr", ""),
+        f"aad:{BOB[0]}": ("bob.durand@mairie-exemple.fr", ""),
+        f"aad:{GUEST[0]}": ("", "")}
+    nothing = run_cli("archive", "people", str(tmp_path), "--csv", str(sheet))
+    assert nothing.returncode != 0 and "not an archive" in nothing.stderr
+
+
+def test_the_example_mapping_sheet_has_the_columns_the_command_writes():
+    with open(REPO / "mappings" / "people.example.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(line for line in f if not line.startswith("#")))
+    assert tuple(rows[0]) == ("source_id", "upn", "display_name", "email", "target_account")
+    assert all(len(row) == 5 for row in rows[1:]) and len(rows) > 2
