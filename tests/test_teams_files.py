@@ -297,3 +297,50 @@ def test_the_example_mapping_sheet_has_the_columns_the_command_writes():
         rows = list(csv.reader(line for line in f if not line.startswith("#")))
     assert tuple(rows[0]) == ("source_id", "upn", "display_name", "email", "target_account")
     assert all(len(row) == 5 for row in rows[1:]) and len(rows) > 2
+
+
+def _chat_files(archive: Path) -> dict[str, bytes]:
+    """Every message file and chat index of an archive, by relative path."""
+    found = {str(p.relative_to(archive)): p.read_bytes()
+             for p in archive.glob("data/chat/*/messages.jsonl")}
+    for name in ("conversations", "files", "people"):
+        path = archive / f"data/index/{name}.jsonl"
+        found[name] = path.read_bytes() if path.exists() else b""
+    return found
+
+
+@pytest.mark.parametrize("location", [f"/{TEAM}", f"/?user={AGENT}"])
+def test_the_export_listing_gives_the_same_archive_and_verify_matches(tmp_path, location):
+    server = start(big=False)
+    try:
+        for file in (GONE, SECRET):
+            server.teams_files.files[file.url].status = 200
+        export = f"{location}{'&' if '?' in location else '?'}listing=export&model=A"
+        done = copy(config(tmp_path, server, location), tmp_path / "A", tmp_path / "a.db")
+        assert done.returncode == 0, done.stdout + done.stderr
+        listed = server.requests["channel messages"] + server.requests["chat messages"]
+        server.teams.throttle_once = {"getAllMessages"}
+        (tmp_path / "b").mkdir()
+        done = copy(config(tmp_path / "b", server, export), tmp_path / "B", tmp_path / "b.db")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert server.requests["429:getAllMessages"] == 1
+        assert server.requests["getAllMessages model=A"] == 1  # first page; then nextLinks
+        assert server.requests["channel messages"] + server.requests["chat messages"] == \
+            listed  # the export listing alone was read
+        assert _chat_files(tmp_path / "B") == _chat_files(tmp_path / "A")
+        assert len(archived(tmp_path / "B")) == (13 if location.startswith("/5") else 2)
+
+        checked = run_cli("--config", str(tmp_path / "b" / "migrate.toml"), "verify",
+                          "mairie", f"archive:{tmp_path / 'A'}")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "messages match" in checked.stdout
+    finally:
+        server.stop()
+
+
+def test_a_wrong_listing_or_model_is_a_usage_error(server, tmp_path):
+    for query in ("?listing=all", "?model=A", "?listing=export&model=C"):
+        done = copy(config(tmp_path, server, f"/{TEAM}{query}"), tmp_path / "A",
+                    tmp_path / "s.db")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "listing" in done.stderr and "Traceback" not in done.stderr

@@ -31,12 +31,26 @@ def scope_of(endpoint: Endpoint) -> Scope:
     """One team (its id), every team (``*``) or one user's chats (``?user=``)."""
     team = endpoint.location.strip("/")
     user = endpoint.params.get("user")
+    listing, model = _listing(endpoint)
     if user and not team:
-        return Scope(user=user)
+        return Scope(user=user, listing=listing, model=model)
     if team and not user and "/" not in team:
-        return Scope(team=team)
+        return Scope(team=team, listing=listing, model=model)
     raise ConfigError(f"{endpoint.display}: expected teams://TENANT/TEAM_ID, "
                       "teams://TENANT/* or teams://TENANT/?user=USER")
+
+
+def _listing(endpoint: Endpoint) -> tuple[str, str | None]:
+    """``listing=standard|export`` and the export APIs' payment ``model=A|B``."""
+    listing = endpoint.params.get("listing", "standard")
+    model = endpoint.params.get("model") or None
+    if listing not in ("standard", "export"):
+        raise ConfigError(f"{endpoint.display}: listing must be 'standard' (per channel and "
+                          f"chat) or 'export' (the getAllMessages export APIs), not {listing!r}")
+    if model is not None and (listing != "export" or model not in ("A", "B")):
+        raise ConfigError(f"{endpoint.display}: model=A or model=B (the payment model of the "
+                          "metered export APIs) goes with listing=export")
+    return listing, model
 
 
 class TeamsConnector(Connector):

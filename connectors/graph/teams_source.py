@@ -40,6 +40,7 @@ from migrate.model import (
 )
 
 from .session import Session
+from .teams_export import ExportSpool, channel_of, chat_of
 from .teams_files import FileReference, fetch_file, file_references
 from .teams_json import RawItem, parse_object, parse_page
 from .teams_map import chat_message, hosted_ids, member, when
@@ -59,6 +60,9 @@ class Scope:
 
     team: str | None = None  # a team id, or "*" for every team
     user: str | None = None
+    #: "export": messages come from the getAllMessages export APIs (``teams_export``)
+    listing: str = "standard"
+    model: str | None = None  # the export APIs' payment model (A or B); None: evaluation
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class TeamsSource(ChatSource):
         self._top = min(session.settings.page_size, MESSAGE_PAGE)
         self._known: dict[str, Identity] = {}  # members of the conversation being read
         self._people = People(session)
+        self._export: tuple[str, ExportSpool] | None = None  # (team or user, its listing)
 
     # --- listing -------------------------------------------------------------------------
 
@@ -167,7 +172,9 @@ class TeamsSource(ChatSource):
             raise ItemError(f"{self.session.settings.display}: conversation "
                             f"{conversation.source_id} was not listed by this source")
         self._known = {m.source_id: m for m in conversation.members}
-        if where.chat is not None:
+        if self.scope.listing == "export":
+            yield from self._exported_messages(where)
+        elif where.chat is not None:
             yield from self._chat_messages(where.chat)
         else:
             yield from self._channel_messages(where.team or "", where.channel or "")
@@ -261,6 +268,41 @@ class TeamsSource(ChatSource):
         self._blobs[blob.content.sha256] = blob
         return blob.ref
 
+    # --- the export listings (getAllMessages) ---------------------------------------------
+
+    def _exported_messages(self, where: _Where) -> Iterator[ChatMessage]:
+        """A conversation's messages from its team's (or user's) export listing, in the
+        order the per-conversation listings give (``teams_export``)."""
+        if where.chat is not None:
+            spool = self._spool(self.scope.user or "", chat_of, lambda c, u: c.users
+                                .by_user_id(u).chats.get_all_messages)
+            hosted = _chat_hosted(where.chat)
+            for item in spool.chat_messages(where.chat):
+                yield from self._message(item, where.chat, hosted)
+            return
+        team, channel = where.team or "", where.channel or ""
+        spool = self._spool(team, channel_of, lambda c, t: c.teams.by_team_id(t).channels
+                            .get_all_messages)
+        for item, root in spool.thread_messages(channel):
+            yield from self._message(item, channel, _channel_hosted(team, channel, root), root)
+
+    def _spool(self, owner: str, conversation_of: Callable[[dict], str | None],
+               listing: Callable[[GraphServiceClient, str], object]) -> ExportSpool:
+        """The export listing of one team or user, read once (the previous one released)."""
+        if self._export is not None and self._export[0] == owner:
+            return self._export[1]
+        self._close_export()
+        what = f"exporting the messages of {owner} (getAllMessages)"
+        query = {"top": self._top, **({"model": self.scope.model} if self.scope.model else {})}
+        items = self._pages(what, lambda c: listing(c, owner), **query)
+        self._export = (owner, ExportSpool(items, conversation_of, what))
+        return self._export[1]
+
+    def _close_export(self) -> None:
+        if self._export is not None:
+            self._export[1].close()
+            self._export = None
+
     def blob(self, ref: BlobRef) -> Blob:
         if ref.sha256 in self._unfetched:
             raise self._unfetched[ref.sha256]
@@ -274,6 +316,7 @@ class TeamsSource(ChatSource):
         return self._people.people()
 
     def close(self) -> None:
+        self._close_export()
         self.session.close()
 
 
@@ -283,3 +326,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _created(item: RawItem) -> tuple[datetime, str]:
     """Sort key: creation time (parsed: Graph's fractions of a second vary), then id."""
     return (when(item.data.get("createdDateTime")) or _EPOCH, str(item.data.get("id", "")))
+
+
+def _channel_hosted(team: str, channel: str, root: str | None) -> Callable:
+    """How to reach the inline images of a channel message (``root``: of a reply)."""
+    def hosted(c: GraphServiceClient, key: str, hosted_id: str):
+        messages = c.teams.by_team_id(team).channels.by_channel_id(channel).messages
+        item = messages.by_chat_message_id(key) if root is None else \
+            messages.by_chat_message_id(root).replies.by_chat_message_id1(key)
+        return item.hosted_contents.by_chat_message_hosted_content_id(hosted_id).content
+    return hosted
+
+
+def _chat_hosted(chat: str) -> Callable:
+    """How to reach the inline images of a chat message."""
+    def hosted(c: GraphServiceClient, key: str, hosted_id: str):
+        return c.chats.by_chat_id(chat).messages.by_chat_message_id(key).hosted_contents \
+            .by_chat_message_hosted_content_id(hosted_id).content
+    return hosted
