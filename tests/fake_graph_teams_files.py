@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -56,14 +57,22 @@ class FakeFile:
     seed: str = ""
     mime_type: str = "application/octet-stream"
     status: int = 200  # 404: deleted; 403: the app may not read it
+    #: When set, the download stops after its first chunk until the test sets it again
+    #: (``sending`` tells the test it is there): a copy can be killed mid-file.
+    hold: threading.Event | None = None
+    sending: threading.Event = field(default_factory=threading.Event)
 
     def length(self) -> int:
         return len(self.data) if self.data is not None else self.size
 
     def chunks(self) -> Iterator[bytes]:
-        if self.data is not None:
-            return iter([self.data])
-        return generated(self.size, self.seed)
+        chunks = iter([self.data]) if self.data is not None else \
+            generated(self.size, self.seed)
+        for number, chunk in enumerate(chunks):
+            yield chunk
+            if number == 0 and self.hold is not None:
+                self.sending.set()
+                self.hold.wait(60)
 
     def drive_item(self) -> dict:
         key = hashlib.sha1(self.url.encode()).hexdigest()[:16].upper()

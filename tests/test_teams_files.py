@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -344,3 +346,38 @@ def test_a_wrong_listing_or_model_is_a_usage_error(server, tmp_path):
                     tmp_path / "s.db")
         assert done.returncode == 2, done.stdout + done.stderr
         assert "listing" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_copy_killed_in_the_middle_of_a_file_resumes_with_nothing_lost_or_twice(
+        server, tmp_path):
+    for file in (GONE, SECRET):
+        server.teams_files.files[file.url].status = 200
+    plan = server.teams_files.files[PLAN.url]
+    plan.hold = threading.Event()
+    archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migrate", "--config", conf, "copy", "mairie",
+         f"archive:{archive}", "--state", str(state), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    try:
+        assert plan.sending.wait(60), "the copy never reached the 30 MB file"
+        process.send_signal(signal.SIGKILL)  # kill -9 while the file is half downloaded
+        process.wait(30)
+    finally:
+        plan.hold.set()
+        plan.hold = None
+    assert process.returncode == -signal.SIGKILL
+
+    done = copy(conf, archive, state)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ids = [json.loads(line)["source_id"]
+           for path in archive.glob("data/chat/*/messages.jsonl")
+           for line in path.read_text("utf-8").splitlines()]
+    assert len(ids) == len(set(ids)) == 14  # nothing lost, nothing twice
+    shas = [line["sha256"] for line in lines(archive / "data/index/files.jsonl")]
+    assert len(shas) == len(set(shas)) == 4
+    plan_sha = hashlib.sha256(b"".join(generated(BIG, "plu"))).hexdigest()
+    assert plan_sha in shas and (archive / blob_path(plan_sha)).stat().st_size == BIG
+    assert not list(archive.glob("data/blobs/**/.*.tmp"))
+    valid = run_cli("archive", "validate", str(archive))
+    assert valid.returncode == 0, valid.stdout

@@ -1,7 +1,9 @@
 """Microsoft Teams through Graph: ``teams://TENANT/TEAM_ID`` (one team's channels),
 ``teams://TENANT/*`` (every team's) and ``teams://TENANT/?user=USER`` (a user's 1:1 and
 group chats); a chat source. Same client, sign-in and throttling as ``graph://`` mail
-(``session``, ``settings``, ``credentials``); reading is in ``teams_source``.
+(``session``, ``settings``, ``credentials``); reading is in ``teams_source``, files in
+``teams_files``, the identity map in ``teams_people``. ``listing=export`` (with the payment
+``model=A|B``) reads messages through the getAllMessages export APIs (``teams_export``).
 """
 
 from __future__ import annotations
@@ -67,7 +69,13 @@ class TeamsConnector(Connector):
         limits={Feature.EDITS: {
             "en": "Graph gives when a message was last edited, not its former versions",
             "fr": "Graph donne la date de dernière modification, pas les versions "
-                  "antérieures"}},
+                  "antérieures"},
+            Feature.ATTACHMENTS: {
+            "en": "a shared file is copied as it is now in SharePoint or OneDrive, not as "
+                  "it was when posted; a deleted one cannot be copied",
+            "fr": "un fichier partagé est copié tel qu'il est aujourd'hui dans SharePoint "
+                  "ou OneDrive, pas tel qu'il était à l'envoi ; un fichier supprimé ne peut "
+                  "pas être copié"}},
     )
 
     def open_source(self) -> TeamsSource:
