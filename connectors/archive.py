@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from migrate.archive import ArchiveReader, ArchiveWriter, open_archive
+from migrate.archive.people import read_people
 from migrate.connector import (
     Capabilities,
     ChatSource,
@@ -71,6 +72,10 @@ class ArchiveSource(MailSource, ChatSource, PimSource):
 
     def blob(self, ref: BlobRef) -> Blob:
         return self.reader.blob(ref)
+
+    def people(self) -> Iterator[Person]:
+        """The archive's identity map, so that an archive copied to another keeps it."""
+        return read_people(self.reader.root)
 
     def collections(self) -> Iterator[Collection]:
         return self.reader.collections()

@@ -293,6 +293,12 @@ def test_everyone_seen_is_in_the_identity_map_and_the_mapping_sheet(server, tmp_
     nothing = run_cli("archive", "people", str(tmp_path), "--csv", str(sheet))
     assert nothing.returncode != 0 and "not an archive" in nothing.stderr
 
+    with open(archive / "data/index/people.jsonl", "ab") as stream:  # damage it
+        stream.write(b'{"display_name": "Personne"}\n')
+    damaged = run_cli("archive", "validate", str(archive))
+    assert damaged.returncode == 1
+    assert "people.jsonl line 4: 'source_id' is missing" in damaged.stdout, damaged.stdout
+
 
 def test_the_example_mapping_sheet_has_the_columns_the_command_writes():
     with open(REPO / "mappings" / "people.example.csv", newline="", encoding="utf-8") as f:
@@ -381,3 +387,14 @@ def test_a_copy_killed_in_the_middle_of_a_file_resumes_with_nothing_lost_or_twic
     assert not list(archive.glob("data/blobs/**/.*.tmp"))
     valid = run_cli("archive", "validate", str(archive))
     assert valid.returncode == 0, valid.stdout
+
+
+def test_an_archive_copied_to_another_keeps_its_identity_map(server, tmp_path):
+    server.teams_files.files[PLAN.url].status = 404  # no need for the 30 MB file here
+    archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
+    copy(conf, archive, state)
+    done = run_cli("copy", f"archive:{archive}", f"archive:{tmp_path / 'B'}", "--state",
+                   str(tmp_path / "b.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    people = "data/index/people.jsonl"
+    assert (tmp_path / "B" / people).read_bytes() == (archive / people).read_bytes()
