@@ -336,7 +336,12 @@ def test_the_export_listing_gives_the_same_archive_and_verify_matches(tmp_path, 
         assert server.requests["channel messages"] + server.requests["chat messages"] == \
             listed  # the export listing alone was read
         assert _chat_files(tmp_path / "B") == _chat_files(tmp_path / "A")
-        assert len(archived(tmp_path / "B")) == (13 if location.startswith("/5") else 2)
+        messages = archived(tmp_path / "B")
+        assert len(messages) == (13 if location.startswith("/5") else 2)
+        if "3001" in messages:  # a file shared in a 1:1 chat (OneDrive) is there too
+            (note,) = messages["3001"].attachments
+            assert note.sha256 == hashlib.sha256(NOTE.data).hexdigest()
+            assert note.media_type == "text/plain"
 
         checked = run_cli("--config", str(tmp_path / "b" / "migrate.toml"), "verify",
                           "mairie", f"archive:{tmp_path / 'A'}")

@@ -13,6 +13,7 @@ content inline: they stay in the message's untouched JSON.
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
 
 from migrate.errors import AuthError, ItemError
@@ -20,6 +21,8 @@ from migrate.model import Blob
 
 from .session import NotFound, Session, TokenRefused
 from .teams_json import parse_object
+
+log = logging.getLogger(__name__)
 
 #: What a 403 on a file says the app lacks.
 FILES_PERMISSION = ("the Files.Read.All (or Sites.Read.All) application permission with "
@@ -83,9 +86,9 @@ def fetch_file(session: Session, reference: FileReference, message: str) -> Blob
         else None
     name = item.get("name") if isinstance(item.get("name"), str) else reference.name
     expected = item.get("size")
-    if isinstance(expected, int) and expected != content.size:
-        raise ItemError(f"{session.settings.display}: {label}: SharePoint describes "
-                        f"{expected} bytes but served {content.size}; it may have changed "
-                        "meanwhile, it is fetched again next run")
+    if isinstance(expected, int) and expected != content.size:  # SharePoint may rewrite
+        log.warning("%s: %s: SharePoint describes %d bytes and served %d; the bytes served "
+                    "are kept (Office documents get their properties rewritten on download)",
+                    session.settings.display, label, expected, content.size)
     return Blob(content, name, media, about=about.decode("utf-8", "replace"))
 
