@@ -394,12 +394,12 @@ def test_a_copy_killed_in_the_middle_of_a_file_resumes_with_nothing_lost_or_twic
     assert valid.returncode == 0, valid.stdout
 
 
-def test_an_archive_copied_to_another_keeps_its_identity_map(server, tmp_path):
+def test_an_archive_copied_to_another_keeps_its_identity_map_and_files(server, tmp_path):
     server.teams_files.files[PLAN.url].status = 404  # no need for the 30 MB file here
     archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
     copy(conf, archive, state)
     done = run_cli("copy", f"archive:{archive}", f"archive:{tmp_path / 'B'}", "--state",
                    str(tmp_path / "b.db"), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
-    people = "data/index/people.jsonl"
-    assert (tmp_path / "B" / people).read_bytes() == (archive / people).read_bytes()
+    for index in ("data/index/people.jsonl", "data/index/files.jsonl"):
+        assert (tmp_path / "B" / index).read_bytes() == (archive / index).read_bytes()

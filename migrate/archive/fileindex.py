@@ -16,7 +16,16 @@ from pathlib import Path
 
 from ..errors import ArchiveError
 from ..model import Blob
-from .jsonl import Line, PendingSync, dumps_line, parse_object, reopen_index
+from .jsonl import (
+    MAX_INDEX_LINE,
+    Line,
+    PendingSync,
+    dumps_line,
+    iter_lines,
+    parse_object,
+    read_line,
+    reopen_index,
+)
 from .layout import FILES_INDEX, is_sha256
 
 
@@ -74,3 +83,29 @@ class FileIndex:
             stream.write(dumps_line(record.to_dict()))
         self._pending.add(self.path)
         self._known.add(record.sha256)
+
+
+class FileDescriptions:
+    """Reading side: the description of a blob, found by its sha256. Keeps one offset per
+    line (read on first use), and reads a line back only when its blob is asked for."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / FILES_INDEX
+        self._offsets: dict[str, int] | None = None
+
+    def about(self, sha256: str) -> str | None:
+        """The source's JSON text describing this blob, or None (not a shared file)."""
+        if self._offsets is None:
+            self._offsets = {}
+            for line in iter_lines(self.path):
+                try:
+                    self._offsets.setdefault(parse_file_record(line).sha256, line.offset)
+                except ArchiveError:
+                    continue  # validate reports it; the blob is still readable
+        offset = self._offsets.get(sha256)
+        if offset is None:
+            return None
+        with open(self.path, "rb") as stream:
+            stream.seek(offset)
+            line = read_line(stream, 0, MAX_INDEX_LINE)
+        return parse_file_record(line).source if line is not None else None

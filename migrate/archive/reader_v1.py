@@ -42,6 +42,7 @@ from ..model import (
 )
 from .chatjson import chat_message_from_dict, conversation_from_dict
 from .errors import IndexLineError
+from .fileindex import FileDescriptions
 from .jsonl import (
     MAX_CHAT_LINE,
     MAX_INDEX_LINE,
@@ -127,6 +128,7 @@ class ArchiveReaderV1(ArchiveReader):
         self._conversations: dict[str, ConversationRecord] | None = None
         self._first: tuple[str, ...] | None = None
         self._pim = PimReader(root, self._problem)
+        self._files = FileDescriptions(root)
         if not sealed:
             log.warning("%s is not sealed: a run is writing it or did not finish", root)
 
@@ -312,7 +314,8 @@ class ArchiveReaderV1(ArchiveReader):
         if not path.is_file():
             raise BadInputError(f"blob {ref.sha256} ({ref.name or 'unnamed'}) is missing "
                                 "from the archive")
-        return Blob(Content.from_file(path), ref.name, ref.media_type)
+        return Blob(Content.from_file(path), ref.name, ref.media_type,
+                    about=self._files.about(ref.sha256))
 
     # --- calendars and contacts (see pimreader) ------------------------------------------
 
