@@ -403,3 +403,24 @@ def test_an_archive_copied_to_another_keeps_its_identity_map_and_files(server, t
     assert done.returncode == 0, done.stdout + done.stderr
     for index in ("data/index/people.jsonl", "data/index/files.jsonl"):
         assert (tmp_path / "B" / index).read_bytes() == (archive / index).read_bytes()
+
+
+def test_the_transcript_with_file_links_renders_in_headless_chromium(server, tmp_path):
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("chromium is missing: `make test` installs Debian's")
+    server.teams_files.files[PLAN.url].status = 404  # no need for the 30 MB file here
+    archive = tmp_path / "A"
+    copy(config(tmp_path, server), archive, tmp_path / "s.db")
+    page = next(p for p in archive.glob("data/chat/*/transcript.html")
+                if "general" in p.parent.name)
+    shot = tmp_path / "shot.png"
+    done = subprocess.run(
+        [str(chromium), "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
+         f"--screenshot={shot}", "--window-size=900,900", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 10_000
