@@ -8,7 +8,19 @@ Requests are built by msgraph-sdk's request builders and sent through its adapte
 base URL, middleware) and the session's throttling loop.
 
 A channel's first messages are listed whole before any is given out (Graph lists them
-newest first); replies are listed per thread. Inline images are fetched with their message
+newest first); replies are listed per thread. A replies listing that fails (after the
+session's retries) is a *gap*: that thread's replies fail alone, the copier records it and
+the next pass lists the thread again.
+
+Incremental passes (``chat_cursor``). A channel's cursor is the delta link of
+``…/messages/delta``: the first pass lists every thread (delta only reaches eight months
+back), then runs a delta round filtered on ``lastModifiedDateTime gt`` the listing's start
+(less ``DELTA_MARGIN``) to get a delta link; later passes read the delta round from it and
+re-list the replies of every thread whose first message it reports (Graph's delta gives
+first messages only). A chat's cursor is the latest ``lastModifiedDateTime`` seen: later
+passes list ``$filter=lastModifiedDateTime gt …&$orderby=lastModifiedDateTime desc``, as
+Graph documents for chat messages. An expired delta link (410) lists the channel afresh.
+Inline images are fetched with their message
 (a blob is addressed by the sha256 of its bytes); one that cannot be fetched makes only
 that message fail, when the copier asks for the blob.
 """
@@ -19,13 +31,13 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
 
-from migrate.connector import ChatSource
-from migrate.errors import BadInputError, ItemError
+from migrate.connector import ChatSource, ListingGap
+from migrate.errors import AuthError, BadInputError, ItemError, RetryableError
 from migrate.model import (
     Blob,
     BlobRef,
@@ -36,7 +48,7 @@ from migrate.model import (
     Workspace,
 )
 
-from .session import Session
+from .session import Session, SyncStateGone
 from .teams_json import RawItem, parse_object, parse_page
 from .teams_map import chat_message, hosted_ids, member, when
 
@@ -44,6 +56,9 @@ log = logging.getLogger(__name__)
 
 #: Graph's largest page for channel and chat messages.
 MESSAGE_PAGE = 50
+#: How far before a first listing its delta round starts: changes made meanwhile come
+#: again at worst (the copier tells an unchanged message by its content), never missed.
+DELTA_MARGIN = timedelta(minutes=5)
 _CHAT_KINDS = {"oneOnOne": ConversationKind.DIRECT_CHAT, "group": ConversationKind.GROUP_CHAT,
                "meeting": ConversationKind.GROUP_CHAT}
 
@@ -90,24 +105,29 @@ class TeamsSource(ChatSource):
         self._unfetched: dict[str, ItemError] = {}
         self._top = min(session.settings.page_size, MESSAGE_PAGE)
         self._known: dict[str, Identity] = {}  # members of the conversation being read
+        self._cursors: dict[str, str | None] = {}  # conversation → cursor of its last pass
+        self._gaps: dict[str, list[ListingGap]] = {}  # conversation → threads not listed
 
     # --- listing -------------------------------------------------------------------------
 
     def _pages(self, what: str, first: Callable[[GraphServiceClient], object],
-               **query) -> Iterator[RawItem]:
-        """Every item of a collection, page after page (``first(client)`` is its builder)."""
-        link: str | None = None
+               start: str | None = None, **query) -> Iterator[RawItem]:
+        """Every item of a collection, page after page (``first(client)`` is its builder;
+        ``start``, a link to begin from); returns the delta link of a delta round's end."""
+        link: str | None = start
+        begun = start is not None
         while True:
-            if link is None:
+            if not begun:
                 body = self.session.get_json(what, lambda c: (b := first(c))
                                              .to_get_request_information(_query(b, **query)))
+                begun = True
             else:
                 body = self.session.get_json(what, lambda c, url=link: first(c).with_url(url)
                                              .to_get_request_information())
             page = parse_page(body, what)
             yield from page.items
             if page.next_link is None:
-                return
+                return page.delta_link
             link = page.next_link
 
     def conversations(self) -> Iterator[Conversation]:
@@ -153,18 +173,27 @@ class TeamsSource(ChatSource):
 
     # --- messages ------------------------------------------------------------------------
 
-    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]:
+    def chat_messages(self, conversation: Conversation,
+                      cursor: str | None = None) -> Iterator[ChatMessage]:
+        """Every message (no cursor), or those changed since ``cursor`` (incremental)."""
         where = self._where.get(conversation.source_id)
         if where is None:
             raise ItemError(f"{self.session.settings.display}: conversation "
                             f"{conversation.source_id} was not listed by this source")
         self._known = {m.source_id: m for m in conversation.members}
+        self._cursors.pop(conversation.source_id, None)
+        self._gaps[conversation.source_id] = []
         if where.chat is not None:
-            yield from self._chat_messages(where.chat)
+            listed = self._chat_messages(where.chat, cursor)
         else:
-            yield from self._channel_messages(where.team or "", where.channel or "")
+            listed = self._channel_messages(where.team or "", where.channel or "", cursor)
+        next_cursor = yield from listed
+        self._cursors[conversation.source_id] = next_cursor
 
-    def _chat_messages(self, chat: str) -> Iterator[ChatMessage]:
+    def _chat_messages(self, chat: str, since: str | None) -> Iterator[ChatMessage]:
+        """A chat's messages, or (``since``) those modified after it, through the documented
+        ``$filter=lastModifiedDateTime gt`` with ``$orderby=lastModifiedDateTime desc``;
+        returns the latest lastModifiedDateTime seen (the next pass's cursor)."""
         def messages(c: GraphServiceClient):
             return c.chats.by_chat_id(chat).messages
 
@@ -172,37 +201,112 @@ class TeamsSource(ChatSource):
             return messages(c).by_chat_message_id(key).hosted_contents \
                 .by_chat_message_hosted_content_id(hosted_id).content
 
-        items = list(self._pages(f"listing the messages of chat {chat}", messages,
-                                 top=self._top))
+        query: dict = {"top": self._top}
+        if since is not None:
+            query.update(filter=f"lastModifiedDateTime gt {since}",
+                         orderby=["lastModifiedDateTime desc"])
+        items = list(self._pages(f"listing the messages of chat {chat}", messages, **query))
         for item in sorted(items, key=_created):
             yield from self._message(item, chat, hosted)
+        return _latest_change(items, since)
 
-    def _channel_messages(self, team: str, channel: str) -> Iterator[ChatMessage]:
+    def _channel_messages(self, team: str, channel: str,
+                          delta_link: str | None) -> Iterator[ChatMessage]:
+        """A channel's threads: all of them (no ``delta_link``), then a delta round from the
+        start of the listing to get a delta link; or the threads the delta round from
+        ``delta_link`` reports changed. Returns the delta link the round ended with."""
         def messages(c: GraphServiceClient):
             return c.teams.by_team_id(team).channels.by_channel_id(channel).messages
 
+        if delta_link is not None:
+            try:
+                return (yield from self._changed_threads(messages, channel, delta_link))
+            except SyncStateGone:
+                log.warning("%s: the delta link of channel %s expired; listing it afresh",
+                            self.session.settings.display, channel)
+        started = datetime.now(UTC) - DELTA_MARGIN
+        roots = list(self._pages(f"listing the messages of channel {channel}", messages,
+                                 top=self._top))
+        seen: dict[str, str] = {}
+        for root in sorted(roots, key=_created):
+            yield from self._thread(messages, channel, root)
+            seen[str(root.data.get("id"))] = root.text
+        return (yield from self._changed_threads(messages, channel, None,
+                                                 _graph_time(started), seen))
+
+    def _changed_threads(self, messages: Callable, channel: str, delta_link: str | None,
+                         since: str | None = None,
+                         seen: dict[str, str] | None = None) -> Iterator[ChatMessage]:
+        """One delta round of a channel (from ``delta_link``, or a first round filtered on
+        ``lastModifiedDateTime gt since``): each first message it lists, then all its
+        replies (Graph's delta lists first messages only); a thread already read (``seen``:
+        id → JSON text) is not read again if its first message is the same. Returns the
+        round's delta link."""
+        def delta(c: GraphServiceClient):
+            return messages(c).delta
+
+        what = f"listing the changes of channel {channel}"
+        query = {"top": self._top, "filter": f"lastModifiedDateTime gt {since}"} \
+            if since is not None else {}
+        listing = self._pages(what, delta, delta_link, **query)
+        found: dict[str, RawItem] = {}
+        while True:
+            try:
+                item = next(listing)
+            except StopIteration as end:
+                link = end.value
+                break
+            key = item.data.get("id")
+            if "@removed" in item.data or not isinstance(key, str):
+                continue  # Graph marks a deleted message with deletedDateTime, not @removed
+            found[key] = item
+        for item in sorted(found.values(), key=_created):
+            if seen is None or seen.get(item.data["id"]) != item.text:
+                yield from self._thread(messages, channel, item)
+        return link
+
+    def _thread(self, messages: Callable, channel: str, root: RawItem) -> Iterator[ChatMessage]:
+        """A first message then its replies; a replies listing that fails is a gap (that
+        thread's replies fail alone, the copy goes on)."""
         def hosted(c: GraphServiceClient, key: str, hosted_id: str):
             return messages(c).by_chat_message_id(key).hosted_contents \
                 .by_chat_message_hosted_content_id(hosted_id).content
 
-        roots = list(self._pages(f"listing the messages of channel {channel}", messages,
-                                 top=self._top))
-        for root in sorted(roots, key=_created):
-            yield from self._message(root, channel, hosted)
-            if root.data.get("id"):
-                yield from self._replies(messages, channel, root.data["id"])
+        yield from self._message(root, channel, hosted)
+        key = root.data.get("id")
+        if not key:
+            return
+        try:
+            replies = self._list_replies(messages, key)
+        except (ItemError, RetryableError, AuthError) as exc:
+            log.error("%s: %s", self.session.settings.display, exc)
+            self._gaps[channel].append(ListingGap(key, str(exc)))
+            return
+        yield from self._replies(messages, channel, key, replies)
 
-    def _replies(self, messages: Callable, channel: str, root: str) -> Iterator[ChatMessage]:
-        """The replies to one first message, oldest first, each naming it as root."""
+    def chat_cursor(self, conversation: Conversation) -> str | None:
+        """The delta link (channel) or latest modification time (chat) the last complete
+        pass of ``conversation`` ended with."""
+        return self._cursors.get(conversation.source_id)
+
+    def gaps(self, conversation: Conversation) -> Iterator[ListingGap]:
+        return iter(self._gaps.pop(conversation.source_id, []))
+
+    def _list_replies(self, messages: Callable, root: str) -> list[RawItem]:
+        """Every reply to one first message, listed whole before any is given out."""
         def replies(c: GraphServiceClient):
             return messages(c).by_chat_message_id(root).replies
 
-        def hosted(c: GraphServiceClient, key: str, hosted_id: str):
-            return replies(c).by_chat_message_id1(key).hosted_contents \
-                .by_chat_message_hosted_content_id(hosted_id).content
+        return list(self._pages(f"listing the replies to message {root}", replies,
+                                top=self._top))
 
-        found = list(self._pages(f"listing the replies to message {root}", replies,
-                                 top=self._top))
+    def _replies(self, messages: Callable, channel: str, root: str,
+                 found: list[RawItem]) -> Iterator[ChatMessage]:
+        """The replies to one first message, oldest first, each naming it as root."""
+        def hosted(c: GraphServiceClient, key: str, hosted_id: str):
+            return messages(c).by_chat_message_id(root).replies.by_chat_message_id1(key) \
+                .hosted_contents.by_chat_message_hosted_content_id(hosted_id).content
+
         for reply in sorted(found, key=_created):
             yield from self._message(reply, channel, hosted, root)
 
@@ -246,6 +350,23 @@ class TeamsSource(ChatSource):
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _graph_time(moment: datetime) -> str:
+    """A UTC instant as Graph writes it in a $filter (milliseconds, Z)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+def _latest_change(items: list[RawItem], since: str | None) -> str | None:
+    """The latest lastModifiedDateTime among ``items`` (Graph's text), else ``since``."""
+    latest, text = when(since) if since else None, since
+    for item in items:
+        value = item.data.get("lastModifiedDateTime")
+        moment = when(value) if isinstance(value, str) else None
+        if moment is not None and (latest is None or moment > latest):
+            latest, text = moment, value
+    return text
 
 
 def _created(item: RawItem) -> tuple[datetime, str]:
