@@ -8,8 +8,9 @@ which Graph accepts only with ``$orderby=lastModifiedDateTime desc``.
 
 What makes a thread "changed" is ``FakeTeams.changed``, kept by the change helpers
 (``edit``, ``react``, ``delete``, ``add_reply``): a change to a reply counts as a change of
-its thread's first message. Counters: ``channel delta:initial``, ``channel delta:next``,
-``channel delta:token``, ``chat messages:filtered``.
+its thread's first message. With ``server.expire_deltas`` a delta token is answered 410,
+as Graph does when its sync state expired. Counters: ``channel delta:initial``,
+``channel delta:next``, ``channel delta:token``, ``chat messages:filtered``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def _channel_delta(server: FakeGraph, request: Request, match):
         state = _untoken(request.query["$skiptoken"])
         server.requests["channel delta:next"] += 1
     elif "$deltatoken" in request.query:
+        if server.expire_deltas:
+            server.requests["410"] += 1
+            return _error(410, "SyncStateNotFound", "The sync state has expired.")
         server.requests["channel delta:token"] += 1
         state = {"since": int(request.query["$deltatoken"]), "until": teams.seq, "at": 0,
                  "top": int(request.query.get("$top", 20))}

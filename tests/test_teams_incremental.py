@@ -205,6 +205,27 @@ def test_a_killed_incremental_run_and_a_rerun_leave_nothing_missing_or_twice(
     verify(conf, archive, 15)
 
 
+def test_an_expired_delta_link_lists_the_channels_afresh_and_misses_nothing(
+        server, teams, tmp_path):
+    archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
+    assert copy(conf, archive, state).returncode == 0
+    before = ids(archive)
+    teams.edit("2005", "<div>point 5 revu</div>", "2024-06-02T05:00:00Z")
+    server.expire_deltas = True
+    server.requests.clear()
+    again = copy(conf, archive, state)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert server.requests["410"] == 2 and server.requests["channel messages"] > 0
+    assert "1 chat message(s) copied earlier changed" in again.stdout
+    assert "Copied 0 messages" in again.stdout and "0 failed" in again.stdout
+    assert ids(archive) == sorted([*before, "2005"])
+    server.expire_deltas = False
+    server.requests.clear()
+    third = copy(conf, archive, state)  # the fresh listing left a new delta link
+    assert third.returncode == 0 and server.requests["channel delta:token"] == 2
+    assert server.requests["channel messages"] == 0
+
+
 @pytest.mark.parametrize("status", [403, 404, 500])
 def test_a_thread_whose_replies_fail_fails_alone_and_the_next_run_completes_it(
         server, teams, tmp_path, status):
