@@ -95,7 +95,7 @@ class FakeTeams:
     #: First message id → HTTP status its replies listing is answered with (until removed).
     failing_replies: dict[str, int] = field(default_factory=dict)
     #: Change tracking for delta rounds (fake_graph_teams_delta): a counter, and per first
-    #: message of a channel the counter value of its thread's last change.
+    #: message of a channel the counter value of its last change.
     seq: int = 0
     changed: dict[str, int] = field(default_factory=dict)
 
@@ -129,8 +129,8 @@ class FakeTeams:
         item["lastModifiedDateTime"] = at
         item["etag"] = f"{item['id']}-{at}"
         self.seq += 1
-        if root is not None:  # the thread changed: delta reports its first message
-            self.changed[root] = self.seq
+        if root == item["id"]:  # a first message changed: delta reports it. A reply does
+            self.changed[root] = self.seq  # not touch its first message (Graph's docs)
 
     def edit(self, key: str, html: str, at: str) -> None:
         """The author edits the message's text."""

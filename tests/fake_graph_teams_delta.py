@@ -3,14 +3,15 @@ them: ``/teams/{t}/channels/{c}/messages/delta`` (first messages only, newest fi
 of ``$top`` with an absolute ``@odata.nextLink`` carrying a ``$skiptoken``, the last page
 an ``@odata.deltaLink`` carrying a ``$deltatoken``; a first round may be filtered by
 ``$filter=lastModifiedDateTime gt …``; a round from a delta token lists the first messages
-whose thread changed since) and ``$filter=lastModifiedDateTime gt …`` on chat messages,
+that changed since; a reply's change does not count, as Graph documents lastModifiedDateTime:
+edits and reactions only) and ``$filter=lastModifiedDateTime gt …`` on chat messages,
 which Graph accepts only with ``$orderby=lastModifiedDateTime desc``.
 
-What makes a thread "changed" is ``FakeTeams.changed``, kept by the change helpers
-(``edit``, ``react``, ``delete``, ``add_reply``): a change to a reply counts as a change of
-its thread's first message. With ``server.expire_deltas`` a delta token is answered 410,
-as Graph does when its sync state expired. Counters: ``channel delta:initial``,
-``channel delta:next``, ``channel delta:token``, ``chat messages:filtered``.
+What makes a first message "changed" is ``FakeTeams.changed``, kept by the change helpers
+(``edit``, ``react``, ``delete``, ``add_reply``). With ``server.expire_deltas`` a delta
+token is answered 410, as Graph does when its sync state expired. Counters: ``channel
+delta:initial``, ``channel delta:next``, ``channel delta:token``, ``chat
+messages:filtered``.
 """
 
 from __future__ import annotations

@@ -205,6 +205,31 @@ def test_a_killed_incremental_run_and_a_rerun_leave_nothing_missing_or_twice(
     verify(conf, archive, 15)
 
 
+def test_a_reply_alone_is_found_by_the_next_full_pass(server, teams, tmp_path):
+    """Graph's channel delta reports first messages only, and a reply leaves its first
+    message untouched: an incremental pass cannot see it, the next full pass does
+    (``full_pass_days``; 0 makes every pass full, as the last one should be)."""
+    archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
+    assert copy(conf, archive, state).returncode == 0
+    before = ids(archive)
+    teams.edit("1101", "<p>Merci, version corrigée deux fois</p>", "2024-06-03T08:00:00Z")
+    teams.add_reply("1001", message("1104", "2024-06-03T08:01:00Z", user(*BOB[:2]),
+                                    "<p>Une réponse tardive</p>", replyToId="1001"))
+    incremental = copy(conf, archive, state)
+    assert incremental.returncode == 0 and "Copied 0 messages" in incremental.stdout
+    assert ids(archive) == before  # the documented limit of an incremental pass
+
+    Path(conf).write_text(Path(conf).read_text() + 'full_pass_days = "0"\n')
+    server.requests.clear()
+    full = copy(conf, archive, state)
+    assert full.returncode == 0, full.stdout + full.stderr
+    assert server.requests["channel messages"] > 0 and server.requests["replies"] > 0
+    assert "Copied 1 messages" in full.stdout
+    assert "1 chat message(s) copied earlier changed" in full.stdout
+    assert ids(archive) == sorted([*before, "1101", "1104"])
+    verify(conf, archive, 15)
+
+
 def test_an_expired_delta_link_lists_the_channels_afresh_and_misses_nothing(
         server, teams, tmp_path):
     archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)

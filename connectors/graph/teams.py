@@ -1,7 +1,9 @@
 """Microsoft Teams through Graph: ``teams://TENANT/TEAM_ID`` (one team's channels),
 ``teams://TENANT/*`` (every team's) and ``teams://TENANT/?user=USER`` (a user's 1:1 and
-group chats); a chat source. Same client, sign-in and throttling as ``graph://`` mail
-(``session``, ``settings``, ``credentials``); reading is in ``teams_source``.
+group chats); a chat source. ``full_pass_days=N`` (default 7): days between full listings
+of a channel, the passes between them being incremental (``teams_source``). Same client,
+sign-in and throttling as ``graph://`` mail (``session``, ``settings``, ``credentials``);
+reading is in ``teams_source``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from migrate.endpoint import Endpoint
 from migrate.errors import ConfigError, ConnectError
 
 from .session import NotFound, Session
-from .settings import Settings
-from .teams_source import Scope, TeamsSource
+from .settings import Settings, _number
+from .teams_source import FULL_PASS_DAYS, Scope, TeamsSource
 
 __all__ = ["TeamsConnector", "scope_of"]
 
@@ -76,4 +78,6 @@ class TeamsConnector(Connector):
         except BaseException:
             session.close()
             raise
-        return TeamsSource(session, scope)
+        full_pass_days = _number(self.endpoint.params, "full_pass_days", FULL_PASS_DAYS,
+                                 self.endpoint.display, 0, 3650)
+        return TeamsSource(session, scope, full_pass_days)

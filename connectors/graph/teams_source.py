@@ -13,21 +13,28 @@ session's retries) is a *gap*: that thread's replies fail alone, the copier reco
 the next pass lists the thread again.
 
 Incremental passes (``chat_cursor``). A channel's cursor is the delta link of
-``…/messages/delta``: the first pass lists every thread (delta only reaches eight months
-back), then runs a delta round filtered on ``lastModifiedDateTime gt`` the listing's start
-(less ``DELTA_MARGIN``) to get a delta link; later passes read the delta round from it and
-re-list the replies of every thread whose first message it reports (Graph's delta gives
-first messages only). A chat's cursor is the latest ``lastModifiedDateTime`` seen: later
-passes list ``$filter=lastModifiedDateTime gt …&$orderby=lastModifiedDateTime desc``, as
-Graph documents for chat messages. An expired delta link (410) lists the channel afresh.
-Inline images are fetched with their message
-(a blob is addressed by the sha256 of its bytes); one that cannot be fetched makes only
-that message fail, when the copier asks for the blob.
+``…/messages/delta`` and the time of its last full listing: a full pass lists every thread
+(delta only reaches eight months back), then runs a delta round filtered on
+``lastModifiedDateTime gt`` the listing's start (less ``DELTA_MARGIN``) to get a delta
+link; later passes read the delta round from it and re-list the replies of every thread
+whose first message it reports. Graph's delta gives first messages only, and a reply does
+not change its first message's lastModifiedDateTime (only edits and reactions do), so a
+reply added or changed in a thread whose first message did not change is found by the next
+full pass: one every ``full_pass_days`` (default 7; 0: every pass is full, as the last pass
+before the source is shut down should be). A chat's cursor is the latest
+``lastModifiedDateTime`` seen: later passes list ``$filter=lastModifiedDateTime gt
+…&$orderby=lastModifiedDateTime desc``, as Graph documents for chat messages. An expired
+delta link (410) lists the channel afresh.
+
+Inline images are fetched with their message (a blob is addressed by the sha256 of its
+bytes); one that cannot be fetched makes only that message fail, when the copier asks for
+the blob.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,6 +63,8 @@ log = logging.getLogger(__name__)
 
 #: Graph's largest page for channel and chat messages.
 MESSAGE_PAGE = 50
+#: Days between full listings of a channel (see ChannelCursor); ``full_pass_days=``.
+FULL_PASS_DAYS = 7
 #: How far before a first listing its delta round starts: changes made meanwhile come
 #: again at worst (the copier tells an unchanged message by its content), never missed.
 DELTA_MARGIN = timedelta(minutes=5)
@@ -69,6 +78,32 @@ class Scope:
 
     team: str | None = None  # a team id, or "*" for every team
     user: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelCursor:
+    """A channel's cursor: the delta link of its last pass, and when its last full listing
+    started (replies are re-read whole then, since Graph's delta does not report them)."""
+
+    delta_link: str
+    full_pass: str  # Graph time text
+
+    def text(self) -> str:
+        return json.dumps({"delta": self.delta_link, "full": self.full_pass})
+
+    @classmethod
+    def parse(cls, text: str | None) -> ChannelCursor | None:
+        """The cursor saved by an earlier pass; None if there is none or it is unreadable
+        (the pass then lists the channel whole)."""
+        try:
+            data = json.loads(text) if text else None
+            return cls(str(data["delta"]), str(data["full"])) if data else None
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def full_pass_due(self, days: int) -> bool:
+        started = when(self.full_pass)
+        return started is None or datetime.now(UTC) - started >= timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -98,8 +133,10 @@ def _sniff(data: bytes) -> str | None:
 class TeamsSource(ChatSource):
     """Channels or chats of one ``teams://`` endpoint (see the module docstring)."""
 
-    def __init__(self, session: Session, scope: Scope) -> None:
+    def __init__(self, session: Session, scope: Scope,
+                 full_pass_days: int = FULL_PASS_DAYS) -> None:
         self.session, self.scope = session, scope
+        self.full_pass_days = full_pass_days
         self._where: dict[str, _Where] = {}
         self._blobs: dict[str, Blob] = {}
         self._unfetched: dict[str, ItemError] = {}
@@ -211,16 +248,19 @@ class TeamsSource(ChatSource):
         return _latest_change(items, since)
 
     def _channel_messages(self, team: str, channel: str,
-                          delta_link: str | None) -> Iterator[ChatMessage]:
-        """A channel's threads: all of them (no ``delta_link``), then a delta round from the
-        start of the listing to get a delta link; or the threads the delta round from
-        ``delta_link`` reports changed. Returns the delta link the round ended with."""
+                          cursor: str | None) -> Iterator[ChatMessage]:
+        """A channel's threads: all of them (no cursor, or the last full listing is older
+        than ``full_pass_days``), then a delta round from the start of the listing to get a
+        delta link; or the threads the delta round from the cursor's link reports changed.
+        Returns the next cursor (``ChannelCursor``)."""
         def messages(c: GraphServiceClient):
             return c.teams.by_team_id(team).channels.by_channel_id(channel).messages
 
-        if delta_link is not None:
+        last = ChannelCursor.parse(cursor)
+        if last is not None and not last.full_pass_due(self.full_pass_days):
             try:
-                return (yield from self._changed_threads(messages, channel, delta_link))
+                link = yield from self._changed_threads(messages, channel, last.delta_link)
+                return ChannelCursor(link, last.full_pass).text() if link else None
             except SyncStateGone:
                 log.warning("%s: the delta link of channel %s expired; listing it afresh",
                             self.session.settings.display, channel)
@@ -231,8 +271,9 @@ class TeamsSource(ChatSource):
         for root in sorted(roots, key=_created):
             yield from self._thread(messages, channel, root)
             seen[str(root.data.get("id"))] = root.text
-        return (yield from self._changed_threads(messages, channel, None,
-                                                 _graph_time(started), seen))
+        link = yield from self._changed_threads(messages, channel, None,
+                                                _graph_time(started), seen)
+        return ChannelCursor(link, _graph_time(started)).text() if link else None
 
     def _changed_threads(self, messages: Callable, channel: str, delta_link: str | None,
                          since: str | None = None,
