@@ -268,6 +268,10 @@ def test_a_thread_whose_replies_fail_fails_alone_and_the_next_run_completes_it(
     db = StateDB.open(state)
     assert any(key == "1001#replies" for _, key, _ in db.failures(1))
 
+    checked = run_cli("--config", conf, "verify", "mairie", f"archive:{archive}")
+    assert checked.returncode != 0 and "replies to message 1001" in checked.stdout + \
+        checked.stderr  # a partial listing never passes for a match
+
     del teams.failing_replies["1001"]  # healed: the next run lists the thread again
     again = copy(conf, archive, state)
     assert again.returncode == 0, again.stdout + again.stderr
