@@ -69,6 +69,7 @@ class _Open:
         self.keys, self.prints = array("Q"), array("Q")
         self.keyset: set[int] = set()
         self.latest: dict[int, int] = {}  # message key → index of its current line
+        self.versions: dict[int, int] = {}  # message key → how many lines it has (if > 1)
         for line in iter_lines(self.path, MAX_CHAT_LINE):
             try:
                 data = parse_object(line, str(self.path))
@@ -84,6 +85,7 @@ class _Open:
         """Count one more line (a first version, or a later one of a message already in)."""
         if key in self.keyset:
             self.latest[key] = len(self.keys)
+            self.versions[key] = self.versions.get(key, 1) + 1
         self.keys.append(key)
         self.prints.append(fingerprint)
         self.keyset.add(key)
@@ -182,7 +184,7 @@ class ChatWriter:
         fingerprint = _print64(message)
         if current.prints[current.current(key)] == fingerprint:
             return self._key(current, current.current(key) + 1)
-        version = 1 + sum(1 for k in current.keys if k == key)
+        version = current.versions.get(key, 1) + 1
         self._append(current, {**chat_message_to_dict(message), "version": version}, message)
         current.add(key, fingerprint)
         return self._key(current, len(current.keys))
