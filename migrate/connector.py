@@ -256,9 +256,6 @@ class ChatSource(ABC):
         those that are new or changed since it (an unchanged one may come again: the copier
         tells by its content). Sources without cursors ignore it."""
 
-    @abstractmethod
-    def blob(self, ref: BlobRef) -> Blob: ...
-
     def chat_cursor(self, conversation: Conversation) -> str | None:
         """Where the last complete ``chat_messages`` pass leaves off (a Graph delta link):
         the copier asks after the pass, saves it when nothing failed, and gives it to the
@@ -269,6 +266,9 @@ class ChatSource(ABC):
         """What the last ``chat_messages`` pass could not list (a thread whose replies
         listing failed); nothing by default."""
         return iter(())
+
+    @abstractmethod
+    def blob(self, ref: BlobRef) -> Blob: ...
 
     def close(self) -> None: ...
 
@@ -285,15 +285,15 @@ class ChatTarget(ABC):
     @abstractmethod
     def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None: ...
 
-    @abstractmethod
-    def put_blob(self, blob: Blob) -> None: ...
-
     def update(self, conversation: Conversation, message: ChatMessage, key: str) -> str:
         """Carry a change made at the source (edit, reaction, deletion) to the message
         written under ``key``; return its key now. Must be idempotent: given the content
         the target already holds, it writes nothing. CapabilityError when the target cannot
         (the default): the copier records and reports the change as not carried."""
         raise CapabilityError("this target cannot update a message it holds")
+
+    @abstractmethod
+    def put_blob(self, blob: Blob) -> None: ...
 
     def begin(self, source: str) -> None:
         """Told, before any write, which endpoint the copy reads (its display form)."""

@@ -1,9 +1,7 @@
 """Microsoft Teams through Graph: ``teams://TENANT/TEAM_ID`` (one team's channels),
 ``teams://TENANT/*`` (every team's) and ``teams://TENANT/?user=USER`` (a user's 1:1 and
-group chats); a chat source. ``full_pass_days=N`` (default 7): days between full listings
-of a channel, the passes between them being incremental (``teams_source``). Same client,
-sign-in and throttling as ``graph://`` mail (``session``, ``settings``, ``credentials``);
-reading is in ``teams_source``.
+group chats); a chat source. Same client, sign-in and throttling as ``graph://`` mail
+(``session``, ``settings``, ``credentials``); reading is in ``teams_source``.
 """
 
 from __future__ import annotations

@@ -7,10 +7,8 @@ following the absolute ``@odata.nextLink``, so that each message keeps its untou
 Requests are built by msgraph-sdk's request builders and sent through its adapter (token,
 base URL, middleware) and the session's throttling loop.
 
-A channel's first messages are listed whole before any is given out (Graph lists them
-newest first); replies are listed per thread. A replies listing that fails (after the
-session's retries) is a *gap*: that thread's replies fail alone, the copier records it and
-the next pass lists the thread again.
+A replies listing that fails (after the session's retries) is a *gap*: that thread's
+replies fail alone, the copier records it and the next pass lists the thread again.
 
 Incremental passes (``chat_cursor``). A channel's cursor is the delta link of
 ``…/messages/delta`` and the time of its last full listing: a full pass lists every thread
@@ -26,9 +24,10 @@ before the source is shut down should be). A chat's cursor is the latest
 …&$orderby=lastModifiedDateTime desc``, as Graph documents for chat messages. An expired
 delta link (410) lists the channel afresh.
 
-Inline images are fetched with their message (a blob is addressed by the sha256 of its
-bytes); one that cannot be fetched makes only that message fail, when the copier asks for
-the blob.
+A channel's first messages are listed whole before any is given out (Graph lists them
+newest first); replies are listed per thread. Inline images are fetched with their message
+(a blob is addressed by the sha256 of its bytes); one that cannot be fetched makes only
+that message fail, when the copier asks for the blob.
 """
 
 from __future__ import annotations
@@ -140,10 +139,10 @@ class TeamsSource(ChatSource):
         self._where: dict[str, _Where] = {}
         self._blobs: dict[str, Blob] = {}
         self._unfetched: dict[str, ItemError] = {}
-        self._top = min(session.settings.page_size, MESSAGE_PAGE)
-        self._known: dict[str, Identity] = {}  # members of the conversation being read
         self._cursors: dict[str, str | None] = {}  # conversation → cursor of its last pass
         self._gaps: dict[str, list[ListingGap]] = {}  # conversation → threads not listed
+        self._top = min(session.settings.page_size, MESSAGE_PAGE)
+        self._known: dict[str, Identity] = {}  # members of the conversation being read
 
     # --- listing -------------------------------------------------------------------------
 
