@@ -98,6 +98,7 @@ class FakeTeams:
     #: message of a channel the counter value of its last change.
     seq: int = 0
     changed: dict[str, int] = field(default_factory=dict)
+    delta_filter: bool = True  # a channel delta round accepts $filter=lastModifiedDateTime
 
     def team(self, key: str) -> FakeTeam | None:
         return next((t for t in self.teams if t.id == key), None)

@@ -9,8 +9,9 @@ which Graph accepts only with ``$orderby=lastModifiedDateTime desc``.
 
 What makes a first message "changed" is ``FakeTeams.changed``, kept by the change helpers
 (``edit``, ``react``, ``delete``, ``add_reply``). With ``server.expire_deltas`` a delta
-token is answered 410, as Graph does when its sync state expired. Counters: ``channel
-delta:initial``, ``channel delta:next``, ``channel delta:token``, ``chat
+token is answered 410, as Graph does when its sync state expired; with
+``FakeTeams.delta_filter`` off, a filtered first round is refused (400). Counters:
+``channel delta:initial``, ``channel delta:next``, ``channel delta:token``, ``chat
 messages:filtered``.
 """
 
@@ -95,6 +96,9 @@ def _channel_delta(server: FakeGraph, request: Request, match):
         since = _since(request)
         if isinstance(since, tuple):
             return since
+        if since is not None and not teams.delta_filter:
+            server.requests["400"] += 1
+            return _error(400, "BadRequest", "$filter is not supported on this delta query.")
         server.requests["channel delta:initial"] += 1
         state = {"since": -1, "until": teams.seq, "at": 0, "top": int(
             request.query.get("$top", 20)), "after": since.isoformat() if since else None}

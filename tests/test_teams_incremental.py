@@ -230,6 +230,19 @@ def test_a_reply_alone_is_found_by_the_next_full_pass(server, teams, tmp_path):
     verify(conf, archive, 15)
 
 
+def test_a_refused_delta_filter_falls_back_to_a_whole_delta_round(server, teams, tmp_path):
+    archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)
+    teams.delta_filter = False
+    first = copy(conf, archive, state)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert server.requests["400"] == 2 and server.requests["channel delta:initial"] == 2
+    teams.edit("2001", "<div>point 1 revu</div>", "2024-06-02T01:00:00Z")
+    server.requests.clear()
+    again = copy(conf, archive, state)
+    assert again.returncode == 0 and server.requests["channel messages"] == 0
+    assert "1 chat message(s) copied earlier changed" in again.stdout
+
+
 def test_an_expired_delta_link_lists_the_channels_afresh_and_misses_nothing(
         server, teams, tmp_path):
     archive, state, conf = tmp_path / "A", tmp_path / "s.db", config(tmp_path, server)

@@ -13,16 +13,16 @@ replies fail alone, the copier records it and the next pass lists the thread aga
 Incremental passes (``chat_cursor``). A channel's cursor is the delta link of
 ``…/messages/delta`` and the time of its last full listing: a full pass lists every thread
 (delta only reaches eight months back), then runs a delta round filtered on
-``lastModifiedDateTime gt`` the listing's start (less ``DELTA_MARGIN``) to get a delta
-link; later passes read the delta round from it and re-list the replies of every thread
-whose first message it reports. Graph's delta gives first messages only, and a reply does
-not change its first message's lastModifiedDateTime (only edits and reactions do), so a
-reply added or changed in a thread whose first message did not change is found by the next
-full pass: one every ``full_pass_days`` (default 7; 0: every pass is full, as the last pass
-before the source is shut down should be). A chat's cursor is the latest
-``lastModifiedDateTime`` seen: later passes list ``$filter=lastModifiedDateTime gt
-…&$orderby=lastModifiedDateTime desc``, as Graph documents for chat messages. An expired
-delta link (410) lists the channel afresh.
+``lastModifiedDateTime gt`` the listing's start (less ``DELTA_MARGIN``) to get a delta link
+(a whole round if Graph refuses the filter); later passes read the delta round from it and
+re-list the replies of every thread whose first message it reports. Graph's delta gives
+first messages only, and a reply does not change its first message's lastModifiedDateTime
+(only edits and reactions do), so a reply added or changed in a thread whose first message
+did not change is found by the next full pass: one every ``full_pass_days`` (default 7; 0:
+every pass is full, as the last pass before the source is shut down should be). A chat's
+cursor is the latest ``lastModifiedDateTime`` seen: later passes list
+``$filter=lastModifiedDateTime gt …&$orderby=lastModifiedDateTime desc``, as Graph
+documents for chat messages. An expired delta link (410) lists the channel afresh.
 
 A channel's first messages are listed whole before any is given out (Graph lists them
 newest first); replies are listed per thread. Inline images are fetched with their message
@@ -270,8 +270,14 @@ class TeamsSource(ChatSource):
         for root in sorted(roots, key=_created):
             yield from self._thread(messages, channel, root)
             seen[str(root.data.get("id"))] = root.text
-        link = yield from self._changed_threads(messages, channel, None,
-                                                _graph_time(started), seen)
+        try:
+            link = yield from self._changed_threads(messages, channel, None,
+                                                    _graph_time(started), seen)
+        except ItemError as exc:  # the filter refused: a whole round (eight months) instead
+            log.warning("%s: channel %s: a delta round filtered on lastModifiedDateTime was "
+                        "refused (%s); reading the whole round for its delta link",
+                        self.session.settings.display, channel, exc)
+            link = yield from self._changed_threads(messages, channel, None, None, seen)
         return ChannelCursor(link, _graph_time(started)).text() if link else None
 
     def _changed_threads(self, messages: Callable, channel: str, delta_link: str | None,
@@ -287,7 +293,7 @@ class TeamsSource(ChatSource):
 
         what = f"listing the changes of channel {channel}"
         query = {"top": self._top, "filter": f"lastModifiedDateTime gt {since}"} \
-            if since is not None else {}
+            if since is not None else {"top": self._top}
         listing = self._pages(what, delta, delta_link, **query)
         found: dict[str, RawItem] = {}
         while True:
