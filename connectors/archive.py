@@ -67,7 +67,9 @@ class ArchiveSource(MailSource, ChatSource, PimSource):
     def conversations(self) -> Iterator[Conversation]:
         return self.reader.conversations()
 
-    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]:
+    def chat_messages(self, conversation: Conversation,
+                      cursor: str | None = None) -> Iterator[ChatMessage]:
+        """Each message in its current version (an archive has no cursor: all, always)."""
         return self.reader.chat_messages(conversation)
 
     def blob(self, ref: BlobRef) -> Blob:
@@ -118,6 +120,10 @@ class ArchiveTarget(MailTarget, ChatTarget, PimTarget):
 
     def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None:
         return self.writer.find_chat(conversation, message)
+
+    def update(self, conversation: Conversation, message: ChatMessage, key: str) -> str:
+        """Append the changed message as a later version; every version is kept."""
+        return self.writer.update(conversation, message)
 
     def put_blob(self, blob: Blob) -> None:
         self.writer.put_blob(blob)

@@ -268,6 +268,8 @@ def _print_copy_summary(obj: Context, result, delete: bool) -> None:
         click.echo(line)
     if result.updated:
         click.echo(t("copy.updated", count=result.updated))
+    if result.changed:
+        click.echo(t("copy.chat_changed", count=result.changed))
     if result.removed and not delete:  # with --delete, the copies deleted are said below
         click.echo(t("copy.removed", count=result.removed))
     if result.deleted:

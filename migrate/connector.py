@@ -235,6 +235,15 @@ class MailTarget(ABC):
         so that a target does not finish (e.g. seal an archive) what is partial."""
 
 
+@dataclass(frozen=True)
+class ListingGap:
+    """Part of a conversation a pass could not list: the replies of one thread. The copier
+    records it as a failure (retried by the next pass) and copies everything else."""
+
+    thread_root_id: str
+    error: str
+
+
 class ChatSource(ABC):
     """Reads conversations, their messages (oldest first) and blobs."""
 
@@ -242,7 +251,22 @@ class ChatSource(ABC):
     def conversations(self) -> Iterator[Conversation]: ...
 
     @abstractmethod
-    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]: ...
+    def chat_messages(self, conversation: Conversation,
+                      cursor: str | None = None) -> Iterator[ChatMessage]:
+        """The conversation's messages; with a ``cursor`` (see ``chat_cursor``), at least
+        those that are new or changed since it (an unchanged one may come again: the copier
+        tells by its content). Sources without cursors ignore it."""
+
+    def chat_cursor(self, conversation: Conversation) -> str | None:
+        """Where the last complete ``chat_messages`` pass leaves off (a Graph delta link):
+        the copier asks after the pass, saves it when nothing failed, and gives it to the
+        next pass. None (the default): every pass lists everything."""
+        return None
+
+    def gaps(self, conversation: Conversation) -> Iterator[ListingGap]:
+        """What the last ``chat_messages`` pass could not list (a thread whose replies
+        listing failed); nothing by default."""
+        return iter(())
 
     @abstractmethod
     def blob(self, ref: BlobRef) -> Blob: ...
@@ -266,6 +290,13 @@ class ChatTarget(ABC):
 
     @abstractmethod
     def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None: ...
+
+    def update(self, conversation: Conversation, message: ChatMessage, key: str) -> str:
+        """Carry a change made at the source (edit, reaction, deletion) to the message
+        written under ``key``; return its key now. Must be idempotent: given the content
+        the target already holds, it writes nothing. CapabilityError when the target cannot
+        (the default): the copier records and reports the change as not carried."""
+        raise CapabilityError("this target cannot update a message it holds")
 
     @abstractmethod
     def put_blob(self, blob: Blob) -> None: ...

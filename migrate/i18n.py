@@ -62,6 +62,12 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{skipped} déjà présents ; {failed} en échec."},
     "copy.updated": {"en": "Flags brought up to date on {count} messages copied earlier.",
                      "fr": "Indicateurs mis à jour sur {count} messages copiés auparavant."},
+    "copy.chat_changed": {
+        "en": "{count} chat message(s) copied earlier changed at the source (edited, reacted "
+              "to or deleted): their new version was written, former ones kept.",
+        "fr": "{count} message(s) de discussion copié(s) auparavant modifié(s) à la source "
+              "(édité, réaction, supprimé) : nouvelle version écrite, les précédentes "
+              "conservées."},
     "copy.removed": {"en": "{count} message(s) deleted at the source since the last pass: "
                            "recorded, their copies kept (copy --delete deletes them).",
                      "fr": "{count} message(s) supprimé(s) à la source depuis le dernier "

@@ -29,6 +29,7 @@ class FolderResult:
     updated: int = 0  # messages copied earlier whose flags this pass brought up to date
     removed: int = 0  # messages deleted at the source since the last pass (recorded)
     deleted: int = 0  # copies deleted at the target because deleted at the source (--delete)
+    changed: int = 0  # chat messages copied earlier and changed since: new version written
     kind: str = "mail"  # "calendar" or "contacts" for a collection's entries (pimcopy)
 
 
@@ -65,6 +66,10 @@ class CopyResult:
     @property
     def removed(self) -> int:
         return sum(f.removed for f in self.folders)
+
+    @property
+    def changed(self) -> int:
+        return sum(f.changed for f in self.folders)
 
     @property
     def deleted(self) -> int:

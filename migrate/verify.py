@@ -38,7 +38,7 @@ from .connector import (
     Transformation,
 )
 from .engine import CopyOptions
-from .errors import CapabilityError, ConnectError, MigrateError
+from .errors import CapabilityError, ConnectError, ItemError, MigrateError
 from .model import (
     ChatMessage,
     Folder,
@@ -610,6 +610,9 @@ def _compare_chat(left: ChatSource, right: ChatSource, checked: set[Aspect],
             ours = [(m.source_id, chat_print(m), _chat_summary(m))
                     for m in left.chat_messages(conversation)]
             theirs = future.result()
+            for gap in left.gaps(conversation):  # a partial listing proves nothing
+                raise ItemError(f"{name}: cannot compare: the replies to message "
+                                f"{gap.thread_root_id} could not be listed ({gap.error})")
             for key, fingerprint, summary in ours:
                 other = theirs.pop(key, None)
                 if other is None:

@@ -6,7 +6,9 @@ $value`` of channel messages, replies and chat messages. Collections are paged b
 with an absolute ``@odata.nextLink`` (``$skiptoken``). The data is a ``FakeTeams`` that a
 test puts in ``server.teams``; messages are chatMessage JSON as Graph documents it. With
 ``protected`` set, message listings are refused (403) as for an app Microsoft has not
-approved."""
+approved. ``FakeTeams.edit/react/delete/add_reply`` change messages between runs;
+``failing_replies`` makes a thread's replies listing fail. Channel delta rounds and the
+chat messages' ``$filter=lastModifiedDateTime gt`` are in fake_graph_teams_delta.py."""
 
 from __future__ import annotations
 
@@ -91,12 +93,78 @@ class FakeTeams:
     protected: bool = False  # message APIs refused: the app lacks Microsoft's approval
     #: Kinds of request ("replies", "hostedContents" …) whose next one is answered 429.
     throttle_once: set[str] = field(default_factory=set)
+    #: First message id → HTTP status its replies listing is answered with (until removed).
+    failing_replies: dict[str, int] = field(default_factory=dict)
+    #: Change tracking for delta rounds (fake_graph_teams_delta): a counter, and per first
+    #: message of a channel the counter value of its last change.
+    seq: int = 0
+    changed: dict[str, int] = field(default_factory=dict)
+    delta_filter: bool = True  # a channel delta round accepts $filter=lastModifiedDateTime
 
     def team(self, key: str) -> FakeTeam | None:
         return next((t for t in self.teams if t.id == key), None)
 
     def chat(self, key: str) -> FakeChat | None:
         return next((c for chats in self.chats.values() for c in chats if c.id == key), None)
+
+    # --- changes between runs, as users make them (seen by delta and $filter) ------------
+
+    def _find(self, key: str) -> tuple[dict, str | None]:
+        """A message by id, and its thread's first message id (channels only)."""
+        for team in self.teams:
+            for channel in team.channels:
+                for item in channel.messages:
+                    if item["id"] == key:
+                        return item, key
+                for root, replies in channel.replies.items():
+                    for item in replies:
+                        if item["id"] == key:
+                            return item, root
+        for chats in self.chats.values():
+            for chat in chats:
+                for item in chat.messages:
+                    if item["id"] == key:
+                        return item, None
+        raise KeyError(key)
+
+    def _touch(self, item: dict, root: str | None, at: str) -> None:
+        item["lastModifiedDateTime"] = at
+        item["etag"] = f"{item['id']}-{at}"
+        self.seq += 1
+        if root == item["id"]:  # a first message changed: delta reports it. A reply does
+            self.changed[root] = self.seq  # not touch its first message (Graph's docs)
+
+    def edit(self, key: str, html: str, at: str) -> None:
+        """The author edits the message's text."""
+        item, root = self._find(key)
+        item["body"] = {"contentType": "html", "content": html}
+        item["lastEditedDateTime"] = at
+        self._touch(item, root, at)
+
+    def react(self, key: str, reaction: str, user_id: str, at: str) -> None:
+        """Someone reacts to the message (Graph updates lastModifiedDateTime)."""
+        item, root = self._find(key)
+        item["reactions"] = [*item["reactions"], {
+            "reactionType": reaction, "displayName": reaction, "reactionContentUrl": None,
+            "createdDateTime": at, "user": user(user_id, None)}]
+        self._touch(item, root, at)
+
+    def delete(self, key: str, at: str) -> None:
+        """The message is deleted: Graph keeps it, emptied, with deletedDateTime set."""
+        item, root = self._find(key)
+        item["deletedDateTime"] = at
+        item["body"] = {"contentType": "html", "content": ""}
+        self._touch(item, root, at)
+
+    def add_reply(self, root: str, data: dict) -> None:
+        """A new reply in a channel thread."""
+        for team in self.teams:
+            for channel in team.channels:
+                if any(m["id"] == root for m in channel.messages):
+                    channel.replies.setdefault(root, []).append(data)
+                    self._touch(data, root, data["lastModifiedDateTime"])
+                    return
+        raise KeyError(root)
 
 
 def _page(server: FakeGraph, request: Request, items: list[dict], kind: str):
@@ -203,6 +271,10 @@ def _replies(server: FakeGraph, request: Request, match):
     if (busy := _throttled(server, "replies")) is not None:
         return busy
     server.requests["replies"] += 1
+    failing = _data(server).failing_replies.get(unquote(match.group(3)))
+    if failing is not None:
+        return _error(failing, {403: "Forbidden", 404: "NotFound"}.get(failing, "InternalError"),
+                      "The thread cannot be read.")
     replies = channel.replies.get(unquote(match.group(3)), [])
     return _page(server, request, list(reversed(replies)), "chatMessages")
 
@@ -263,9 +335,16 @@ def _chat_messages(server: FakeGraph, request: Request, match):
         return busy
     server.requests["chat messages"] += 1
     newest_first = sorted(chat.messages, key=lambda m: m["lastModifiedDateTime"], reverse=True)
+    if "$filter" in request.query:
+        return modified_since(server, request, newest_first)
     return _page(server, request, newest_first, "chatMessages")
 
 
 @route(r"/chats/[^/]+/messages/[^/]+/hostedContents/([^/]+)/\$value")
 def _chat_hosted(server: FakeGraph, request: Request, match):
     return _hosted(server, match.group(1))
+
+
+# Delta rounds and $filter on lastModifiedDateTime (incremental passes) live in their own
+# module; imported last, as it imports what this one defines.
+from fake_graph_teams_delta import modified_since  # noqa: E402

@@ -4,6 +4,10 @@ read back as equal data classes; the transcript is readable and escapes everythi
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -179,3 +183,68 @@ def test_serialisation_round_trip_and_validation() -> None:
                                 "attachments": [{"sha256": "../../etc", "size": 1}]})
     with pytest.raises(ValueError, match="created"):
         chat_message_from_dict({"source_id": "x", "conversation_id": "c"})
+
+
+def _edited(message: ChatMessage, text: str, minutes: int) -> ChatMessage:
+    return replace(message, body_html=f"<p>{text}</p>",
+                   edited=T0 + timedelta(minutes=minutes))
+
+
+def test_an_update_is_a_later_version_and_every_version_is_kept(chat_archive) -> None:
+    first = channel_messages()[0]
+    second = _edited(first, "Bonjour, ordre du jour corrigé", 30)
+    third = replace(second, deleted=T0 + timedelta(hours=1), body_html="")
+    with ArchiveWriter.open(chat_archive) as writer:
+        key = writer.update(CHANNEL, second)
+        assert writer.update(CHANNEL, second) == key  # the same content: nothing written
+        assert writer.find_chat(CHANNEL, first).endswith("/1")  # its first line stays its key
+        writer.update(CHANNEL, third)
+        writer.update(CHAT, direct_messages()[0])  # unchanged: nothing written
+    path = next(chat_archive.glob("data/chat/19=3Ageneral*/messages.jsonl"))
+    written = [json.loads(x) for x in path.read_bytes().splitlines()]
+    assert [(m["source_id"], m.get("version")) for m in written] == [
+        ("1", None), ("2", None), ("3", None), ("4", None), ("5", None), ("1", 2), ("1", 3)]
+    reader = open_archive(chat_archive)
+    assert [m.source_id for m in reader.chat_messages(CHANNEL)] == ["1", "2", "3", "4", "5"]
+    assert next(iter(reader.chat_messages(CHANNEL))) == third  # the current version
+    assert next(iter(reader.chat_versions(CHANNEL))) == [first, second, third]
+    assert reader.chat_message_count(CHANNEL) == 5 and summary(chat_archive).chat_messages == 8
+    assert len(list(reader.chat_messages(CHAT))) == 3
+    result = validate(chat_archive)
+    assert result.ok, result.to_text()
+    assert bagit.Bag(str(chat_archive)).validate()
+    page = next(chat_archive.glob("data/chat/19=3Ageneral*/transcript.html")).read_text("utf-8")
+    assert "2 former archived version(s)" in page and "ordre du jour corrigé" in page
+    assert page.count('id="m-1"') == 1 and "deleted" in page
+
+
+def test_a_writer_killed_after_a_version_leaves_one_current_version(chat_archive) -> None:
+    """A process writes a version, commits and dies by SIGKILL before anything records
+    it; the rerun's update with the same content writes nothing."""
+    second = _edited(channel_messages()[1], "réponse corrigée", 40)
+    data = json.dumps(chat_message_to_dict(second))
+    child = subprocess.run([sys.executable, "-c", f"""
+import json, os, signal, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_archive_chat import CHANNEL
+from migrate.archive import ArchiveWriter, chat_message_from_dict
+writer = ArchiveWriter.open({str(chat_archive)!r})
+writer.update(CHANNEL, chat_message_from_dict(json.loads({data!r})))
+writer.commit()
+os.kill(os.getpid(), signal.SIGKILL)
+"""], capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    with ArchiveWriter.open(chat_archive) as writer:
+        key = writer.update(CHANNEL, second)
+    assert key.endswith("/6")  # the version the dead process wrote
+    reader = open_archive(chat_archive)
+    assert [len(v) for v in reader.chat_versions(CHANNEL)] == [1, 2, 1, 1, 1]
+    assert validate(chat_archive).ok
+
+
+def test_validate_flags_a_version_out_of_sequence(chat_archive) -> None:
+    path = next(chat_archive.glob("data/chat/19=3Ageneral*/messages.jsonl"))
+    line = {**chat_message_to_dict(channel_messages()[2]), "version": 3}
+    path.write_bytes(path.read_bytes() + json.dumps(line).encode() + b"\n")
+    problems = validate(chat_archive).problems
+    assert any(p.kind == "chat" and p.line == 6 and "version 3" in p.message for p in problems)

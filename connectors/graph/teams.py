@@ -13,8 +13,8 @@ from migrate.endpoint import Endpoint
 from migrate.errors import ConfigError, ConnectError
 
 from .session import NotFound, Session
-from .settings import Settings
-from .teams_source import Scope, TeamsSource
+from .settings import Settings, _number
+from .teams_source import FULL_PASS_DAYS, Scope, TeamsSource
 
 __all__ = ["TeamsConnector", "scope_of"]
 
@@ -98,4 +98,6 @@ class TeamsConnector(Connector):
         except BaseException:
             session.close()
             raise
-        return TeamsSource(session, scope)
+        full_pass_days = _number(self.endpoint.params, "full_pass_days", FULL_PASS_DAYS,
+                                 self.endpoint.display, 0, 3650)
+        return TeamsSource(session, scope, full_pass_days)

@@ -26,6 +26,7 @@ class Page:
 
     items: list[RawItem]
     next_link: str | None
+    delta_link: str | None = None  # the last page of a delta round: where the next starts
 
 
 def _skip(text: str, at: int) -> int:
@@ -60,16 +61,17 @@ def _items(text: str, at: int, what: str) -> tuple[list[RawItem], int]:
 
 
 def parse_page(body: bytes, what: str) -> Page:
-    """Split a collection page (``{"value": [...], "@odata.nextLink": ...}``) into items."""
+    """Split a collection page (``{"value": [...], "@odata.nextLink": ...}``, or a delta
+    page ending with ``@odata.deltaLink``) into items."""
     try:
         text = body.decode("utf-8")
         at = _expect(text, 0, "{", what)
         items: list[RawItem] = []
-        next_link = None
+        next_link = delta_link = None
         while True:
             at = _skip(text, at)
             if at < len(text) and text[at] == "}":
-                return Page(items, next_link)
+                return Page(items, next_link, delta_link)
             key, at = _DECODER.raw_decode(text, at)
             at = _expect(text, at, ":", what)
             if key == "value":
@@ -78,6 +80,8 @@ def parse_page(body: bytes, what: str) -> Page:
                 value, at = _DECODER.raw_decode(text, _skip(text, at))
                 if key == "@odata.nextLink" and isinstance(value, str):
                     next_link = value
+                elif key == "@odata.deltaLink" and isinstance(value, str):
+                    delta_link = value
             at = _skip(text, at)
             if at < len(text) and text[at] == ",":
                 at += 1

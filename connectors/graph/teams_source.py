@@ -8,6 +8,23 @@ following the absolute ``@odata.nextLink``, so that each message keeps its untou
 Requests are built by msgraph-sdk's request builders and sent through its adapter (token,
 base URL, middleware) and the session's throttling loop.
 
+A replies listing that fails (after the session's retries) is a *gap*: that thread's
+replies fail alone, the copier records it and the next pass lists the thread again.
+
+Incremental passes (``chat_cursor``). A channel's cursor is the delta link of
+``…/messages/delta`` and the time of its last full listing: a full pass lists every thread
+(delta only reaches eight months back), then runs a delta round filtered on
+``lastModifiedDateTime gt`` the listing's start (less ``DELTA_MARGIN``) to get a delta link
+(a whole round if Graph refuses the filter); later passes read the delta round from it and
+re-list the replies of every thread whose first message it reports. Graph's delta gives
+first messages only, and a reply does not change its first message's lastModifiedDateTime
+(only edits and reactions do), so a reply added or changed in a thread whose first message
+did not change is found by the next full pass: one every ``full_pass_days`` (default 7; 0:
+every pass is full, as the last pass before the source is shut down should be). A chat's
+cursor is the latest ``lastModifiedDateTime`` seen: later passes list
+``$filter=lastModifiedDateTime gt …&$orderby=lastModifiedDateTime desc``, as Graph
+documents for chat messages. An expired delta link (410) lists the channel afresh.
+
 A channel's first messages are listed whole before any is given out (Graph lists them
 newest first); replies are listed per thread. Inline images are fetched with their message
 and so are the SharePoint or OneDrive files it links to (a blob is addressed by the sha256
@@ -18,16 +35,24 @@ asks for the blob, and is fetched again next run.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
 
-from migrate.connector import ChatSource
-from migrate.errors import BadInputError, ConnectError, ItemError, MigrateError
+from migrate.connector import ChatSource, ListingGap
+from migrate.errors import (
+    AuthError,
+    BadInputError,
+    ConnectError,
+    ItemError,
+    MigrateError,
+    RetryableError,
+)
 from migrate.model import (
     Blob,
     BlobRef,
@@ -39,7 +64,7 @@ from migrate.model import (
     Workspace,
 )
 
-from .session import Session
+from .session import Session, SyncStateGone
 from .teams_export import ExportSpool, channel_of, chat_of
 from .teams_files import FileReference, fetch_file, file_references
 from .teams_json import RawItem, parse_object, parse_page
@@ -50,6 +75,11 @@ log = logging.getLogger(__name__)
 
 #: Graph's largest page for channel and chat messages.
 MESSAGE_PAGE = 50
+#: Days between full listings of a channel (see ChannelCursor); ``full_pass_days=``.
+FULL_PASS_DAYS = 7
+#: How far before a first listing its delta round starts: changes made meanwhile come
+#: again at worst (the copier tells an unchanged message by its content), never missed.
+DELTA_MARGIN = timedelta(minutes=5)
 _CHAT_KINDS = {"oneOnOne": ConversationKind.DIRECT_CHAT, "group": ConversationKind.GROUP_CHAT,
                "meeting": ConversationKind.GROUP_CHAT}
 
@@ -63,6 +93,32 @@ class Scope:
     #: "export": messages come from the getAllMessages export APIs (``teams_export``)
     listing: str = "standard"
     model: str | None = None  # the export APIs' payment model (A or B); None: evaluation
+
+
+@dataclass(frozen=True)
+class ChannelCursor:
+    """A channel's cursor: the delta link of its last pass, and when its last full listing
+    started (replies are re-read whole then, since Graph's delta does not report them)."""
+
+    delta_link: str
+    full_pass: str  # Graph time text
+
+    def text(self) -> str:
+        return json.dumps({"delta": self.delta_link, "full": self.full_pass})
+
+    @classmethod
+    def parse(cls, text: str | None) -> ChannelCursor | None:
+        """The cursor saved by an earlier pass; None if there is none or it is unreadable
+        (the pass then lists the channel whole)."""
+        try:
+            data = json.loads(text) if text else None
+            return cls(str(data["delta"]), str(data["full"])) if data else None
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def full_pass_due(self, days: int) -> bool:
+        started = when(self.full_pass)
+        return started is None or datetime.now(UTC) - started >= timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -92,11 +148,15 @@ def _sniff(data: bytes) -> str | None:
 class TeamsSource(ChatSource):
     """Channels or chats of one ``teams://`` endpoint (see the module docstring)."""
 
-    def __init__(self, session: Session, scope: Scope) -> None:
+    def __init__(self, session: Session, scope: Scope,
+                 full_pass_days: int = FULL_PASS_DAYS) -> None:
         self.session, self.scope = session, scope
+        self.full_pass_days = full_pass_days
         self._where: dict[str, _Where] = {}
         self._blobs: dict[str, Blob] = {}
         self._unfetched: dict[str, ItemError] = {}
+        self._cursors: dict[str, str | None] = {}  # conversation → cursor of its last pass
+        self._gaps: dict[str, list[ListingGap]] = {}  # conversation → threads not listed
         self._top = min(session.settings.page_size, MESSAGE_PAGE)
         self._known: dict[str, Identity] = {}  # members of the conversation being read
         self._people = People(session)
@@ -105,20 +165,23 @@ class TeamsSource(ChatSource):
     # --- listing -------------------------------------------------------------------------
 
     def _pages(self, what: str, first: Callable[[GraphServiceClient], object],
-               **query) -> Iterator[RawItem]:
-        """Every item of a collection, page after page (``first(client)`` is its builder)."""
-        link: str | None = None
+               start: str | None = None, **query) -> Iterator[RawItem]:
+        """Every item of a collection, page after page (``first(client)`` is its builder;
+        ``start``, a link to begin from); returns the delta link of a delta round's end."""
+        link: str | None = start
+        begun = start is not None
         while True:
-            if link is None:
+            if not begun:
                 body = self.session.get_json(what, lambda c: (b := first(c))
                                              .to_get_request_information(_query(b, **query)))
+                begun = True
             else:
                 body = self.session.get_json(what, lambda c, url=link: first(c).with_url(url)
                                              .to_get_request_information())
             page = parse_page(body, what)
             yield from page.items
             if page.next_link is None:
-                return
+                return page.delta_link
             link = page.next_link
 
     def conversations(self) -> Iterator[Conversation]:
@@ -166,20 +229,29 @@ class TeamsSource(ChatSource):
 
     # --- messages ------------------------------------------------------------------------
 
-    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]:
+    def chat_messages(self, conversation: Conversation,
+                      cursor: str | None = None) -> Iterator[ChatMessage]:
+        """Every message (no cursor), or those changed since ``cursor`` (incremental)."""
         where = self._where.get(conversation.source_id)
         if where is None:
             raise ItemError(f"{self.session.settings.display}: conversation "
                             f"{conversation.source_id} was not listed by this source")
         self._known = {m.source_id: m for m in conversation.members}
-        if self.scope.listing == "export":
-            yield from self._exported_messages(where)
+        self._cursors.pop(conversation.source_id, None)
+        self._gaps[conversation.source_id] = []
+        if self.scope.listing == "export":  # export APIs: no cursor, every pass whole
+            listed = self._exported_messages(where)
         elif where.chat is not None:
-            yield from self._chat_messages(where.chat)
+            listed = self._chat_messages(where.chat, cursor)
         else:
-            yield from self._channel_messages(where.team or "", where.channel or "")
+            listed = self._channel_messages(where.team or "", where.channel or "", cursor)
+        next_cursor = yield from listed
+        self._cursors[conversation.source_id] = next_cursor
 
-    def _chat_messages(self, chat: str) -> Iterator[ChatMessage]:
+    def _chat_messages(self, chat: str, since: str | None) -> Iterator[ChatMessage]:
+        """A chat's messages, or (``since``) those modified after it, through the documented
+        ``$filter=lastModifiedDateTime gt`` with ``$orderby=lastModifiedDateTime desc``;
+        returns the latest lastModifiedDateTime seen (the next pass's cursor)."""
         def messages(c: GraphServiceClient):
             return c.chats.by_chat_id(chat).messages
 
@@ -187,37 +259,122 @@ class TeamsSource(ChatSource):
             return messages(c).by_chat_message_id(key).hosted_contents \
                 .by_chat_message_hosted_content_id(hosted_id).content
 
-        items = list(self._pages(f"listing the messages of chat {chat}", messages,
-                                 top=self._top))
+        query: dict = {"top": self._top}
+        if since is not None:
+            query.update(filter=f"lastModifiedDateTime gt {since}",
+                         orderby=["lastModifiedDateTime desc"])
+        items = list(self._pages(f"listing the messages of chat {chat}", messages, **query))
         for item in sorted(items, key=_created):
             yield from self._message(item, chat, hosted)
+        return _latest_change(items, since)
 
-    def _channel_messages(self, team: str, channel: str) -> Iterator[ChatMessage]:
+    def _channel_messages(self, team: str, channel: str,
+                          cursor: str | None) -> Iterator[ChatMessage]:
+        """A channel's threads: all of them (no cursor, or the last full listing is older
+        than ``full_pass_days``), then a delta round from the start of the listing to get a
+        delta link; or the threads the delta round from the cursor's link reports changed.
+        Returns the next cursor (``ChannelCursor``)."""
         def messages(c: GraphServiceClient):
             return c.teams.by_team_id(team).channels.by_channel_id(channel).messages
 
+        last = ChannelCursor.parse(cursor)
+        if last is not None and not last.full_pass_due(self.full_pass_days):
+            try:
+                link = yield from self._changed_threads(messages, channel, last.delta_link)
+                return ChannelCursor(link, last.full_pass).text() if link else None
+            except SyncStateGone:
+                log.warning("%s: the delta link of channel %s expired; listing it afresh",
+                            self.session.settings.display, channel)
+        started = datetime.now(UTC) - DELTA_MARGIN
+        roots = list(self._pages(f"listing the messages of channel {channel}", messages,
+                                 top=self._top))
+        seen: dict[str, str] = {}
+        for root in sorted(roots, key=_created):
+            yield from self._thread(messages, channel, root)
+            seen[str(root.data.get("id"))] = root.text
+        try:
+            link = yield from self._changed_threads(messages, channel, None,
+                                                    _graph_time(started), seen)
+        except ItemError as exc:  # the filter refused: a whole round (eight months) instead
+            log.warning("%s: channel %s: a delta round filtered on lastModifiedDateTime was "
+                        "refused (%s); reading the whole round for its delta link",
+                        self.session.settings.display, channel, exc)
+            link = yield from self._changed_threads(messages, channel, None, None, seen)
+        return ChannelCursor(link, _graph_time(started)).text() if link else None
+
+    def _changed_threads(self, messages: Callable, channel: str, delta_link: str | None,
+                         since: str | None = None,
+                         seen: dict[str, str] | None = None) -> Iterator[ChatMessage]:
+        """One delta round of a channel (from ``delta_link``, or a first round filtered on
+        ``lastModifiedDateTime gt since``): each first message it lists, then all its
+        replies (Graph's delta lists first messages only); a thread already read (``seen``:
+        id → JSON text) is not read again if its first message is the same. Returns the
+        round's delta link."""
+        def delta(c: GraphServiceClient):
+            return messages(c).delta
+
+        what = f"listing the changes of channel {channel}"
+        query = {"top": self._top, "filter": f"lastModifiedDateTime gt {since}"} \
+            if since is not None else {"top": self._top}
+        listing = self._pages(what, delta, delta_link, **query)
+        found: dict[str, RawItem] = {}
+        while True:
+            try:
+                item = next(listing)
+            except StopIteration as end:
+                link = end.value
+                break
+            key = item.data.get("id")
+            if "@removed" in item.data or not isinstance(key, str):
+                continue  # Graph marks a deleted message with deletedDateTime, not @removed
+            found[key] = item
+        for item in sorted(found.values(), key=_created):
+            if seen is None or seen.get(item.data["id"]) != item.text:
+                yield from self._thread(messages, channel, item)
+        return link
+
+    def _thread(self, messages: Callable, channel: str, root: RawItem) -> Iterator[ChatMessage]:
+        """A first message then its replies; a replies listing that fails is a gap (that
+        thread's replies fail alone, the copy goes on)."""
         def hosted(c: GraphServiceClient, key: str, hosted_id: str):
             return messages(c).by_chat_message_id(key).hosted_contents \
                 .by_chat_message_hosted_content_id(hosted_id).content
 
-        roots = list(self._pages(f"listing the messages of channel {channel}", messages,
-                                 top=self._top))
-        for root in sorted(roots, key=_created):
-            yield from self._message(root, channel, hosted)
-            if root.data.get("id"):
-                yield from self._replies(messages, channel, root.data["id"])
+        yield from self._message(root, channel, hosted)
+        key = root.data.get("id")
+        if not key:
+            return
+        try:
+            replies = self._list_replies(messages, key)
+        except (ItemError, RetryableError, AuthError) as exc:
+            log.error("%s: %s", self.session.settings.display, exc)
+            self._gaps[channel].append(ListingGap(key, str(exc)))
+            return
+        yield from self._replies(messages, channel, key, replies)
 
-    def _replies(self, messages: Callable, channel: str, root: str) -> Iterator[ChatMessage]:
-        """The replies to one first message, oldest first, each naming it as root."""
+    def chat_cursor(self, conversation: Conversation) -> str | None:
+        """The delta link (channel) or latest modification time (chat) the last complete
+        pass of ``conversation`` ended with."""
+        return self._cursors.get(conversation.source_id)
+
+    def gaps(self, conversation: Conversation) -> Iterator[ListingGap]:
+        return iter(self._gaps.pop(conversation.source_id, []))
+
+    def _list_replies(self, messages: Callable, root: str) -> list[RawItem]:
+        """Every reply to one first message, listed whole before any is given out."""
         def replies(c: GraphServiceClient):
             return messages(c).by_chat_message_id(root).replies
 
-        def hosted(c: GraphServiceClient, key: str, hosted_id: str):
-            return replies(c).by_chat_message_id1(key).hosted_contents \
-                .by_chat_message_hosted_content_id(hosted_id).content
+        return list(self._pages(f"listing the replies to message {root}", replies,
+                                top=self._top))
 
-        found = list(self._pages(f"listing the replies to message {root}", replies,
-                                 top=self._top))
+    def _replies(self, messages: Callable, channel: str, root: str,
+                 found: list[RawItem]) -> Iterator[ChatMessage]:
+        """The replies to one first message, oldest first, each naming it as root."""
+        def hosted(c: GraphServiceClient, key: str, hosted_id: str):
+            return messages(c).by_chat_message_id(root).replies.by_chat_message_id1(key) \
+                .hosted_contents.by_chat_message_hosted_content_id(hosted_id).content
+
         for reply in sorted(found, key=_created):
             yield from self._message(reply, channel, hosted, root)
 
@@ -321,6 +478,23 @@ class TeamsSource(ChatSource):
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _graph_time(moment: datetime) -> str:
+    """A UTC instant as Graph writes it in a $filter (milliseconds, Z)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+def _latest_change(items: list[RawItem], since: str | None) -> str | None:
+    """The latest lastModifiedDateTime among ``items`` (Graph's text), else ``since``."""
+    latest, text = when(since) if since else None, since
+    for item in items:
+        value = item.data.get("lastModifiedDateTime")
+        moment = when(value) if isinstance(value, str) else None
+        if moment is not None and (latest is None or moment > latest):
+            latest, text = moment, value
+    return text
 
 
 def _created(item: RawItem) -> tuple[datetime, str]:

@@ -7,6 +7,8 @@ source's JSON (``raw``) is kept as the exact text it was, never re-serialised.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -144,6 +146,24 @@ def chat_message_to_dict(message: ChatMessage) -> dict:
         "attachments": [blob_ref_to_dict(a) for a in message.attachments],
         "raw": message.raw,
     }
+
+
+def chat_fingerprint(message: ChatMessage) -> str:
+    """The sha256 (hex) of a message's neutral fields and source JSON, canonically written:
+    equal for the same content however often it is listed, different after any change
+    (edit, reaction, deletion) whatever the source; what tells a changed message apart."""
+    text = json.dumps(chat_message_to_dict(message), ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def version_of(data: dict) -> int:
+    """A message line's version number: ``version`` (2, 3 …) on a later version of a message
+    already in the file, absent (1) on the first; ValueError if it is not a whole number."""
+    value = data.get("version", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("'version' must be a whole number from 1")
+    return value
 
 
 def _reaction(value: object) -> Reaction:

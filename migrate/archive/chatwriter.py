@@ -2,7 +2,9 @@
 messages.jsonl), and attachments as content-addressed blobs.
 
 Only the conversation being written is held open, with the digests of its message ids
-(for ``find_chat`` and duplicate posts); switching conversations releases them.
+(for ``find_chat`` and duplicate posts) and of each line's content (a later version whose
+content the current one already has is not written twice); switching conversations
+releases them. A changed message is appended as a later version (``update``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from pathlib import Path
 
 from ..errors import ArchiveError, BadInputError
 from ..model import Blob, ChatMessage, Conversation
-from .chatjson import chat_message_from_dict, chat_message_to_dict, conversation_to_dict
+from .chatjson import (
+    chat_fingerprint,
+    chat_message_from_dict,
+    chat_message_to_dict,
+    conversation_to_dict,
+    version_of,
+)
 from .fileindex import FileIndex
 from .jsonl import (
     MAX_CHAT_LINE,
@@ -45,28 +53,51 @@ def _message_key(conversation_id: str, message_id: str) -> int:
     return hash64(json.dumps([conversation_id, message_id]).encode("ascii"))
 
 
+def _print64(message: ChatMessage) -> int:
+    """A 64-bit digest of the message's fingerprint (what tells two versions apart)."""
+    return hash64(chat_fingerprint(message).encode("ascii"))
+
+
 class _Open:
-    """The conversation currently written: its file and the digests of its message ids."""
+    """The conversation currently written: per line, the digests of its message id and of
+    its content; for messages with several versions, the line of the current one."""
 
     def __init__(self, root: Path, record: ConversationRecord, repair: bool) -> None:
         self.record = record
         self.path = root / record.dir / CHAT_MESSAGES_FILE
         if repair:
             truncate_unfinished(self.path)
-        self.keys = array("Q")
+        self.keys, self.prints = array("Q"), array("Q")
         self.keyset: set[int] = set()
+        self.latest: dict[int, int] = {}  # message key → index of its current line
+        self.versions: dict[int, int] = {}  # message key → how many lines it has (if > 1)
         for line in iter_lines(self.path, MAX_CHAT_LINE):
             try:
-                message = chat_message_from_dict(parse_object(line, str(self.path)))
+                data = parse_object(line, str(self.path))
+                version_of(data)
+                message = chat_message_from_dict(data)
             except ValueError as exc:
                 raise ArchiveError(f"cannot append to a damaged archive: {record.dir}/"
                                    f"{CHAT_MESSAGES_FILE} line {line.number}: {exc}") from None
-            self.keys.append(_message_key(record.source_id, message.source_id))
-            self.keyset.add(self.keys[-1])
+            self.add(_message_key(record.source_id, message.source_id), _print64(message))
         self.stream = open(self.path, "ab")
 
+    def add(self, key: int, fingerprint: int) -> None:
+        """Count one more line (a first version, or a later one of a message already in)."""
+        if key in self.keyset:
+            self.latest[key] = len(self.keys)
+            self.versions[key] = self.versions.get(key, 1) + 1
+        self.keys.append(key)
+        self.prints.append(fingerprint)
+        self.keyset.add(key)
+
     def number_of(self, key: int) -> int | None:
+        """The line number of the message's first version."""
         return self.keys.index(key) + 1 if key in self.keyset else None
+
+    def current(self, key: int) -> int:
+        """The index of the message's current line (the message must be in the file)."""
+        return self.latest.get(key, self.keys.index(key))
 
 
 class ChatWriter:
@@ -140,7 +171,29 @@ class ChatWriter:
         number = current.number_of(key)
         if number is not None:
             return self._key(current, number)
-        line = dumps_line(chat_message_to_dict(message))
+        self._append(current, chat_message_to_dict(message), message)
+        current.add(key, _print64(message))
+        return self._key(current, len(current.keys))
+
+    def update(self, conversation: Conversation, message: ChatMessage) -> str:
+        """Append a later version of a message already archived (format §4.3), unless its
+        current version has this very content (a rerun after a write not yet recorded as
+        done); a message not archived yet is posted. Returns the current version's key."""
+        current = self._open(conversation)
+        key = _message_key(conversation.source_id, message.source_id)
+        if key not in current.keyset:
+            return self.post(conversation, message)
+        fingerprint = _print64(message)
+        if current.prints[current.current(key)] == fingerprint:
+            return self._key(current, current.current(key) + 1)
+        version = current.versions.get(key, 1) + 1
+        self._append(current, {**chat_message_to_dict(message), "version": version}, message)
+        current.add(key, fingerprint)
+        return self._key(current, len(current.keys))
+
+    @staticmethod
+    def _append(current: _Open, data: dict, message: ChatMessage) -> None:
+        line = dumps_line(data)
         if len(line) > MAX_CHAT_LINE:
             raise BadInputError(f"chat message {message.source_id} is larger than "
                                 f"{MAX_CHAT_LINE} bytes as JSON")
@@ -149,9 +202,6 @@ class ChatWriter:
             current.stream.flush()
         except OSError as exc:
             raise ArchiveError(f"cannot write {current.path}: {exc.strerror}") from None
-        current.keys.append(key)
-        current.keyset.add(key)
-        return self._key(current, len(current.keys))
 
     def put_blob(self, blob: Blob) -> None:
         """Store the blob's bytes under their sha256, unless a whole copy is already there,

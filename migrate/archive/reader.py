@@ -59,11 +59,16 @@ class ArchiveReader(ABC):
     def conversations(self) -> Iterator[Conversation]: ...
 
     @abstractmethod
-    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]: ...
+    def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]:
+        """The conversation's messages, each in its current version (format §4.3)."""
+
+    @abstractmethod
+    def chat_versions(self, conversation: Conversation) -> Iterator[list[ChatMessage]]:
+        """Every version of each message, oldest first, in the order of chat_messages."""
 
     @abstractmethod
     def chat_message_count(self, conversation: Conversation) -> int:
-        """How many message lines a conversation has, without parsing them."""
+        """How many messages (not versions) a conversation has."""
 
     @abstractmethod
     def blob(self, ref: BlobRef) -> Blob: ...

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,14 +41,14 @@ from ..model import (
     MailMessage,
     Role,
 )
-from .chatjson import chat_message_from_dict, conversation_from_dict
+from .chatjson import conversation_from_dict
+from .chatversions import message_versions, read_version
 from .errors import IndexLineError
 from .fileindex import FileDescriptions
 from .jsonl import (
     MAX_CHAT_LINE,
     MAX_INDEX_LINE,
     iter_lines,
-    parse_object,
     read_capped,
     read_line,
 )
@@ -285,29 +286,55 @@ class ArchiveReaderV1(ArchiveReader):
             raise BadInputError(f"{len(bad)} conversation(s) unreadable: {'; '.join(bad[:5])}")
 
     def chat_messages(self, conversation: Conversation) -> Iterator[ChatMessage]:
-        """The conversation's messages in order; bad lines are raised about at the end."""
+        """The conversation's messages in order, each in its current (latest) version at the
+        place of its first; bad lines are raised about at the end."""
         record = self._conversation_records().get(conversation.source_id)
         if record is None:
             raise BadInputError(f"conversation {conversation.source_id!r} is not in the archive")
         relative = f"{record.dir}/{CHAT_MESSAGES_FILE}"
         path = safe_path(self.root, relative, CHAT_DIR)
         bad: list[int] = []
-        for line in iter_lines(path, MAX_CHAT_LINE):
-            try:
-                yield chat_message_from_dict(parse_object(line, relative))
-            except ValueError as exc:
-                bad.append(line.number)
-                self._problem(IndexLineError(relative, line.number, str(exc)))
+        with open(path, "rb") if path.exists() else open(os.devnull, "rb") as stream:
+            for versions in message_versions(path, relative):
+                try:
+                    if versions.error is not None:
+                        raise ValueError(versions.error)
+                    yield read_version(stream, versions.current, relative)
+                except ValueError as exc:
+                    bad.append(versions.number)
+                    self._problem(IndexLineError(relative, versions.number, str(exc)))
         if bad:
             numbers = ", ".join(map(str, bad[:20]))
             raise IndexLineError(relative, bad[0], f"{len(bad)} unreadable line(s): {numbers}")
 
+    def chat_versions(self, conversation: Conversation) -> Iterator[list[ChatMessage]]:
+        """Every version of each message, oldest first (the last is the current one), in
+        the order of ``chat_messages``; unreadable lines are left out."""
+        record = self._conversation_records().get(conversation.source_id)
+        if record is None:
+            raise BadInputError(f"conversation {conversation.source_id!r} is not in the archive")
+        relative = f"{record.dir}/{CHAT_MESSAGES_FILE}"
+        path = safe_path(self.root, relative, CHAT_DIR)
+        if not path.exists():
+            return
+        with open(path, "rb") as stream:
+            for versions in message_versions(path, relative):
+                found = []
+                for offset in versions.offsets if versions.error is None else ():
+                    try:
+                        found.append(read_version(stream, offset, relative))
+                    except ValueError:
+                        continue
+                if found:
+                    yield found
+
     def chat_message_count(self, conversation: Conversation) -> int:
+        """Messages (not versions) of the conversation."""
         record = self._conversation_records().get(conversation.source_id)
         if record is None:
             return 0
         path = safe_path(self.root, f"{record.dir}/{CHAT_MESSAGES_FILE}", CHAT_DIR)
-        return sum(1 for _ in iter_lines(path, MAX_CHAT_LINE))
+        return sum(1 for _ in message_versions(path))
 
     def blob(self, ref: BlobRef) -> Blob:
         path = safe_path(self.root, blob_path(ref.sha256), BLOB_DIR)

@@ -2,7 +2,9 @@
 
 Everything from the archive is escaped with ``html.escape``: a body's HTML is shown as its
 text, never rendered, so a transcript cannot run a script or load anything from outside.
-Replies are nested under their thread's first message. Memory: one offset per message.
+Replies are nested under their thread's first message. A message with several archived
+versions (format §4.3) is shown in its current one, the former ones folded beneath it.
+Memory: a few offsets per message.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import html
 import json
 import os
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TextIO
 
 from ..model import ChatMessage, ChatMessageType, Conversation
-from .chatjson import chat_message_from_dict, conversation_from_dict
-from .jsonl import MAX_CHAT_LINE, iter_lines, parse_object, read_capped, read_line
+from .chatjson import conversation_from_dict
+from .chatversions import Versions, message_versions, read_version
+from .jsonl import MAX_CHAT_LINE, read_capped
 from .layout import CHAT_MESSAGES_FILE, CONVERSATION_FILE, TRANSCRIPT_FILE, blob_path
 
 _STYLE = """
@@ -95,27 +97,26 @@ def _render(out: TextIO, message: ChatMessage) -> None:
         out.write("</ul></details>")
 
 
-def _messages(path: Path) -> Iterator[tuple[int, int, ChatMessage | None]]:
-    for line in iter_lines(path, MAX_CHAT_LINE):
-        try:
-            yield line.number, line.offset, chat_message_from_dict(parse_object(line, ""))
-        except ValueError:
-            yield line.number, line.offset, None
-
-
-def _order(path: Path) -> tuple[list[int], dict[int, list[int]]]:
-    """Top-level offsets in order, and each top-level offset's reply offsets."""
-    tops: list[int] = []
-    replies: dict[int, list[int]] = {}
-    first_of: dict[str, int] = {}
-    for _number, offset, message in _messages(path):
-        root = message and (message.thread_root_id or message.reply_to_id)
-        if message is not None and root and root != message.source_id and root in first_of:
-            replies.setdefault(first_of[root], []).append(offset)
-            continue
-        tops.append(offset)
-        if message is not None:
-            first_of.setdefault(message.source_id, offset)
+def _order(path: Path) -> tuple[list[Versions], dict[int, list[Versions]]]:
+    """Top-level messages in order, and each top-level message's replies (by first line)."""
+    tops: list[Versions] = []
+    replies: dict[int, list[Versions]] = {}
+    first_of: dict[str, Versions] = {}
+    with open(path, "rb") if path.exists() else open(os.devnull, "rb") as stream:
+        for versions in message_versions(path):
+            try:
+                message = read_version(stream, versions.offsets[0]) \
+                    if versions.error is None else None
+            except ValueError:
+                message = None
+            root = message and (message.thread_root_id or message.reply_to_id)
+            if message is not None and root and root != message.source_id \
+                    and root in first_of:
+                replies.setdefault(first_of[root].number, []).append(versions)
+                continue
+            tops.append(versions)
+            if message is not None:
+                first_of.setdefault(message.source_id, versions)
     return tops, replies
 
 
@@ -152,11 +153,11 @@ def _write_page(out: TextIO, conversation: Conversation | None, path: Path, titl
         if members:
             out.write(f'<p class="meta">members: {_e(members)}</p>')
     with open(path, "rb") if tops else open(os.devnull, "rb") as stream:
-        for offset in tops:
-            _write_at(out, stream, offset)
-            if offset in replies:
+        for versions in tops:
+            _write_at(out, stream, versions)
+            if versions.number in replies:
                 out.write('<section class="replies">')
-                for reply in replies[offset]:
+                for reply in replies[versions.number]:
                     _write_at(out, stream, reply)
                     out.write("</article>")
                 out.write("</section>")
@@ -164,15 +165,27 @@ def _write_page(out: TextIO, conversation: Conversation | None, path: Path, titl
     out.write("</body></html>\n")
 
 
-def _write_at(out: TextIO, stream, offset: int) -> None:
-    stream.seek(offset)
-    line = read_line(stream, 0, MAX_CHAT_LINE)
+def _write_at(out: TextIO, stream, versions: Versions) -> None:
+    """The current version of a message, and its former archived versions folded."""
     try:
-        message = chat_message_from_dict(parse_object(line, "")) if line else None
+        message = read_version(stream, versions.current) if versions.error is None else None
     except ValueError:
         message = None
     if message is None:
         out.write('<article class="msg system"><div class="body">[an unreadable line of '
-                  f'{CHAT_MESSAGES_FILE} at byte {offset}]</div>')
-    else:
-        _render(out, message)
+                  f'{CHAT_MESSAGES_FILE} at byte {versions.current}]</div>')
+        return
+    _render(out, message)
+    former = versions.offsets[:-1]
+    if former:
+        out.write(f"<details><summary>{len(former)} former archived version(s)</summary><ul>")
+        for offset in former:
+            try:
+                old = read_version(stream, offset)
+            except ValueError:
+                continue
+            when = old.deleted or old.edited or old.created
+            reactions = ", ".join(r.key for r in old.reactions)
+            out.write(f"<li>{_e(when.isoformat())}: {_e(body_text(old))}"
+                      f"{' · reactions: ' + _e(reactions) if reactions else ''}</li>")
+        out.write("</ul></details>")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..errors import ArchiveError
 from .bag import is_sealed, read_tags, tag_value
-from .chatjson import chat_message_from_dict, conversation_from_dict
+from .chatjson import chat_message_from_dict, conversation_from_dict, version_of
+from .chatversions import message_key
 from .errors import IndexLineError, UnsafeIndexPathError
 from .fileindex import parse_file_record
 from .jsonl import MAX_CHAT_LINE, MAX_INDEX_LINE, iter_lines, parse_object, read_capped
@@ -293,12 +294,21 @@ class _Validator:
         except (OSError, ValueError) as exc:
             self.result.add("chat", f"unreadable: {exc}", meta)
         relative = f"{directory}/{CHAT_MESSAGES_FILE}"
+        versions: dict[int, int] = {}  # message key → versions seen so far
         for line in iter_lines(self.root / relative, MAX_CHAT_LINE):
             try:
-                message = chat_message_from_dict(parse_object(line, relative))
+                data = parse_object(line, relative)
+                message = chat_message_from_dict(data)
+                version = version_of(data)
             except ValueError as exc:
                 self.result.add("chat", str(exc), relative, line.number)
                 continue
+            key = message_key(message.source_id)
+            if version != versions.get(key, 0) + 1:
+                self.result.add("chat", f"message {message.source_id!r} is version {version} "
+                                f"but follows {versions.get(key, 0)} version(s) of it",
+                                relative, line.number)
+            versions[key] = versions.get(key, 0) + 1
             for ref in message.attachments:
                 if self.file_hash(f"{BLOB_DIR}/{ref.sha256[:2]}/{ref.sha256}") is None:
                     self.result.add("missing", f"attachment blob {ref.sha256} is missing",

@@ -170,6 +170,10 @@ class ArchiveWriter:
         self._check_open()
         return self.chat.post(conversation, message)
 
+    def update(self, conversation: Conversation, message: ChatMessage) -> str:
+        self._check_open()
+        return self.chat.update(conversation, message)
+
     def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None:
         self._check_open()
         return self.chat.find_chat(conversation, message)
