@@ -318,6 +318,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "feature.reactions": {"en": "reactions", "fr": "réactions"},
     "feature.edits": {"en": "edit history", "fr": "historique des modifications"},
     "feature.attachments": {"en": "attachments", "fr": "pièces jointes"},
+    "feature.event-details": {"en": "event details", "fr": "détails des événements"},
+    "feature.contact-details": {"en": "contact details", "fr": "détails des contacts"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
 }
 

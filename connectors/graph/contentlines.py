@@ -141,14 +141,13 @@ def split_params(head: str) -> list[str]:
 def parse(data: bytes, what: str) -> Component:
     """The top component of ``data`` (a VCALENDAR or a VCARD); BadInputError when there is
     none or its BEGIN/END do not nest."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # old vCards; every byte still means something
     stack: list[Component] = []
     top: Component | None = None
-    for raw in unfold(text.encode("utf-8")):
-        line = raw.decode("utf-8", "replace").rstrip("\r")
+    for raw in unfold(data):  # unfolded as bytes: a fold may split a UTF-8 sequence
+        try:
+            line = raw.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError:
+            line = raw.decode("latin-1").rstrip("\r")  # old vCards: every byte means something
         if not line.strip():
             continue
         prop = _property(line)
