@@ -22,8 +22,9 @@ from connectors.graph.contact_json import contact_json
 from connectors.graph.event_json import event_json
 from connectors.graph.pim_target import UID_PROPERTY
 from connectors.graph.target import SHA256_PROPERTY
-from migrate.errors import BadInputError
+from migrate.errors import BadInputError, ConfigError
 from migrate.model import CalendarEvent, Collection, CollectionKind, Contact
+from migrate.pimtext import entry_names, start_instant
 
 CAL, CONTACTS = CollectionKind.CALENDAR, CollectionKind.CONTACTS
 
@@ -442,3 +443,41 @@ def test_roundtrip_through_m365_certifies_translated_entries(mairie, config, tmp
                str(tmp_path / "back"), "--certificate", str(tmp_path / "cert"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "7 came back translated" in done.stdout
+
+
+def test_attendees_are_set_only_when_the_endpoint_says_invite(mairie, config):
+    writer = open_target(config, attendees="invite")
+    try:
+        writer.put_entry(REUNIONS, CalendarEvent("e-4", MEETING))
+    finally:
+        writer.close()
+    (meeting,) = written(mairie)["calendar", "Réunions"]
+    assert [a["emailAddress"]["address"] for a in meeting["attendees"]] == \
+        ["jdupont@mairie-exemple.fr"]
+    with pytest.raises(ConfigError, match="attendees must be keep-out"):
+        open_target(config, attendees="yes")
+
+
+def test_m365_declares_what_it_cannot_keep_of_events_and_contacts():
+    from migrate.connector import Feature, Kind
+    from migrate.registry import connector_class
+
+    caps = connector_class("graph").capabilities
+    assert {Kind.CALENDAR, Kind.CONTACTS} <= caps.writes
+    for feature in (Feature.EVENT_DETAILS, Feature.CONTACT_DETAILS):
+        assert set(caps.limits[feature]) == {"en", "fr"}
+    archive = connector_class("archive").capabilities
+    assert {f for f, _ in archive.lost_between(caps)} >= {Feature.EVENT_DETAILS,
+                                                         Feature.CONTACT_DETAILS}
+    assert not {f for f, _ in caps.lost_between(archive)} & {Feature.EVENT_DETAILS,
+                                                            Feature.CONTACT_DETAILS}
+
+
+def test_entry_shapes_for_comparing_translations():
+    assert start_instant("20261201T180000 (TZID=Europe/Paris)") == "20261201T170000Z"
+    assert start_instant("20260714 (VALUE=DATE)") == "20260714"
+    assert start_instant("20260301T080000") == "20260301T080000Z"  # floating: as UTC
+    assert start_instant("20260301T080000 (TZID=Mars/Olympus)") == \
+        "20260301T080000 (TZID=Mars/Olympus)"  # unknown: as written, never guessed
+    assert entry_names(EVENT) == {"DTSTART", "DTEND", "SUMMARY", "LOCATION", "VALARM"}
+    assert entry_names(VCARD3) == {"N", "FN", "ORG", "EMAIL", "TEL"}

@@ -304,7 +304,7 @@ def _people(event: Component, out: dict, lost: list[str], invite: bool) -> None:
         kind = "resource" if cutype in ("RESOURCE", "ROOM") else \
             "optional" if role in ("OPT-PARTICIPANT", "NON-PARTICIPANT") else "required"
         answer = _PARTSTAT.get((prop.param("PARTSTAT") or "").upper(), "none")
-        attendees.append({"type": kind, "status": {"response": answer, "time": None},
+        attendees.append({"type": kind, "status": {"response": answer},
                           "emailAddress": _address(prop)})
     if not attendees:
         return
