@@ -93,12 +93,13 @@ class GraphPimTarget(PimTarget):
     _user: str
     #: Set attendees on the events written (Graph invites each of them): ``attendees=invite``.
     invite_attendees: bool = False
+    _pim_cache: dict[tuple[str, ...], _Book] | None = None  # made on first use, per target
 
     def _pim_books(self) -> dict[tuple[str, ...], _Book]:
-        books = self.__dict__.get("_pim_book_cache")
-        if books is None:
-            books = self.__dict__["_pim_book_cache"] = {}
-        return books
+        """Calendars and folders as this run found them, by collection (and the default)."""
+        if self._pim_cache is None:
+            self._pim_cache = {}
+        return self._pim_cache
 
     def _pim_me(self, client):
         return client.users.by_user_id(self._user)
