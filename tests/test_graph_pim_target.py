@@ -481,3 +481,22 @@ def test_entry_shapes_for_comparing_translations():
         "20260301T080000 (TZID=Mars/Olympus)"  # unknown: as written, never guessed
     assert entry_names(EVENT) == {"DTSTART", "DTEND", "SUMMARY", "LOCATION", "VALARM"}
     assert entry_names(VCARD3) == {"N", "FN", "ORG", "EMAIL", "TEL"}
+
+
+def test_collections_go_to_the_default_or_a_calendar_found_or_made_by_name(mairie, config):
+    box(mairie).calendars["AAMkSalles"] = ("salles", [])  # another case: found, not made
+    box(mairie).contact_folders["AAMkElus"] = ("Élus", [])
+    writer = open_target(config)
+    try:
+        for path in (("Calendar",), ("Calendrier", "Projets été"), ("Salles",),
+                     ("Agenda partagé", "Voirie")):
+            writer.prepare_collection(Collection(CAL, path))
+        for path in (("Carnet d'adresses",), ("Contacts", "élus"), ("Fournisseurs",)):
+            writer.prepare_collection(Collection(CONTACTS, path))
+    finally:
+        writer.close()
+    assert sorted(name for name, _ in box(mairie).calendars.values()) == \
+        ["Agenda partagé/Voirie", "Calendrier", "Projets été", "salles"]
+    assert sorted(name for name, _ in box(mairie).contact_folders.values()) == \
+        ["Fournisseurs", "Élus"]
+    assert (mairie.requests["createCalendar"], mairie.requests["createContactFolder"]) == (2, 1)
