@@ -365,6 +365,8 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         if any(c.kind.value == kind for c in result.collections):
             click.echo(t(f"verify.pim.{kind}", match=result.pim_total("match", kind),
                          entries=result.pim_entries(kind)))
+    if result.pim_total("transformed"):
+        click.echo(t("verify.pim.translated", count=result.pim_total("transformed")))
     if result.ok:
         click.echo(t("verify.ok", count=result.messages))
     else:
@@ -405,6 +407,9 @@ def roundtrip(obj: Context, archive_path: str, via: str, out: str | None, force:
                      messages=cert.messages, percent=cert.identical_percent, lost=cert.lost))
         if cert.pim.entries:
             click.echo(t("roundtrip.pim", returned=cert.pim.returned, entries=cert.pim.entries))
+            if cert.pim.translated:
+                click.echo(t("roundtrip.pim.translated", translated=cert.pim.translated,
+                             via=cert.via))
         click.echo(t("cert.written", paths=", ".join(write_certificate(cert, prefix))))
         return 0 if cert.ok else 1
 

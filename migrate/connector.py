@@ -61,10 +61,14 @@ class Feature(StrEnum):
     REACTIONS = "reactions"
     EDITS = "edits"
     ATTACHMENTS = "attachments"
-
+    # calendars and contacts: what of an entry's iCalendar / vCard a target holds
+    EVENT_DETAILS = "event-details"
+    CONTACT_DETAILS = "contact-details"
 
     @property
     def kind(self) -> Kind:
+        if self in _ENTRY_FEATURES:
+            return _ENTRY_FEATURES[self]
         return Kind.CHAT if self in _CHAT_FEATURES else Kind.MAIL
 
 
@@ -77,6 +81,10 @@ class Transformation(StrEnum):
 
 _CHAT_FEATURES = frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
                             Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS})
+#: Every source of events or contacts gives whole iCalendar / vCard entries, so it
+#: provides these; a target loses them only where its ``limits`` say so (one that stores
+#: the entry's bytes, or uploads them as they are, declares nothing).
+_ENTRY_FEATURES = {Feature.EVENT_DETAILS: Kind.CALENDAR, Feature.CONTACT_DETAILS: Kind.CONTACTS}
 
 
 #: Why a connector cannot keep a feature: one sentence, or one per language
@@ -109,8 +117,12 @@ class Capabilities:
         common = self.reads & target.writes
         lost = []
         for feature in Feature:
-            if feature.kind in common and feature in self.source_keeps \
-                    and feature not in target.target_keeps:
+            if feature.kind not in common:
+                continue
+            if feature in _ENTRY_FEATURES:
+                if feature in target.limits:
+                    lost.append((feature, target.limits[feature]))
+            elif feature in self.source_keeps and feature not in target.target_keeps:
                 lost.append((feature, target.limits.get(feature, _NOT_SUPPORTED)))
         return lost
 

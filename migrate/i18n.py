@@ -136,6 +136,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "verify.pim.contacts": {"en": "Address books: {match} of {entries} contacts match.",
                             "fr": "Carnets d'adresses : {match} contacts sur {entries} "
                                   "identiques."},
+    "verify.pim.translated": {
+        "en": "{count} events or contacts were rewritten by the target in its own words "
+              "(same start and title, or same name): listed above with −what did not come "
+              "back and +what the target added.",
+        "fr": "{count} événements ou contacts ont été réécrits par la cible à sa façon "
+              "(même début et titre, ou même nom) : listés ci-dessus avec −ce qui n'est pas "
+              "revenu et +ce que la cible a ajouté."},
     "report.collections": {"en": "Calendars and address books",
                            "fr": "Agendas et carnets d'adresses"},
     "report.collections.caption": {"en": "Events and contacts by collection and outcome",
@@ -220,6 +227,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "byte-identical.",
                       "fr": "Agendas et contacts : {returned} éléments sur {entries} revenus "
                             "identiques à l'octet près."},
+    "roundtrip.pim.translated": {
+        "en": "{translated} came back translated by {via} (same event or contact, not the "
+              "same bytes: see the report for what did not come back).",
+        "fr": "{translated} sont revenus traduits par {via} (même événement ou contact, pas "
+              "les mêmes octets : voir le rapport pour ce qui n'est pas revenu)."},
     "cert.pim": {"en": "Calendar events and contacts back",
                  "fr": "Événements d'agenda et contacts revenus"},
     "cert.archive.entries": {
@@ -333,6 +345,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "feature.reactions": {"en": "reactions", "fr": "réactions"},
     "feature.edits": {"en": "edit history", "fr": "historique des modifications"},
     "feature.attachments": {"en": "attachments", "fr": "pièces jointes"},
+    "feature.event-details": {"en": "event details", "fr": "détails des événements"},
+    "feature.contact-details": {"en": "contact details", "fr": "détails des contacts"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
 }
 

@@ -604,3 +604,14 @@ class Contact(_Document):
 
 #: An entry of a collection.
 Entry = CalendarEvent | Contact
+
+
+#: One-name collection paths that mean a mailbox's main calendar / address book (English,
+#: French, German, CalDAV's "default"/"personal"): targets with a main one write there.
+MAIN_COLLECTION_NAMES: dict[CollectionKind, frozenset[str]] = {
+    CollectionKind.CALENDAR: frozenset({"calendar", "calendars", "calendrier", "agenda",
+                                        "kalender", "default", "personal"}),
+    CollectionKind.CONTACTS: frozenset({"contacts", "contact", "address book", "addressbook",
+                                        "carnet d'adresses", "kontakte", "default",
+                                        "personal"}),
+}

@@ -7,6 +7,8 @@ Never used to rebuild anything: the entry is its bytes. Broken input gives Nones
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Only the start of an entry is read for its label (an event with attachments is large).
 HEAD = 64 * 1024
@@ -81,3 +83,56 @@ def entry_label(data: bytes) -> EntryLabel:
             else:
                 fields[key] = _value(text)
     return EntryLabel(fields["UID"], fields["SUMMARY"] or fields["FN"], fields["DTSTART"])
+
+
+#: Properties a platform sets itself (stamps, its own ids): left out of ``entry_names``.
+_VOLATILE = frozenset({"DTSTAMP", "CREATED", "LAST-MODIFIED", "REV", "SEQUENCE", "PRODID",
+                       "VERSION", "UID", "X-MS-GRAPH-ID"})
+
+
+def entry_names(data: bytes) -> frozenset[str]:
+    """The property and sub-component names (``ATTENDEE``, ``VALARM`` …) of the first
+    VEVENT/VTODO/VJOURNAL or VCARD, without those a platform sets itself: what a report
+    compares of two translations of one entry."""
+    names: set[str] = set()
+    depth = 0
+    for line in _unfold(data[:HEAD]):
+        name, _, rest = line.partition(b":")
+        base = name.split(b";", 1)[0].strip().upper().decode("ascii", "replace")
+        if base == "BEGIN":
+            component = rest.strip().upper()
+            if depth == 0 and component in _COMPONENTS:
+                depth = 1
+            elif depth:
+                depth += 1
+                if depth == 2:
+                    names.add(component.decode("ascii", "replace"))
+            continue
+        if base == "END":
+            if depth == 1:
+                break
+            depth = max(0, depth - 1)
+            continue
+        if depth == 1 and base and base not in _VOLATILE:
+            names.add(base)
+    return frozenset(names)
+
+
+def start_instant(start: str | None) -> str | None:
+    """An ``EntryLabel.start`` as one comparable value: a date as ``YYYYMMDD``, a time as
+    UTC ``YYYYMMDDTHHMMSSZ`` (TZID converted when it is an IANA name, a floating time taken
+    as UTC); as written when it cannot be read."""
+    if not start:
+        return None
+    value, _, params = start.partition(" (")
+    value = value.strip()
+    if len(value) == 8 or value.endswith("Z"):
+        return value
+    tzid = next((p.split("=", 1)[1].strip('"') for p in params.rstrip(")").split(";")
+                 if p.upper().startswith("TZID=")), None)
+    try:
+        local = datetime.strptime(value, "%Y%m%dT%H%M%S")
+        zone = ZoneInfo(tzid) if tzid else UTC
+    except (ValueError, ZoneInfoNotFoundError):
+        return start
+    return local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

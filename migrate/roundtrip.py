@@ -46,16 +46,19 @@ class ArchiveHashes:
 
 @dataclass(frozen=True)
 class PimCheck:
-    """Calendar events and contacts of the original archive, and how many came back
-    byte-identical; ``carried`` lists the kinds the scratch target can hold."""
+    """Calendar events and contacts of the original archive, how many came back
+    byte-identical, and how many came back translated by a target that rewrites them
+    (same event or contact, other words: not lost); ``carried`` lists the kinds the
+    scratch target can hold."""
 
     entries: int
     returned: int
     carried: tuple[str, ...]
+    translated: int = 0
 
     @property
     def lost(self) -> int:
-        return self.entries - self.returned
+        return self.entries - self.returned - self.translated
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,8 @@ def roundtrip(archive: Path, via: Connector, *, out: Path | None = None,
                          Kind.CHAT in via.capabilities.writes)
         pim = PimCheck(comparison.pim_entries(), comparison.pim_total("match"),
                        tuple(k.value for k in (Kind.CALENDAR, Kind.CONTACTS)
-                             if k in via.capabilities.writes))
+                             if k in via.capabilities.writes),
+                       comparison.pim_total("transformed"))
         renamed = [(f.source.path, f.target.path) for f in comparison.folders
                    if f.source is not None and f.source.path != f.target.path]
         return Certificate(archive_hashes(archive), archive_hashes(returned),

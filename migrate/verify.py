@@ -203,7 +203,7 @@ class Comparison:
     def pim_entries(self, kind: str | None = None) -> int:
         """Calendar and contacts entries of the source side."""
         return sum(self.pim_total(o, kind) for o in
-                   (Outcome.MATCH, Outcome.DIFFER, Outcome.MISSING))
+                   (Outcome.MATCH, Outcome.TRANSFORMED, Outcome.DIFFER, Outcome.MISSING))
 
     def chat_total(self, outcome: Outcome | str) -> int:
         return sum(c.count(Outcome(outcome)) for c in self.conversations)
@@ -270,12 +270,21 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
         if pim:
             from .verify_pim import compare_pim
 
-            compare_pim(left, right, pim_kinds, result)  # type: ignore[arg-type]
+            compare_pim(left, right, pim_kinds, result,  # type: ignore[arg-type]
+                        _translated(source, target, policy))
     finally:
         left.close()
         right.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _translated(source: Connector, target: Connector, policy: Policy) -> frozenset[Kind]:
+    """Kinds of entries the target rewrites in its own words (it declares a limit for
+    their details, or the policy says a round trip went through such a target)."""
+    lost = {f for f, _ in source.capabilities.lost_between(target.capabilities)}
+    return frozenset(f.kind for f in lost | policy.dropped
+                     if f in (Feature.EVENT_DETAILS, Feature.CONTACT_DETAILS))
 
 
 def _comparable(source: Connector, target: Connector) -> set[Feature]:

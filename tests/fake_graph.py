@@ -444,6 +444,7 @@ def _value(server: FakeGraph, request: Request, match):
 # The other parts of the fake register their routes when imported (at the end, so that they
 # can import what this module defines).
 import fake_graph_pim  # noqa: E402, F401
+import fake_graph_pim_write  # noqa: E402, F401
 import fake_graph_teams  # noqa: E402, F401
 import fake_graph_teams_files  # noqa: E402, F401
 import fake_graph_write  # noqa: E402, F401

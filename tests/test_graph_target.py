@@ -364,7 +364,7 @@ def test_m365_declares_what_it_writes_and_keeps():
     from migrate.registry import connector_class
 
     caps = connector_class("graph").capabilities
-    assert caps.writes == {Kind.MAIL}
+    assert caps.writes == {Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}
     assert {Feature.KEYWORDS, Feature.SPECIAL_USE} <= caps.target_keeps
     # Exchange Online rebuilds the MIME it serves, as Exchange Server does (see ews)
     assert not {Feature.FLAGS, Feature.INTERNAL_DATE, Feature.ORIGINAL_BYTES} & caps.target_keeps

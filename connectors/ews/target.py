@@ -57,6 +57,7 @@ from migrate.model import (
     ANSWERED,
     FLAGGED,
     FORWARDED,
+    MAIN_COLLECTION_NAMES,
     SEEN,
     Collection,
     CollectionKind,
@@ -91,12 +92,7 @@ log = logging.getLogger(__name__)
 _PIM = {CollectionKind.CALENDAR: ("IPF.Appointment", "calendar"),
         CollectionKind.CONTACTS: ("IPF.Contact", "contacts")}
 #: One-name collection paths taken for the mailbox's main calendar / address book.
-MAIN_NAMES = {
-    CollectionKind.CALENDAR: {"calendar", "calendars", "calendrier", "agenda", "kalender",
-                              "default", "personal"},
-    CollectionKind.CONTACTS: {"contacts", "contact", "address book", "addressbook",
-                              "carnet d'adresses", "kontakte", "default", "personal"},
-}
+MAIN_NAMES = MAIN_COLLECTION_NAMES
 #: Roles whose well-known folder receives copies. Never the Outbox: what lies there is
 #: what a client has still to send.
 _ROLE_IDS = {role: name for name, role in WELL_KNOWN.items() if role is not Role.OUTBOX}

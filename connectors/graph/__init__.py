@@ -32,15 +32,38 @@ class GraphConnector(Connector):
 
     scheme = "graph"
     description = ("a Microsoft 365 mailbox (mail, calendars, contacts) through Graph "
-                   "(source; mail target)")
+                   "(source and target)")
     example = "graph://mairie-exemple.onmicrosoft.com/agent@mairie-exemple.fr"
     max_connections = 4
     capabilities = Capabilities(
         reads=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
-        writes=frozenset({Kind.MAIL}),
+        writes=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         source_keeps=_KEEPS,
         target_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.KEYWORDS}),
         limits={
+            Feature.EVENT_DETAILS: {
+                "en": "events are rewritten as Graph JSON: attachments, the organizer (the "
+                      "mailbox owner becomes it), attendees' answers and their times, "
+                      "excluded dates, modified occurrences and recurrences Graph has no "
+                      "pattern for (only the first occurrence is written) are not kept; "
+                      "attendees are set only with attendees=invite, since Graph then "
+                      "sends each of them an invitation",
+                "fr": "les événements sont réécrits en JSON Graph : pièces jointes, "
+                      "organisateur (le titulaire de la boîte le devient), réponses des "
+                      "participants et leurs dates, dates exclues, occurrences modifiées et "
+                      "récurrences sans équivalent Graph (seule la première occurrence est "
+                      "écrite) ne sont pas gardés ; les participants ne sont posés qu'avec "
+                      "attendees=invite, car Graph envoie alors une invitation à chacun"},
+            Feature.CONTACT_DETAILS: {
+                "en": "contacts are rewritten as Graph JSON: the photo, e-mails beyond three, "
+                      "phones beyond two work, two home and one mobile, fax and pager "
+                      "numbers, addresses beyond work, home and other, related people and "
+                      "other vCard fields are not kept",
+                "fr": "les contacts sont réécrits en JSON Graph : photo, adresses e-mail "
+                      "au-delà de trois, téléphones au-delà de deux professionnels, deux "
+                      "personnels et un mobile, fax et bipeurs, adresses postales au-delà de "
+                      "professionnelle, personnelle et autre, personnes liées et autres "
+                      "champs vCard ne sont pas gardés"},
             Feature.DATE_OFFSET: {
                 "en": "Graph gives the received time in UTC, not the offset it arrived with",
                 "fr": "Graph donne l'heure de réception en UTC, pas le décalage d'origine"},
@@ -90,7 +113,13 @@ class GraphConnector(Connector):
         if value is not None and not value.isdigit():
             raise ConfigError(f"{self.endpoint.display}: max_size must be a number of bytes")
         max_size = DEFAULT_MAX_SIZE if value is None else int(value) or None
-        return GraphTarget(self._open(), max_size)
+        attendees = self.endpoint.params.get("attendees", "keep-out")
+        if attendees not in ("keep-out", "invite"):
+            raise ConfigError(f"{self.endpoint.display}: attendees must be keep-out (the "
+                              "default) or invite (Graph then invites each attendee)")
+        target = GraphTarget(self._open(), max_size)
+        target.invite_attendees = attendees == "invite"
+        return target
 
     def _open(self) -> Session:
         """A session signed in, with the mailbox found: a wrong setting fails at once."""

@@ -67,6 +67,7 @@ from migrate.errors import ItemError, TooLargeError
 from migrate.model import FLAGGED, SEEN, Folder, MailMessage, Role, keywords
 
 from .folders import WELL_KNOWN, _pages
+from .pim_target import GraphPimTarget
 from .session import Conflict, NotFound, Session, configuration
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def message_id(message: MailMessage) -> str | None:
     return str(value).strip() if value else None
 
 
-class GraphTarget(MailTarget):
+class GraphTarget(MailTarget, GraphPimTarget):
     """Writes mail folders and messages into one Microsoft 365 mailbox (see the module doc)."""
 
     def __init__(self, session: Session, max_size: int | None = DEFAULT_MAX_SIZE) -> None:

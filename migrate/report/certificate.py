@@ -30,7 +30,8 @@ def certificate_dict(cert: Certificate) -> dict:
         "chat": {"messages": cert.chat.messages, "returned": cert.chat.returned,
                  "carried": cert.chat.carried, "lost": cert.chat.lost},
         "calendars_contacts": {"entries": cert.pim.entries, "returned": cert.pim.returned,
-                               "carried": list(cert.pim.carried), "lost": cert.pim.lost},
+                               "carried": list(cert.pim.carried), "lost": cert.pim.lost,
+                               "translated": cert.pim.translated},
         "comparison": comparison_dict(cert.comparison),
     }
 
