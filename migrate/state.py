@@ -201,6 +201,7 @@ class ItemRecord:
     status: ItemStatus
     target_key: str | None
     attempts: int
+    sha256: str | None = None  # of the version written (a changed entry has another)
 
 
 class StateDB:
@@ -353,11 +354,13 @@ class StateDB:
         with self.session() as session:
             for start in range(0, len(keys), 500):
                 rows = session.execute(
-                    select(Item.source_key, Item.status, Item.target_key, Item.attempts)
+                    select(Item.source_key, Item.status, Item.target_key, Item.attempts,
+                           Item.sha256)
                     .where(Item.folder_id == folder_id,
                            Item.source_key.in_(keys[start:start + 500])))
-                for key, status, target_key, attempts in rows:
-                    found[key] = ItemRecord(key, ItemStatus(status), target_key, attempts)
+                for key, status, target_key, attempts, sha256 in rows:
+                    found[key] = ItemRecord(key, ItemStatus(status), target_key, attempts,
+                                            sha256)
         return found
 
     def mark_pending(self, job_id: int, folder_id: int,
