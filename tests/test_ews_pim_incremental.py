@@ -1,0 +1,80 @@
+"""Incremental passes for calendars and contacts from Exchange (EWS): SyncFolderItems from
+the sync state of the last pass, against the fake server and the real exchangelib. A second
+run lists only what changed, an edited event is carried, a deleted contact recorded."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from conftest import run_cli
+from fake_ews_sync import edit_item
+from test_ews_pim import (  # noqa: F401 (mailbox and server are fixtures)
+    _archived_entries,
+    contact,
+    event,
+    ews_url,
+    mailbox,
+    served,
+    server,
+)
+
+pytest.importorskip("exchangelib")
+
+
+def copy(fake, archive, state: str, *more: str):
+    return run_cli("copy", ews_url(fake), f"archive:{archive}", "--state", state, "--quiet",
+                   *more)
+
+
+def test_a_second_run_syncs_only_changes_and_a_third_carries_an_edit_and_a_deletion(
+        server, mailbox, tmp_path):  # noqa: F811
+    archive, state = tmp_path / "A", str(tmp_path / "s.db")
+    first = copy(server, archive, state)
+    assert first.returncode == 0, first.stdout + first.stderr
+    held = _archived_entries(archive)
+    assert held[("contacts", ("Contacts",))] == set(served(mailbox, "Contacts").values())
+
+    before = server.requests.copy()
+    again = copy(server, archive, state)
+    assert again.returncode == 0, again.stdout + again.stderr
+    asked = server.requests - before
+    assert asked["GetItem:MimeContent"] == 0 and asked["FindItem"] == 0  # nothing fetched
+    assert asked["SyncFolderItems:changes"] == 0  # every sync state up to date
+    assert _archived_entries(archive) == held
+
+    calendar = next(f for f in mailbox.folders.values() if f.name == "Calendrier")
+    people = next(f for f in mailbox.folders.values() if f.name == "Contacts")
+    moved = event(1, "Conseil municipal (reporté)").mime
+    edit_item(mailbox, calendar.messages[1].id, moved)
+    gone = people.messages[7].id
+    mailbox.delete_message(gone)
+    mailbox.add_message(people, contact(500))
+    before = server.requests.copy()
+    third = copy(server, archive, state)
+    assert third.returncode == 0, third.stdout + third.stderr
+    asked = server.requests - before
+    assert asked["SyncFolderItems:changes"] == 3
+    assert asked["GetItem:MimeContent"] == 2  # the edited event and the new contact, once
+    now = _archived_entries(archive)
+    assert now[("calendar", ("Calendrier",))] == held[("calendar", ("Calendrier",))] | {moved}
+    assert now[("contacts", ("Contacts",))] == \
+        held[("contacts", ("Contacts",))] | {contact(500).mime}  # the deleted one's copy kept
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT status FROM items WHERE source_key = ?",
+                          (gone,)).fetchone() == ("removed",)
+    assert "1 changed at the source" in third.stdout
+    assert "1 deleted at the source" in third.stdout
+
+
+def test_a_sync_state_the_server_forgot_lists_all_again_and_writes_nothing_twice(
+        server, mailbox, tmp_path):  # noqa: F811
+    archive, state = tmp_path / "A", str(tmp_path / "s.db")
+    assert copy(server, archive, state).returncode == 0
+    held = _archived_entries(archive)
+    mailbox.sync_epoch += 1  # every sync state handed out so far is now invalid
+    again = copy(server, archive, state)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _archived_entries(archive) == held
+    with sqlite3.connect(state) as db:
+        assert {status for (status,) in db.execute("SELECT status FROM items")} == {"done"}
