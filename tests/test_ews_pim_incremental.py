@@ -8,8 +8,11 @@ import sqlite3
 
 import pytest
 from conftest import run_cli
+from fake_ews import FakeEws, FakeMailbox
 from fake_ews_sync import edit_item
 from test_ews_pim import (  # noqa: F401 (mailbox and server are fixtures)
+    PASSWORD,
+    USER,
     _archived_entries,
     contact,
     event,
@@ -78,3 +81,45 @@ def test_a_sync_state_the_server_forgot_lists_all_again_and_writes_nothing_twice
     assert _archived_entries(archive) == held
     with sqlite3.connect(state) as db:
         assert {status for (status,) in db.execute("SELECT status FROM items")} == {"done"}
+
+
+def test_with_delete_an_exchange_target_replaces_an_edited_event_and_deletes_a_contact(
+        server, mailbox, tmp_path):  # noqa: F811
+    box = FakeMailbox(USER)
+    box.add_folder("Boîte de réception", well_known="inbox")
+    box.add_folder("Éléments supprimés", well_known="deleteditems")
+    calendar = box.add_folder("Calendrier", well_known="calendar", folder_class="IPF.Appointment")
+    people = box.add_folder("Contacts", well_known="contacts", folder_class="IPF.Contact")
+    other = FakeEws(box, USER, PASSWORD).start()
+    try:
+        args = ("copy", ews_url(server), ews_url(other), "--state", str(tmp_path / "s.db"),
+                "--quiet", "--delete")
+        first = run_cli(*args)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert sorted(m.mime for m in calendar.messages) == \
+            sorted(served(mailbox, "Calendrier").values())
+
+        source_calendar = next(f for f in mailbox.folders.values() if f.name == "Calendrier")
+        source_people = next(f for f in mailbox.folders.values() if f.name == "Contacts")
+        old, moved = source_calendar.messages[1].mime, event(1, "Conseil (reporté)").mime
+        edit_item(mailbox, source_calendar.messages[1].id, moved)
+        gone = source_people.messages[7]
+        mailbox.delete_message(gone.id)
+        third = run_cli(*args)
+        assert third.returncode == 0, third.stdout + third.stderr
+        assert sorted(m.mime for m in calendar.messages) == \
+            sorted(served(mailbox, "Calendrier").values())  # the new version, not the old
+        assert old not in {m.mime for m in calendar.messages}
+        assert gone.mime not in {m.mime for m in people.messages}
+        assert sorted(m.mime for m in people.messages) == \
+            sorted(served(mailbox, "Contacts").values())
+        with sqlite3.connect(tmp_path / "s.db") as db:
+            assert db.execute("SELECT status FROM items WHERE source_key = ?",
+                              (gone.id,)).fetchone() == ("deleted",)
+        assert "1 changed at the source" in third.stdout and "1 copies deleted" in third.stdout
+
+        again = run_cli(*args)  # nothing changed since: nothing written or deleted
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "changed at the source" not in again.stdout
+    finally:
+        other.stop()
