@@ -4,7 +4,14 @@ msgraph-sdk), carries changed events and contacts, and records deletions."""
 
 from __future__ import annotations
 
+import os
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
 
 import pytest
 from fake_graph import FakeGraph, FakeMailbox
@@ -134,3 +141,41 @@ def test_an_expired_delta_link_lists_afresh_and_writes_nothing_twice(server, tmp
     assert asked["contact:delta:initial"] == 2
     assert archived(archive) == held  # listed again, written once
     assert statuses(state) and set(statuses(state).values()) == {"done"}
+
+
+def test_changes_carried_by_runs_killed_with_sigkill_end_written_once(server, mailbox, tmp_path):
+    """Nothing lost, nothing twice, with real processes: the run that carries 150 edited
+    events is killed at random moments, then run to the end; the archive holds every old
+    version and every new one exactly once, and a further run has nothing to carry."""
+    rooms = [{**DATED_HOLIDAY, "id": f"AAkALgRoom{n:03d}", "subject": f"Réservation {n}"}
+             for n in range(150)]
+    mailbox.calendars["AAMkCalendar2"] = ("Salles", rooms)
+    config, archive, state = graph_config(tmp_path, server), tmp_path / "A", str(tmp_path / "s.db")
+    assert copy(config, f"archive:{archive}", state).returncode == 0
+    old = archived(archive)[(CollectionKind.CALENDAR, ("Salles",))]
+    for room in list(rooms):
+        change_entry(mailbox, rooms, {**room, "subject": f"{room['subject']} (déplacée)",
+                                      "lastModifiedDateTime": "2024-09-01T08:00:00Z"})
+    server.delay = 0.03  # each request a little while in flight: a window to kill in
+    rng, killed = random.Random(6), 0
+    for _ in range(3):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "migrate", "--config", config, "copy", "mairie",
+             f"archive:{archive}", "--state", state, "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(2.0, 5.0))
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            killed += 1
+        process.wait()
+    assert killed >= 1, "no run was killed mid-way: the kill window is too late"
+    server.delay = 0
+    final = copy(config, f"archive:{archive}", state)
+    assert final.returncode == 0, final.stdout + final.stderr
+    held = Counter(data for _, data in archived(archive)[(CollectionKind.CALENDAR, ("Salles",))])
+    assert len(held) == 300 and set(held.values()) == {1}  # old and new, each once
+    assert {data for _, data in old} <= set(held)
+    assert sum("(déplacée)" in data.decode() for data in held) == 150
+    before = server.requests.copy()
+    assert copy(config, f"archive:{archive}", state).returncode == 0
+    assert (server.requests - before)["event"] == 0  # every change carried already
