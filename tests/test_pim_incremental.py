@@ -14,6 +14,7 @@ import time
 from collections import Counter
 
 import pytest
+from conftest import run_cli
 from fake_graph import FakeGraph, FakeMailbox
 from fake_graph_pim import DEFAULT_CONTACTS_ID, change_entry, delete_entry
 from test_graph_copy import TOKEN, USER, copy, graph_config
@@ -114,6 +115,8 @@ def test_a_second_run_asks_only_deltas_and_a_third_carries_changes_and_deletions
     elected = now[(CollectionKind.CONTACTS, ("Contacts", "Élus"))]
     assert len(elected) == 2 and "FN:Conseiller" in unfold(elected[1][1])  # the new one
     assert statuses(state)[DEPUTY["id"]] == "removed"
+    checked = run_cli("archive", "validate", str(archive))  # two versions are no duplicate
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "2 changed at the source" in third.stdout
     assert "1 deleted at the source" in third.stdout
     with sqlite3.connect(state) as db:
