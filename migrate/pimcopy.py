@@ -90,10 +90,10 @@ class PimCopier:
         done: list[tuple[str, str, str | None]] = []
         for entry in chunk:
             record = known.get(entry.source_id)
-            if record is not None and record.target_key \
-                    and record.status in (ItemStatus.DONE, ItemStatus.REMOVED):
-                if record.sha256 is not None and record.sha256 != entry.sha256:
-                    changed.append((entry, record.target_key))
+            if record is not None and (record.status == ItemStatus.DONE or (
+                    record.status == ItemStatus.REMOVED and record.target_key)):
+                if record.target_key and record.sha256 not in (None, entry.sha256):
+                    changed.append((entry, record.target_key))  # new bytes: changed
                     continue
                 if record.status == ItemStatus.REMOVED:  # listed again: its copy is there
                     done.append((entry.source_id, record.target_key, None))
