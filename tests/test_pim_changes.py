@@ -9,6 +9,7 @@ import sqlite3
 
 from test_archive_pim import AGENDA, FixtureConnector, engine_copy, event, read_all
 
+from migrate.archive import summary, validate
 from migrate.connector import Capabilities, Connector, Kind, PimTarget
 from migrate.endpoint import Endpoint
 from migrate.engine import CopyOptions, copy
@@ -63,7 +64,9 @@ def test_a_full_listing_source_gets_a_changed_entry_into_an_archive_as_a_new_ver
                           state)
     assert changed.ok and changed.updated == 1 and changed.copied == 0
     assert read_all(archive)[("calendar", ("Calendrier",))] == [
-        event(0, "Conseil"), event(1, "Bureau"), event(0, "Conseil (reporté)")]
+        event(1, "Bureau"), event(0, "Conseil (reporté)")]  # read as a source: as now
+    assert validate(archive).ok  # the earlier version is still in it, and is no duplicate
+    assert summary(archive).entries("calendar") == 2  # show counts the entries as now
     last = engine_copy(FixtureConnector(agenda("Conseil (reporté)", "Bureau")), archive,
                        state)
     assert last.updated == 0 and last.skipped == 2  # carried once
@@ -84,5 +87,3 @@ def test_a_target_that_cannot_update_keeps_its_copy_and_the_change_is_audited(tm
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT count(*) FROM audit WHERE event = "
                           "'source-changed-copy-kept'").fetchone() == (1,)
-
-

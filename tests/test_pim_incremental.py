@@ -4,6 +4,7 @@ msgraph-sdk), carries changed events and contacts, and records deletions."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -60,6 +61,12 @@ def archived(path) -> dict[tuple, list[tuple[str, bytes]]]:
         reader.close()
 
 
+def index_lines(archive, calendar: str) -> list[dict]:
+    """The archive's index lines (every version) of the entries of one calendar."""
+    with open(archive / "data" / "index" / "entries.jsonl", encoding="utf-8") as index:
+        return [line for line in map(json.loads, index) if line["collection"] == [calendar]]
+
+
 def statuses(state: str) -> dict[str, str]:
     """Source key → status of every item the state holds."""
     with sqlite3.connect(state) as db:
@@ -105,11 +112,11 @@ def test_a_second_run_asks_only_deltas_and_a_third_carries_changes_and_deletions
     assert asked["event"] == 2  # the changed event, and the series of a changed occurrence
     now = archived(archive)
     calendar = now[(CollectionKind.CALENDAR, ("Calendrier",))]
-    assert len(calendar) == 4  # an archive keeps the version it held beside the new one
-    summaries = [line for _, data in calendar for line in unfold(data)
-                 if line.startswith("SUMMARY:")]
-    assert "SUMMARY:Fête nationale (reportée)" in summaries
-    assert "SUMMARY:Conseil" in summaries and "SUMMARY:Fête nationale" in summaries
+    summaries = sorted(line for _, data in calendar for line in unfold(data)
+                       if line.startswith("SUMMARY:"))
+    assert summaries == ["SUMMARY:Conseil", "SUMMARY:Fête nationale (reportée)"]  # as now
+    versions = Counter(line["source_id"] for line in index_lines(archive, "Calendrier"))
+    assert versions == {MEETING["id"]: 2, HOLIDAY["id"]: 2}  # the earlier ones kept too
     assert now[(CollectionKind.CONTACTS, ("Contacts",))] == \
         held[(CollectionKind.CONTACTS, ("Contacts",))]  # the deleted contact's copy kept
     elected = now[(CollectionKind.CONTACTS, ("Contacts", "Élus"))]
@@ -175,10 +182,12 @@ def test_changes_carried_by_runs_killed_with_sigkill_end_written_once(server, ma
     server.delay = 0
     final = copy(config, f"archive:{archive}", state)
     assert final.returncode == 0, final.stdout + final.stderr
-    held = Counter(data for _, data in archived(archive)[(CollectionKind.CALENDAR, ("Salles",))])
-    assert len(held) == 300 and set(held.values()) == {1}  # old and new, each once
-    assert {data for _, data in old} <= set(held)
-    assert sum("(déplacée)" in data.decode() for data in held) == 150
+    lines = index_lines(archive, "Salles")
+    assert len(lines) == 300 and len({line["sha256"] for line in lines}) == 300  # each once
+    assert Counter(line["source_id"] for line in lines) == {room["id"]: 2 for room in rooms}
+    held = [data for _, data in archived(archive)[(CollectionKind.CALENDAR, ("Salles",))]]
+    assert len(held) == 150 and all("(déplacée)" in data.decode() for data in held)
+    assert not {data for _, data in old} & set(held)  # read as a source: the latest only
     before = server.requests.copy()
     assert copy(config, f"archive:{archive}", state).returncode == 0
     assert (server.requests - before)["event"] == 0  # every change carried already
