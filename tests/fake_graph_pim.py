@@ -14,6 +14,7 @@ token, only the entries changed since (``change_entry``) and ``@removed`` ones
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import unquote
 
 from fake_graph import (
@@ -190,6 +191,10 @@ def _calendar_view_delta(server: FakeGraph, request: Request, match):
         return _error(400, "ErrorInvalidParameter",
                       "This request requires a time window specified by the query string "
                       "parameters StartDateTime and EndDateTime.")
+    if not tokens:  # the window asked, in days each side of its middle
+        start, end = (datetime.fromisoformat(request.query[name].replace("Z", "+00:00"))
+                      for name in ("startDateTime", "endDateTime"))
+        server.requests[f"event:delta:window:{(end - start).days // 2}"] += 1
     rows = [row for event in found[1] for row in _occurrences(event)]
     return _delta_round(server, request, key, "event:delta", rows)
 

@@ -84,6 +84,7 @@ def test_a_second_run_asks_only_deltas_and_a_third_carries_changes_and_deletions
         (CollectionKind.CONTACTS, ("Contacts",)): 2,
         (CollectionKind.CONTACTS, ("Contacts", "Élus")): 1}
     assert server.requests["event:delta:initial"] == 1  # a round opened on the view …
+    assert server.requests["event:delta:window:1830"] == 1  # five years each way
     assert server.requests["events"] == 1  # … and the calendar listed whole (series too)
     assert server.requests["contact:delta:initial"] == 2  # address books listed by delta
 
@@ -138,7 +139,8 @@ def test_a_second_run_asks_only_deltas_and_a_third_carries_changes_and_deletions
 
 
 def test_an_expired_delta_link_lists_afresh_and_writes_nothing_twice(server, tmp_path):
-    config, archive, state = graph_config(tmp_path, server), tmp_path / "A", str(tmp_path / "s.db")
+    config = graph_config(tmp_path, server, 'calendar_window = "30"\n')
+    archive, state = tmp_path / "A", str(tmp_path / "s.db")
     assert copy(config, f"archive:{archive}", state).returncode == 0
     held = archived(archive)
     server.expire_deltas = True
@@ -148,6 +150,7 @@ def test_an_expired_delta_link_lists_afresh_and_writes_nothing_twice(server, tmp
     asked = server.requests - before
     assert asked["410"] == 3  # one calendar, two address books
     assert asked["event:delta:initial"] == 1 and asked["events"] == 1
+    assert asked["event:delta:window:30"] == 1  # the window the endpoint asks for
     assert asked["contact:delta:initial"] == 2
     assert archived(archive) == held  # listed again, written once
     assert statuses(state) and set(statuses(state).values()) == {"done"}

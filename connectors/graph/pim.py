@@ -13,7 +13,8 @@ Passes after the first ask only for what changed, with the delta queries Graph v
   one by its folder id, the ``parentFolderId`` of its contacts) and ends with a delta link,
   the collection's cursor; from it, only contacts added or changed, and ``@removed`` ones.
 - events: v1.0 tracks changes only in a *calendar view* (``calendars/{id}/calendarView/
-  delta``, a window of dates; ``WINDOW_DAYS`` before and after the first pass), which
+  delta``, a window of dates: ``calendar_window`` days before and after the first pass,
+  five years each way by default), which
   holds occurrences rather than series. So the first pass lists ``/events`` whole (series
   with their recurrence, every single event, whatever its date) after opening a delta
   round on the view (its link is the cursor, taken *before* the listing so that nothing
@@ -52,9 +53,6 @@ log = logging.getLogger(__name__)
 
 #: The name given to the default address book (Graph does not name it in ``/contacts``).
 DEFAULT_CONTACTS = "Contacts"
-#: How far before and after the first pass the calendar view whose changes are followed
-#: reaches (days): an event changed outside it is not seen by later passes.
-WINDOW_DAYS = 5 * 366
 _PAGE = 50
 _PREFER_EVENTS = ('outlook.timezone="UTC"', PREFER_IMMUTABLE)
 _PREFER_DELTA = (f"odata.maxpagesize={_PAGE}", PREFER_IMMUTABLE)
@@ -166,10 +164,11 @@ class _Listing:
         calendar = self.users.calendars.by_calendar_id(self.collection.source_id)
         view = calendar.calendar_view.delta
         if cursor is None and self.follow:  # opened first: what changes meanwhile is next
+            # An event changed outside the window is not seen by later passes.
             now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            window = timedelta(days=self.session.settings.calendar_window)
             query = EventDeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
-                start_date_time=_iso(now - timedelta(days=WINDOW_DAYS)),
-                end_date_time=_iso(now + timedelta(days=WINDOW_DAYS)))
+                start_date_time=_iso(now - window), end_date_time=_iso(now + window))
             for _ in self._delta_items(pages(
                     self.session, self.what,
                     lambda c: view.get(configuration(query, _PREFER_DELTA)),
