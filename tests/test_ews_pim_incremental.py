@@ -5,10 +5,11 @@ run lists only what changed, an edited event is carried, a deleted contact recor
 from __future__ import annotations
 
 import sqlite3
+from xml.etree import ElementTree as ET
 
 import pytest
 from conftest import run_cli
-from fake_ews import FakeEws, FakeMailbox
+from fake_ews import FakeEws, FakeMailbox, Fault
 from fake_ews_sync import edit_item
 from test_ews_pim import (  # noqa: F401 (mailbox and server are fixtures)
     PASSWORD,
@@ -124,3 +125,24 @@ def test_with_delete_an_exchange_target_replaces_an_edited_event_and_deletes_a_c
         assert "changed at the source" not in again.stdout
     finally:
         other.stop()
+
+
+def test_entries_the_server_could_not_serve_are_tried_again_by_the_next_pass(
+        server, mailbox, tmp_path):  # noqa: F811
+    """A pass that left entries out saves no sync state: the next one lists everything
+    again (skipping what is done) rather than never seeing them again."""
+    people = next(f for f in mailbox.folders.values() if f.name == "Contacts")
+    unlucky = people.messages[110].id  # in the third GetItem of 50
+    server.faults.append(Fault("message", "ErrorItemCorrupt", operation="GetItem",
+                               when=lambda request: unlucky.encode() in ET.tostring(request)))
+    archive, state = tmp_path / "A", str(tmp_path / "s.db")
+    first = copy(server, archive, state)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert server.requests["fault:ErrorItemCorrupt"] == 1
+    assert len(_archived_entries(archive)[("contacts", ("Contacts",))]) == 100
+    again = copy(server, archive, state)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _archived_entries(archive)[("contacts", ("Contacts",))] == \
+        set(served(mailbox, "Contacts").values())
+    entries = (archive / "data" / "index" / "entries.jsonl").read_bytes().count(b"\n")
+    assert entries == 5 + 2 + 120  # the 20 written now, nothing written twice

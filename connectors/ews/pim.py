@@ -13,7 +13,8 @@ instead (``sync``), as mail folders are: the first pass from no sync state (ever
 Create), later ones from the state the last complete pass ended with, the collection's
 cursor; Creates and Updates (an event edited at the source) are fetched and yielded,
 Deletes kept for after the pass. A sync state the server no longer knows starts a full
-pass (the copier skips what it holds).
+pass (the copier skips what it holds); so does the pass after one that left an item out
+(the server could not serve it), so that it is tried again.
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ def entries(session: Session, folder: EwsFolder, kind: CollectionKind) -> Iterat
                                               key=lambda item: getattr(item, "id", None)
                                               or id(item))
               if not isinstance(item, Exception))
-    return fetched(session, name, ((item.id, item.changekey) for item in listed), kind)
+    return fetched(session, name, ((item.id, item.changekey) for item in listed), kind, [])
 
 
 def fetched(session: Session, name: str, ids: Iterator[tuple[str, str | None]],
-            kind: CollectionKind) -> Iterator[Entry]:
+            kind: CollectionKind, left_out: list[str]) -> Iterator[Entry]:
     """The MIME of the items ``ids`` (ItemId, changekey) as entries, ``BATCH`` per GetItem;
-    an item the server cannot serve is logged and left out."""
+    an item the server cannot serve is logged, left out and its id added to ``left_out``."""
     make = CalendarEvent if kind is CollectionKind.CALENDAR else Contact
     while chunk := list(itertools.islice(ids, BATCH)):
         found = session.call(f"fetching {len(chunk)} item(s) of {name!r}",
@@ -76,6 +77,7 @@ def fetched(session: Session, name: str, ids: Iterator[tuple[str, str | None]],
                 log.warning("%s: %s: item %s could not be read (%s); it is left out",
                             session.settings.display, name, key,
                             item if isinstance(item, Exception) else "no MIME content")
+                left_out.append(key)
                 continue
             yield make(key, bytes(item.mime_content))
 
@@ -101,7 +103,7 @@ class PimSync:
         if old is not None:
             old.close()
         delta = self._deltas[folder.id] = Delta()
-        state = cursor
+        state, left_out = cursor, []
         while True:
             try:
                 page = self._session.call(f"syncing {name!r}",
@@ -120,11 +122,13 @@ class PimSync:
                 delta.add("removed", key)
             changed = [*page.created, *page.updated]
             yield from fetched(self._session, name,
-                               iter([(item.id, item.changekey) for item in changed]), kind)
+                               iter([(item.id, item.changekey) for item in changed]), kind,
+                               left_out)
             state = page.state
             if page.last:
                 break
-        self._cursors[folder.id] = state
+        if not left_out:  # else no cursor: the next pass lists everything, and retries them
+            self._cursors[folder.id] = state
 
     def cursor(self, folder: EwsFolder) -> str | None:
         return self._cursors.get(folder.id)

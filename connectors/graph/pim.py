@@ -23,7 +23,8 @@ Passes after the first ask only for what changed, with the delta queries Graph v
   listing, so an unchanged event comes out as the same bytes.
 
 A delta link Graph no longer knows (410) leads to a full listing, as for mail; the copier
-writes nothing twice.
+writes nothing twice. A pass that left an entry out (it could not be translated) ends
+without a cursor, so that the next pass lists everything and tries it again.
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ class PimReader:
                         collection.display())
             removed.clear()
             yield from listing.entries(None)
-        if listing.cursor is not None:
-            self._cursors[key] = listing.cursor
+        if listing.cursor is not None and not listing.left_out:
+            self._cursors[key] = listing.cursor  # else the next pass lists all, retrying it
 
     def cursor(self, collection: Collection) -> str | None:
         """The delta link the last complete pass of ``collection`` ended with."""
@@ -126,6 +127,7 @@ class _Listing:
         self.users = session.client.users.by_user_id(session.settings.user)
         self.what = f"listing {collection.kind.value} {collection.display()!r}"
         self.seen: set[str] = set()  # a delta round may list an entry twice
+        self.left_out = False  # an entry could not be translated: no cursor for this pass
 
     def entries(self, cursor: str | None) -> Iterator[Entry]:
         if self.collection.kind is CollectionKind.CALENDAR:
@@ -223,7 +225,9 @@ class _Listing:
             return
         self.seen.add(item.id)
         entry = _translate(self.collection, item, make)
-        if entry is not None:
+        if entry is None:
+            self.left_out = True
+        else:
             yield entry
 
 
