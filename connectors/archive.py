@@ -82,8 +82,9 @@ class ArchiveSource(MailSource, ChatSource, PimSource):
     def collections(self) -> Iterator[Collection]:
         return self.reader.collections()
 
-    def entries(self, collection: Collection) -> Iterator[Entry]:
-        """Entries keyed by their archive number; bad lines are raised about at the end."""
+    def entries(self, collection: Collection, cursor: str | None = None) -> Iterator[Entry]:
+        """Entries keyed by their archive number; bad lines are raised about at the end
+        (no cursor: an archive is listed whole)."""
         return self.reader.entries(collection)
 
     def collection_stats(self, collection: Collection) -> FolderStats:
@@ -139,6 +140,11 @@ class ArchiveTarget(MailTarget, ChatTarget, PimTarget):
 
     def find_entry(self, collection: Collection, entry: Entry) -> str | None:
         return self.writer.find_entry(collection, entry)
+
+    def update_entry(self, collection: Collection, key: str, entry: Entry) -> str:
+        """An archive is append-only: the new version is added beside the one written
+        under ``key`` (same source id, a later entry number), which stays as it was."""
+        return self.writer.put_entry(collection, entry)
 
     def commit(self) -> None:
         self.writer.commit()

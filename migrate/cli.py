@@ -266,14 +266,15 @@ def _print_copy_summary(obj: Context, result, delete: bool) -> None:
                  skipped=sum(f.skipped for f in mail), failed=sum(f.failed for f in mail)))
     for line in pim_lines(result, t):
         click.echo(line)
-    if result.updated:
-        click.echo(t("copy.updated", count=result.updated))
+    if updated := sum(f.updated for f in mail):
+        click.echo(t("copy.updated", count=updated))
     if result.changed:
         click.echo(t("copy.chat_changed", count=result.changed))
-    if result.removed and not delete:  # with --delete, the copies deleted are said below
-        click.echo(t("copy.removed", count=result.removed))
-    if result.deleted:
-        click.echo(t("copy.deleted", count=result.deleted))
+    removed = sum(f.removed for f in mail)
+    if removed and not delete:  # with --delete, the copies deleted are said below
+        click.echo(t("copy.removed", count=removed))
+    if deleted := sum(f.deleted for f in mail):
+        click.echo(t("copy.deleted", count=deleted))
     if result.failures:
         click.echo(t("copy.failures"))
         for failure in result.failures[:100]:

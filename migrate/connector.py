@@ -332,8 +332,11 @@ class PimSource(ABC):
         """Every calendar and address book."""
 
     @abstractmethod
-    def entries(self, collection: Collection) -> Iterator[Entry]:
-        """The collection's events or contacts, as the source serves them."""
+    def entries(self, collection: Collection, cursor: str | None = None) -> Iterator[Entry]:
+        """The collection's events or contacts, as the source serves them; with a
+        ``cursor`` (see ``collection_cursor``), only those added or changed since. A changed
+        entry comes again under the same ``source_id`` with its new bytes. A source that
+        cannot list from a cursor, or whose cursor expired, lists everything."""
 
     def collection_stats(self, collection: Collection) -> FolderStats:
         """Count a collection (for plans); sources override this when they can count
@@ -343,6 +346,17 @@ class PimSource(ABC):
             count += 1
             size += entry.size
         return FolderStats(count, size)
+
+    def collection_cursor(self, collection: Collection) -> str | None:
+        """Where the last complete ``entries()`` pass of ``collection`` leaves off, asked
+        after the pass and given back to the next one (None, as by default: every pass
+        lists everything). Same contract as ``MailSource.cursor``."""
+        return None
+
+    def removed_entries(self, collection: Collection) -> Iterator[str]:
+        """Source ids of entries deleted at the source, as the last ``entries()`` pass
+        (from a cursor) learned; nothing when the source cannot tell, as by default."""
+        return iter(())
 
     def close(self) -> None: ...
 
@@ -361,6 +375,19 @@ class PimTarget(ABC):
     @abstractmethod
     def find_entry(self, collection: Collection, entry: Entry) -> str | None:
         """The target key of an already written copy of ``entry``, or None."""
+
+    def update_entry(self, collection: Collection, key: str, entry: Entry) -> str:
+        """Carry a change made at the source: ``entry`` is the new version of the one
+        written under ``key``; return the key of the new version (the same or another).
+        Must be idempotent (a rerun after a crash may call it again). CapabilityError when
+        the target cannot, as by default: the copy is then kept as it was."""
+        raise CapabilityError("this target cannot update an event or contact it holds")
+
+    def remove_entry(self, collection: Collection, key: str) -> None:
+        """Delete the copy written under ``key`` (deleted at the source; only with
+        ``copy --delete``); one already gone is fine. CapabilityError when the target
+        cannot, as by default."""
+        raise CapabilityError("this target cannot delete an event or contact it holds")
 
     def begin(self, source: str) -> None:
         """Told, before any write, which endpoint the copy reads (its display form)."""

@@ -523,7 +523,8 @@ def copy(source: Connector, target: Connector, state: StateDB, options: CopyOpti
                 ChatCopier(state, copier.job_id, copier.result).copy(reader, writer)
             pim = common & {Kind.CALENDAR, Kind.CONTACTS}
             if pim and isinstance(reader, PimSource) and isinstance(writer, PimTarget):
-                PimCopier(state, copier.job_id, copier.result, pim).copy(reader, writer)
+                PimCopier(state, copier.job_id, copier.result, pim,
+                          delete=options.delete).copy(reader, writer)
         result = copier.result
         result.seconds = time.monotonic() - started
         outcome = "done" if result.ok else "failed-items"

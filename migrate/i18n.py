@@ -60,6 +60,13 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{skipped} already there; {failed} failed.",
         "fr": "Carnets d'adresses : {copied} contacts copiés dans {collections} carnets ; "
               "{skipped} déjà présents ; {failed} en échec."},
+    "copy.pim.changes": {
+        "en": "  since the last pass: {updated} changed at the source and updated in the "
+              "target; {removed} deleted at the source (recorded, copies kept unless "
+              "--delete); {deleted} copies deleted.",
+        "fr": "  depuis le dernier passage : {updated} modifié(s) à la source et mis à jour "
+              "dans la cible ; {removed} supprimé(s) à la source (consigné(s), copies "
+              "conservées sauf --delete) ; {deleted} copie(s) supprimée(s)."},
     "copy.updated": {"en": "Flags brought up to date on {count} messages copied earlier.",
                      "fr": "Indicateurs mis à jour sur {count} messages copiés auparavant."},
     "copy.chat_changed": {

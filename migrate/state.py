@@ -201,7 +201,7 @@ class ItemRecord:
     status: ItemStatus
     target_key: str | None
     attempts: int
-    sha256: str | None = None  # the fingerprint recorded with the confirmed write
+    sha256: str | None = None  # fingerprint of the version written (chat message, entry)
 
 
 class StateDB:

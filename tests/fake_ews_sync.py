@@ -18,7 +18,7 @@ import base64
 import binascii
 from xml.etree import ElementTree as ET
 
-from fake_ews import FakeEws, FakeFolder, M, _error, _item_xml, _response, operation
+from fake_ews import FakeEws, FakeFolder, FakeMailbox, M, _error, _item_xml, _response, operation
 
 #: Exchange returns at most this many changes per SyncFolderItems response.
 MAX_CHANGES = 512
@@ -102,3 +102,12 @@ def sync_folder_items(server: FakeEws, request: ET.Element) -> bytes:
         "</m:SyncFolderItemsResponseMessage>"])
 
 
+
+
+def edit_item(mailbox: FakeMailbox, item_id: str, mime: bytes) -> None:
+    """An item changed at the source (an event moved, a contact's number changed): its MIME
+    is the new one and SyncFolderItems reports it as an ``Update``."""
+    folder = mailbox.folder_of(item_id)
+    message = next(m for m in folder.messages if m.id == item_id)
+    message.mime = mime
+    mailbox._change(folder, message, "update")

@@ -112,6 +112,8 @@ class FakeMailbox:
         self.calendars: dict[str, tuple[str, list[dict]]] = {}  # id → (name, events)
         self.contacts: list[dict] = []  # the default address book
         self.contact_folders: dict[str, tuple[str, list[dict]]] = {}  # id → (name, contacts)
+        self.pim_changed: dict[str, int] = {}  # entry id → sequence of its last change
+        self.pim_removed: dict[str, list[tuple[int, str]]] = {}  # collection id → deletions
 
     def add_folder(self, name: str, parent: FakeFolder | None = None,
                    well_known: str | None = None, hidden: bool = False) -> FakeFolder:

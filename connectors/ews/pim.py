@@ -7,6 +7,14 @@ vCard for a contact: those bytes are the entry, untouched. A collection is liste
 FindItem (ids only; recurring series come as their master, which holds the recurrence)
 and its entries fetched with GetItem, ``BATCH`` at a time. Generated folders
 (``IPF.Appointment.Birthday``, ``IPF.Contact.RecipientCache`` …) are not collections.
+
+A collection that can be synced (any but public folders) is listed with SyncFolderItems
+instead (``sync``), as mail folders are: the first pass from no sync state (every item a
+Create), later ones from the state the last complete pass ended with, the collection's
+cursor; Creates and Updates (an event edited at the source) are fetched and yielded,
+Deletes kept for after the pass. A sync state the server no longer knows starts a full
+pass (the copier skips what it holds); so does the pass after one that left an item out
+(the server could not serve it), so that it is tried again.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from collections.abc import Iterator
 
 from exchangelib.folders import Folder as ExchangeFolder
 
+from migrate.errors import ItemError
 from migrate.model import CalendarEvent, Collection, CollectionKind, Contact, Entry
 
 from .folders import EwsFolder
 from .session import Session
+from .sync import Delta, InvalidSyncState, sync_page
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +38,8 @@ log = logging.getLogger(__name__)
 KINDS = {"IPF.Appointment": CollectionKind.CALENDAR, "IPF.Contact": CollectionKind.CONTACTS}
 #: Items fetched per GetItem.
 BATCH = 50
+#: What a sync page asks of each item: its id, to fetch its MIME.
+_SYNCED = ("id", "changekey")
 
 
 def collection_of(folder: EwsFolder) -> Collection | None:
@@ -37,7 +49,7 @@ def collection_of(folder: EwsFolder) -> Collection | None:
 
 
 def entries(session: Session, folder: EwsFolder, kind: CollectionKind) -> Iterator[Entry]:
-    """The folder's items as events or contacts, streamed ``BATCH`` at a time."""
+    """The folder's items as events or contacts (FindItem), streamed ``BATCH`` at a time."""
     name = "/".join(folder.path)
 
     def listing(account):
@@ -48,16 +60,85 @@ def entries(session: Session, folder: EwsFolder, kind: CollectionKind) -> Iterat
                                               key=lambda item: getattr(item, "id", None)
                                               or id(item))
               if not isinstance(item, Exception))
+    return fetched(session, name, ((item.id, item.changekey) for item in listed), kind, [])
+
+
+def fetched(session: Session, name: str, ids: Iterator[tuple[str, str | None]],
+            kind: CollectionKind, left_out: list[str]) -> Iterator[Entry]:
+    """The MIME of the items ``ids`` (ItemId, changekey) as entries, ``BATCH`` per GetItem;
+    an item the server cannot serve is logged, left out and its id added to ``left_out``."""
     make = CalendarEvent if kind is CollectionKind.CALENDAR else Contact
-    while chunk := list(itertools.islice(listed, BATCH)):
-        ids = [(item.id, item.changekey) for item in chunk]
-        found = session.call(f"fetching {len(ids)} item(s) of {name!r}",
-                             lambda a, ids=ids: list(a.fetch(ids=ids,
-                                                             only_fields=["mime_content"])))
-        for (key, _), item in zip(ids, found, strict=False):
+    while chunk := list(itertools.islice(ids, BATCH)):
+        found = session.call(f"fetching {len(chunk)} item(s) of {name!r}",
+                             lambda a, chunk=chunk: list(a.fetch(ids=chunk,
+                                                                 only_fields=["mime_content"])))
+        for (key, _), item in zip(chunk, found, strict=False):
             if isinstance(item, Exception) or item.mime_content is None:
                 log.warning("%s: %s: item %s could not be read (%s); it is left out",
                             session.settings.display, name, key,
                             item if isinstance(item, Exception) else "no MIME content")
+                left_out.append(key)
                 continue
             yield make(key, bytes(item.mime_content))
+
+
+class PimSync:
+    """Lists collections with SyncFolderItems and keeps what each pass learned: the sync
+    state it ended with (the cursor) and the items deleted at the source."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._cursors: dict[str, str] = {}  # folder id → sync state after the last pass
+        self._deltas: dict[str, Delta] = {}  # folder id → deletions of the last pass
+
+    def entries(self, folder: EwsFolder, kind: CollectionKind,
+                cursor: str | None) -> Iterator[Entry]:
+        """What changed since ``cursor`` (everything without one): created or updated."""
+        self._cursors.pop(folder.id, None)
+        if not folder.syncable:
+            yield from entries(self._session, folder, kind)
+            return
+        name = "/".join(folder.path)
+        old = self._deltas.pop(folder.id, None)
+        if old is not None:
+            old.close()
+        delta = self._deltas[folder.id] = Delta()
+        state, left_out = cursor, []
+        while True:
+            try:
+                page = self._session.call(f"syncing {name!r}",
+                                          lambda a, state=state: sync_page(a, folder, state,
+                                                                           _SYNCED))
+            except InvalidSyncState:
+                if state is None:
+                    raise ItemError(f"{self._session.settings.display}: the server refused "
+                                    f"to list {name!r} from the start") from None
+                log.warning("%s: the server no longer knows the sync state of %r; listing "
+                            "it all again (what is done is skipped)",
+                            self._session.settings.display, name)
+                state = None
+                continue
+            for key in page.deleted:
+                delta.add("removed", key)
+            changed = [*page.created, *page.updated]
+            yield from fetched(self._session, name,
+                               iter([(item.id, item.changekey) for item in changed]), kind,
+                               left_out)
+            state = page.state
+            if page.last:
+                break
+        if not left_out:  # else no cursor: the next pass lists everything, and retries them
+            self._cursors[folder.id] = state
+
+    def cursor(self, folder: EwsFolder) -> str | None:
+        return self._cursors.get(folder.id)
+
+    def removed(self, folder: EwsFolder) -> Iterator[str]:
+        delta = self._deltas.get(folder.id)
+        if delta is not None:
+            yield from (key for _, key, _ in delta.entries("removed"))
+
+    def close(self) -> None:
+        for delta in self._deltas.values():
+            delta.close()
+        self._deltas.clear()

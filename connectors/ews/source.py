@@ -49,7 +49,7 @@ from migrate.model import (
 from migrate.unfetched import Unfetched
 
 from .folders import EwsFolder, MissingFolder, folder_sizes, is_mail_folder, mailbox_folders
-from .pim import collection_of, entries
+from .pim import PimSync, collection_of
 from .properties import FLAG_STATUS, LAST_VERB, REPLIED_VERBS, VERB_FORWARDED, register
 from .properties import FLAGGED as FLAG_FLAGGED
 from .session import Session
@@ -115,6 +115,7 @@ class EwsSource(MailSource, PimSource):
         self._deltas: dict[tuple[str, ...], Delta] = {}  # what the last pass learned
         self._cursors: dict[tuple[str, ...], str] = {}  # sync state after the last pass
         self._refused: dict[str, ItemError] = {}  # ItemId → why the server gave no MIME
+        self._pim = PimSync(session)  # calendars' and contacts' sync states and deletions
 
     def folders(self) -> Iterator[Folder]:
         for folder in self._tree().values():
@@ -283,8 +284,16 @@ class EwsSource(MailSource, PimSource):
             if collection is not None:
                 yield collection
 
-    def entries(self, collection: Collection) -> Iterator[Entry]:
-        yield from entries(self._session, self._collection_folder(collection), collection.kind)
+    def entries(self, collection: Collection, cursor: str | None = None) -> Iterator[Entry]:
+        """Events or contacts; from a sync state, only those created or changed since."""
+        yield from self._pim.entries(self._collection_folder(collection), collection.kind,
+                                     cursor)
+
+    def collection_cursor(self, collection: Collection) -> str | None:
+        return self._pim.cursor(self._collection_folder(collection))
+
+    def removed_entries(self, collection: Collection) -> Iterator[str]:
+        return self._pim.removed(self._collection_folder(collection))
 
     def collection_stats(self, collection: Collection) -> FolderStats:
         """The entries from the folder listing and the bytes from the folder's size
@@ -352,4 +361,5 @@ class EwsSource(MailSource, PimSource):
         for delta in self._deltas.values():
             delta.close()
         self._deltas.clear()
+        self._pim.close()
         self._session.close()

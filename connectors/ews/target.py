@@ -349,15 +349,17 @@ class EwsTarget(MailTarget, PimTarget):
 
     def remove(self, folder: Folder, key: str) -> None:
         """DeleteItem, MoveToDeletedItems: the copy goes to Deleted Items; gone already is fine."""
+        self._delete(f"deleting a message in {folder.display()!r}", key)
+
+    def _delete(self, what: str, key: str) -> None:
         outcome = self._session.call(
-            f"deleting a message in {folder.display()!r}",
-            lambda account: account.bulk_delete([(key, None)],
-                                                delete_type=MOVE_TO_DELETED_ITEMS))
+            what, lambda account: account.bulk_delete([(key, None)],
+                                                      delete_type=MOVE_TO_DELETED_ITEMS))
         for result in outcome:
             if isinstance(result, ErrorItemNotFound):
                 continue
             if isinstance(result, Exception):
-                raise self._translated(result, f"deleting a message in {folder.display()!r}")
+                raise self._translated(result, what)
 
     # --- calendars and contacts ------------------------------------------------------------
 
@@ -387,6 +389,20 @@ class EwsTarget(MailTarget, PimTarget):
 
     def find_entry(self, collection: Collection, entry: Entry) -> str | None:
         return self._claim(self._pim_place(collection), entry.sha256)
+
+    def update_entry(self, collection: Collection, key: str, entry: Entry) -> str:
+        """The new version is uploaded (or found, by its checksum, after a crash), then the
+        copy under ``key`` deleted: Exchange builds an item from MIME only when creating
+        it, so an edited event or contact is replaced, and its new ItemId returned."""
+        new_key = self.put_entry(collection, entry)
+        if new_key != key:
+            self.remove_entry(collection, key)
+        return new_key
+
+    def remove_entry(self, collection: Collection, key: str) -> None:
+        """DeleteItem, MoveToDeletedItems, as for a message (gone already is fine)."""
+        self._delete(f"deleting an entry of {collection.kind.value} "
+                     f"{collection.display()!r}", key)
 
     # --- uploading and recognising what is there -------------------------------------------
 

@@ -8,7 +8,9 @@ Parameters: ``client_id=APP`` (the app registration's application id), ``certifi
 inspecting proxy), ``hidden=on`` (hidden folders too), ``concurrency=N`` (requests in flight
 per mailbox, at most 4, Graph's limit), ``max_wait=SECONDS`` (longest single Retry-After
 honoured, default 600), ``throttle_retries=N`` (throttled answers waited out per request,
-default 10), ``page_size=N`` (messages per listing page, default 100).
+default 10), ``page_size=N`` (messages per listing page, default 100),
+``calendar_window=DAYS`` (how far before and after the first pass the calendar view whose
+changes later passes follow reaches, default 1830: about five years each way).
 
 Credentials come from the endpoint's secrets: ``password_*`` is the client secret (or the
 certificate's password with ``certificate=``), ``token_*`` an access token obtained
@@ -47,6 +49,7 @@ class Settings:
     max_wait: float
     throttle_retries: int
     page_size: int
+    calendar_window: int = 1830  # days each side of the first pass (``pim``)
 
     @property
     def scope(self) -> str:
@@ -95,7 +98,8 @@ class Settings:
                                        1, MAILBOX_CONCURRENCY),
                    max_wait=float(_number(params, "max_wait", 600, where, 1, 86400)),
                    throttle_retries=_number(params, "throttle_retries", 10, where, 0, 1000),
-                   page_size=_number(params, "page_size", 100, where, 1, 1000))
+                   page_size=_number(params, "page_size", 100, where, 1, 1000),
+                   calendar_window=_number(params, "calendar_window", 1830, where, 1, 36600))
 
 
 def _switch(value: str, name: str, where: str) -> bool:

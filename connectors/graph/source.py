@@ -39,6 +39,7 @@ from migrate.unfetched import Unfetched
 
 from . import pim
 from .folders import GraphFolder, mail_folders, size_property
+from .paging import is_removed, pages
 from .session import PREFER_IMMUTABLE, NotFound, Session, SyncStateGone, configuration
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,6 @@ def received(item: Message) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def is_removed(item: Message) -> bool:
-    """True for a delta entry that says the message left the folder (``@removed``)."""
-    return bool(item.additional_data) and "@removed" in item.additional_data
-
-
 class GraphSource(MailSource, PimSource):
     """Reads the mail folders and messages of one mailbox (see the module docstring), and
     its calendars and address books (``pim``)."""
@@ -90,6 +86,7 @@ class GraphSource(MailSource, PimSource):
         # keys and flags only, so that no message's bytes outlive its write.
         self._changed: dict[tuple[str, ...], list[tuple[str, frozenset[str]]]] = {}
         self._fetched: set[str] = set()
+        self._pim = pim.PimReader(session)
         self._pool = ThreadPoolExecutor(session.settings.concurrency,
                                         thread_name_prefix="graph-fetch")
 
@@ -166,21 +163,11 @@ class GraphSource(MailSource, PimSource):
         builder = self._session.client.users.by_user_id(s.user).mail_folders \
             .by_mail_folder_id(folder.id).messages.delta
         prefer = (f"odata.maxpagesize={s.page_size}", PREFER_IMMUTABLE)
-        what = f"listing {'/'.join(folder.path)!r}"
-        if cursor is None:
-            query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
-                select=SELECTED, expand=EXPANDED)
-            page = self._session.call(what, lambda c: builder.get(configuration(query, prefer)))
-        else:
-            page = self._session.call(what, lambda c: builder.with_url(cursor).get(
-                configuration(prefer=prefer)))
-        while page is not None:
-            yield page
-            link = page.odata_next_link
-            if not link:
-                return
-            page = self._session.call(what, lambda c, link=link: builder.with_url(link).get(
-                configuration(prefer=prefer)))
+        query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+            select=SELECTED, expand=EXPANDED)
+        return pages(self._session, f"listing {'/'.join(folder.path)!r}",
+                     lambda c: builder.get(configuration(query, prefer)), builder.with_url,
+                     prefer, cursor)
 
     def cursor(self, folder: Folder) -> str | None:
         """The delta link the last complete listing of ``folder`` ended with."""
@@ -202,8 +189,23 @@ class GraphSource(MailSource, PimSource):
     def collections(self) -> Iterator[Collection]:
         return pim.collections(self._session)
 
-    def entries(self, collection: Collection) -> Iterator[Entry]:
-        return pim.entries(self._session, collection)
+    def entries(self, collection: Collection, cursor: str | None = None) -> Iterator[Entry]:
+        """Events or contacts; from a delta link, only those changed since (``pim``)."""
+        return self._pim.entries(collection, cursor)
+
+    def collection_stats(self, collection: Collection) -> FolderStats:
+        """Count by listing, without opening a delta round (a plan follows no change)."""
+        count = size = 0
+        for entry in self._pim.entries(collection, follow=False):
+            count += 1
+            size += entry.size
+        return FolderStats(count, size)
+
+    def collection_cursor(self, collection: Collection) -> str | None:
+        return self._pim.cursor(collection)
+
+    def removed_entries(self, collection: Collection) -> Iterator[str]:
+        return self._pim.removed(collection)
 
     # --- MIME ------------------------------------------------------------------------------
 

@@ -2,6 +2,11 @@
 
 One pass over ``entries.jsonl`` (on first use) keeps, per collection, the numbers and
 byte offsets of its lines; ``entries(collection)`` then reads only those lines and files.
+An entry changed at the source and archived again has several lines with the same source
+id (docs/archive-format.md §5.4): only the latest version is read, so that a copy out of
+the archive (a return to Exchange), a comparison with the source and ``show`` see the
+entries as they are now; the earlier versions stay in the archive, checked by
+``validate`` and counted in ``bag-info.txt``.
 Every path passes ``layout.safe_path``, every line is capped and validated. A bad line or
 a file that differs from the index never stops reading: the good entries are yielded, then
 one ``IndexLineError`` (a ``BadInputError``) names the bad lines, so a copy records that
@@ -22,7 +27,7 @@ from ..connector import FolderStats
 from ..model import Collection, CollectionKind, Entry
 from .errors import IndexLineError
 from .jsonl import MAX_INDEX_LINE, iter_lines, read_capped, read_line
-from .layout import COLLECTIONS_INDEX, ENTRIES_INDEX
+from .layout import COLLECTIONS_INDEX, ENTRIES_INDEX, hash64
 from .pimrecords import EntryRecord, parse_collection_record, parse_entry_record
 
 log = logging.getLogger(__name__)
@@ -36,7 +41,31 @@ class _Lines:
 
     numbers: array = field(default_factory=lambda: array("Q"))
     offsets: array = field(default_factory=lambda: array("Q"))
-    size: int = 0
+    sizes: array = field(default_factory=lambda: array("Q"))
+    latest: dict[int, int] = field(default_factory=dict)  # source id digest → position
+
+    def add(self, number: int, offset: int, record: EntryRecord) -> None:
+        """One more line; an earlier version of the same source id is dropped."""
+        digest = hash64(record.source_id.encode())
+        earlier = self.latest.get(digest)
+        if earlier is not None:
+            self.numbers[earlier] = 0  # superseded: left out when the scan ends
+        self.latest[digest] = len(self.numbers)
+        self.numbers.append(number)
+        self.offsets.append(offset)
+        self.sizes.append(record.size)
+
+    def compact(self) -> None:
+        """Keep the latest version of each entry only, and forget the digests."""
+        kept = [i for i, number in enumerate(self.numbers) if number]
+        self.numbers = array("Q", (self.numbers[i] for i in kept))
+        self.offsets = array("Q", (self.offsets[i] for i in kept))
+        self.sizes = array("Q", (self.sizes[i] for i in kept))
+        self.latest = {}
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes)
 
 
 class PimReader:
@@ -59,10 +88,10 @@ class PimReader:
                     self._problem(exc)
                     self._bad.setdefault(None, []).append(exc)
                     continue
-                entry = lines.setdefault((record.kind, record.collection), _Lines())
-                entry.numbers.append(line.number)
-                entry.offsets.append(line.offset)
-                entry.size += record.size
+                lines.setdefault((record.kind, record.collection), _Lines()).add(
+                    line.number, line.offset, record)
+            for found in lines.values():
+                found.compact()
             self._lines = lines
         return self._lines
 

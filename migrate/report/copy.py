@@ -93,6 +93,10 @@ def pim_lines(result: CopyResult, t: Texts) -> list[str]:
             lines.append(t(f"copy.pim.{kind}", copied=totals["copied"],
                            collections=totals["collections"], skipped=totals["skipped"],
                            failed=totals["failed"]))
+            changes = {name: sum(getattr(row, name) for row in rows)
+                       for name in ("updated", "removed", "deleted")}
+            if any(changes.values()):  # what a pass after the first carried
+                lines.append(t("copy.pim.changes", **changes))
     return lines
 
 
