@@ -145,7 +145,7 @@ def _multi_values(data: bytes) -> list[bytes]:
     count = struct.unpack_from("<I", data)[0]
     if count * 4 + 4 > len(data):
         return []
-    offsets = list(struct.unpack_from(f"<{count}I", data, 4)) + [len(data)]
+    offsets = [*struct.unpack_from(f"<{count}I", data, 4), len(data)]
     return [data[offsets[i]:offsets[i + 1]] for i in range(count)
             if offsets[i] <= offsets[i + 1] <= len(data)]
 

@@ -93,7 +93,7 @@ def html_from_rtf(rtf: bytes) -> bytes:
     skip_depth: int | None = None    # an ignorable group ({\*\...}) that is not an htmltag
     pending_star = False
     for match in _TOKEN.finditer(rtf):
-        word, number, hexbyte, symbol, brace, newline, text = match.groups()
+        word, number, hexbyte, symbol, brace, _newline, text = match.groups()
         in_tag = bool(tag_depths) and depth >= tag_depths[-1]
         if brace == b"{":
             depth += 1

@@ -110,7 +110,7 @@ class PstFile:
         used: set[str] = set()
         for child in children:
             name = _unique((child.name or "").strip() or f"folder-{child.identifier}", used)
-            child_path = path + (name,)
+            child_path = (*path, name)
             yield PstFolder(child_path, roles.get(child.identifier), child.identifier), child
             yield from self._walk(child, child_path, roles)
 
