@@ -75,7 +75,9 @@ def _crc(data: bytes) -> int:
 
 _TOKEN = re.compile(rb"\\([a-zA-Z]+)(-?\d+)? ?|\\'([0-9a-fA-F]{2})|\\(.)|([{}])|(\r\n|\n|\r)|"
                     rb"([^\\{}\r\n]+)", re.S)
-_HTML_TAG = re.compile(rb"\{\\\*\\htmltag\d*")
+#: Groups that hold document settings, never text of the HTML (MS-OXRTFEX 2.1.3.1.3).
+_DESTINATIONS = {"fonttbl", "colortbl", "stylesheet", "info", "pict", "listtable",
+                 "listoverridetable", "generator", "header", "footer", "object"}
 
 
 def is_encapsulated_html(rtf: bytes) -> bool:
@@ -122,7 +124,9 @@ def html_from_rtf(rtf: bytes) -> bytes:
                 else:
                     skip_depth = depth
                 continue
-            if name == "htmlrtf":
+            if name in _DESTINATIONS:
+                skip_depth = depth
+            elif name == "htmlrtf":
                 suppressed_at = None if number == b"0" else depth
             elif suppressed_at is None or in_tag:
                 if name == "par" or name == "line":
@@ -136,6 +140,6 @@ def html_from_rtf(rtf: bytes) -> bytes:
             out.append(int(hexbyte, 16))
         elif symbol is not None:
             out += symbol
-        elif text is not None and (depth > 1 or in_tag):
+        elif text is not None:
             out += text
     return bytes(out)

@@ -122,13 +122,16 @@ def _provenance(value: object) -> Provenance | None:
         return None
     if not isinstance(value, dict):
         raise ValueError("'derived_from' must be an object or absent")
-    if not is_sha256(value.get("file_sha256")):
-        raise ValueError("'derived_from.file_sha256' must be 64 lower-case hex digits")
-    kind = _text(value, "kind")
-    if kind != "derived":
-        raise ValueError(f"'derived_from.kind' {kind!r} is not 'derived'")
-    return Provenance(_text(value, "file"), _int(value, "file_size"), value["file_sha256"],
-                      _text(value, "item_id"), kind)
+    try:
+        if not is_sha256(value.get("file_sha256")):
+            raise ValueError("'file_sha256' must be 64 lower-case hex digits")
+        kind = _text(value, "kind")
+        if kind != "derived":
+            raise ValueError(f"'kind' {kind!r} is not 'derived'")
+        return Provenance(_text(value, "file"), _int(value, "file_size"),
+                          value["file_sha256"], _text(value, "item_id"), kind)
+    except ValueError as exc:
+        raise ValueError(f"'derived_from': {exc}") from None
 
 
 def identity_key(folder: tuple[str, ...], source_id: str, sha256: str) -> bytes:
