@@ -168,6 +168,14 @@ def test_archive_to_dovecot_then_verify_matches_byte_for_byte(enron_pst, dovecot
     imported = read_endpoint(target)
     assert sum(sum(c.values()) for c in imported.values()) == ENRON_MESSAGES
 
+    # The rebuild is deterministic: the PST itself verifies against both copies.
+    for copy in (f"archive:{archive}", target):
+        again = run_cli("verify", f"pst:{enron_pst}", copy, "--report-json",
+                        str(tmp_path / "p.json"))
+        assert again.returncode == 0, again.stdout + again.stderr
+        report = json.loads((tmp_path / "p.json").read_text())
+        assert report["totals"]["match"] == ENRON_MESSAGES, copy
+
 
 def test_a_damaged_copy_copies_the_readable_messages_and_lists_the_rest(enron_pst, tmp_path):
     data = bytearray(enron_pst.read_bytes())

@@ -24,6 +24,7 @@ class PstConnector(Connector):
         reads=frozenset({Kind.MAIL}),
         source_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.FLAGS,
                                 Feature.KEYWORDS, Feature.INTERNAL_DATE}),
+        stable_rebuild=True,  # deterministic MIME: verify compares copies byte for byte
         limits={
             Feature.ORIGINAL_BYTES: {
                 "en": "a .pst file keeps a message as properties, not as the MIME text it "
