@@ -103,6 +103,14 @@ def own_dovecot(tmp_path):
 @pytest.fixture(scope="session")
 def enron_pst() -> Path:
     """``enron.pst`` from the npm package pst-extractor, fetched once into .cache/pst/."""
-    from pst_data import enron_pst as fetch
+    from pst_data import pst_file
 
-    return fetch()
+    return pst_file("enron.pst")
+
+
+@pytest.fixture(scope="session")
+def outlook_ost() -> Path:
+    """An Outlook.com .ost from pst-extractor: meetings, holidays, attachments."""
+    from pst_data import pst_file
+
+    return pst_file("pstextractortest@outlook.com.ost")

@@ -1,6 +1,7 @@
-"""The real Outlook file the PST tests read: ``enron.pst`` from the npm package
-``pst-extractor`` (a PST of the public Enron corpus), fetched once into ``.cache/pst/``
-with ``npm pack`` and reused after."""
+"""The real Outlook files the PST tests read, from the npm package ``pst-extractor``:
+``enron.pst`` (a PST of the public Enron corpus) and an Outlook.com OST with meetings,
+holidays and attachments. ``npm pack`` fetches the package once into ``.cache/pst/``;
+the files are reused after."""
 
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "pst"
-MEMBER = "package/example/testdata/enron.pst"
+FOLDER = "package/example/testdata/"
+FILES = ("enron.pst", "pstextractortest@outlook.com.ost")
 
 
-def enron_pst() -> Path:
-    """The cached ``enron.pst``; fetched with npm the first time (skip if npm is missing)."""
-    target = CACHE / "enron.pst"
+def pst_file(name: str) -> Path:
+    """A cached test file of pst-extractor; fetched with npm the first time (the tests
+    skip, saying why, only when npm is missing)."""
+    target = CACHE / name
     if target.is_file() and target.stat().st_size > 0:
         return target
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is needed once to fetch enron.pst (npm pack pst-extractor)")
+        pytest.skip("npm is needed once to fetch the PST test files (npm pack pst-extractor)")
     CACHE.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([npm, "pack", "pst-extractor", "--silent"], cwd=CACHE,
                           capture_output=True, text=True, timeout=600)
@@ -31,12 +34,12 @@ def enron_pst() -> Path:
         raise RuntimeError(f"npm pack pst-extractor failed: {done.stderr.strip()}")
     tarball = CACHE / done.stdout.strip().splitlines()[-1]
     with tarfile.open(tarball) as archive:
-        source = archive.extractfile(MEMBER)
-        assert source is not None, f"{MEMBER} is not in {tarball.name}"
-        partial = target.with_suffix(".part")
-        with partial.open("wb") as out:
-            shutil.copyfileobj(source, out)
-        partial.replace(target)
+        for wanted in FILES:
+            source = archive.extractfile(FOLDER + wanted)
+            assert source is not None, f"{FOLDER}{wanted} is not in {tarball.name}"
+            partial = CACHE / f"{wanted}.part"
+            with partial.open("wb") as out:
+                shutil.copyfileobj(source, out)
+            partial.replace(CACHE / wanted)
     tarball.unlink()
     return target
-

@@ -75,18 +75,24 @@ def test_text_and_html_are_alternatives_and_attachments_follow():
                                       Attachment("procès-verbal.pdf", "application/pdf",
                                                  read=lambda: iter([b"%PDF-1.4"])),
                                       Attachment("logo.png", "image/png", content_id="logo@1",
-                                                 read=lambda: iter([b"\x89PNG"]))])
+                                                 read=lambda: iter([b"\x89PNG"]),
+                                                 inline=True),
+                                      Attachment("cv.txt", "text/plain", content_id="cv@1",
+                                                 read=lambda: iter([b"CV"]))])
     _, message = rebuilt(parts)
     assert message.get_content_type() == "multipart/mixed"
     body = message.get_body(("html",))
     assert text(body) == "<p>café</p>\n"
     assert text(message.get_body(("plain",))) == "texte\n"
     attached = list(message.iter_attachments())
-    assert [a.get_filename() for a in attached] == ["photo.JPG", "procès-verbal.pdf", "logo.png"]
+    assert [a.get_filename() for a in attached] == ["photo.JPG", "procès-verbal.pdf", "logo.png",
+                                                    "cv.txt"]
     assert attached[0].get_content_type() == "image/jpeg"
     assert attached[0].get_content() == photo
     assert attached[2]["Content-ID"] == "<logo@1>"
     assert attached[2].get_content_disposition() == "inline"
+    assert attached[3].get_content_disposition() == "attachment"  # a Content-ID alone
+    assert attached[3]["Content-ID"] == "<cv@1>"
 
 
 def test_an_attached_message_is_message_rfc822_rebuilt_recursively():

@@ -21,7 +21,7 @@ class PstConnector(Connector):
     description = "Outlook data files (.pst/.ost), or a directory of them (read only)"
     example = "pst:/srv/partage/agent.pst"
     capabilities = Capabilities(
-        reads=frozenset({Kind.MAIL}),
+        reads=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         source_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.FLAGS,
                                 Feature.KEYWORDS, Feature.INTERNAL_DATE}),
         stable_rebuild=True,  # deterministic MIME: verify compares copies byte for byte

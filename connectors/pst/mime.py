@@ -51,6 +51,7 @@ class Attachment:
     size: int = 0
     read: Callable[[], Iterator[bytes]] | None = None
     embedded: MessageParts | None = None
+    inline: bool = False  # shown in the body (an image the HTML refers to), not listed
 
 
 @dataclass
@@ -141,13 +142,14 @@ def _attachment_part(attachment: Attachment, seed: str, place: str) -> _Part:
     mime_type = attachment.mime_type or (mimetypes.guess_type(attachment.filename.lower())[0]
                                          if attachment.filename else None)
     return _file_part(attachment.filename, mime_type or "application/octet-stream",
-                      attachment.content_id, attachment.read or (lambda: iter([b""])))
+                      attachment.content_id, attachment.read or (lambda: iter([b""])),
+                      attachment.inline)
 
 
 def _file_part(filename: str | None, mime_type: str, content_id: str | None,
-               read: Callable[[], Iterator[bytes]]) -> _Part:
+               read: Callable[[], Iterator[bytes]], inline: bool = False) -> _Part:
     content_type = mime_type.strip().lower() if "/" in mime_type else "application/octet-stream"
-    disposition = "inline" if content_id else "attachment"
+    disposition = "inline" if inline else "attachment"
     if filename:
         content_type += f"; {_param('name', filename)}"
         disposition += f"; {_param('filename', filename)}"

@@ -44,6 +44,7 @@ ATTACH_LONG_PATHNAME = 0x370D
 ATTACH_MIME_TAG = 0x370E
 ATTACH_CONTENT_ID = 0x3712
 DISPLAY_NAME_ATTACH = 0x3001
+ATTACHMENT_HIDDEN = 0x7FFE
 # message store and folders (MS-PST 2.4.3, MS-OXOSFLD 2.2)
 IPM_SUBTREE = 0x35E0
 IPM_OUTBOX = 0x35E2
@@ -54,13 +55,20 @@ IPM_CALENDAR = 0x36D0
 ADDITIONAL_REN_ENTRY_IDS = 0x36D8
 PST_PASSWORD = 0x67FF
 CONTAINER_CLASS = 0x3613
+ATTRIBUTE_HIDDEN = 0x10F4
+RECIPIENT_TRACK_STATUS = 0x5FFF
 
 _UNICODE, _STRING8, _BINARY = 0x001F, 0x001E, 0x0102
 _INT32, _BOOLEAN, _TIME = 0x0003, 0x000B, 0x0040
 _MV_BINARY, _MV_UNICODE, _MV_STRING8 = 0x1102, 0x101F, 0x101E
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
+PS_MAPI = bytes.fromhex("2803020000000000c000000000000046")
 PS_PUBLIC_STRINGS = bytes.fromhex("2903020000000000c000000000000046")
+PSETID_APPOINTMENT = bytes.fromhex("0220060000000000c000000000000046")
+PSETID_MEETING = bytes.fromhex("90dad86e0b451b1098da00aa003f1305")
+PSETID_ADDRESS = bytes.fromhex("0420060000000000c000000000000046")
+PSETID_COMMON = bytes.fromhex("0820060000000000c000000000000046")
 
 
 class Properties:
@@ -82,9 +90,16 @@ class Properties:
     def __contains__(self, tag: int) -> bool:
         return tag in self._entries
 
-    def named(self, guid: bytes, name: str) -> int | None:
-        """The tag a named property (by property set and string name) has in this file."""
+    def named(self, guid: bytes, name: str | int) -> int | None:
+        """The tag a named property (property set and string name or numeric id, a
+        PidLid) has in this file."""
         return self._names.tag(guid, name) if self._names else None
+
+    def boolean(self, tag: int | None) -> bool | None:
+        entry = self._entries.get(tag) if tag is not None else None
+        if entry is None or entry.value_type != _BOOLEAN or not entry.data:
+            return None
+        return entry.data[0] != 0
 
     def text(self, tag: int | None) -> str | None:
         entry = self._entries.get(tag) if tag is not None else None
@@ -97,6 +112,13 @@ class Properties:
             value = data.decode("utf-16-le" if entry.value_type == _UNICODE else "cp1252",
                                 "replace").rstrip("\0")
         return value or None
+
+    def subject(self) -> str | None:
+        """PidTagSubject without the control prefix (0x01 and a length) it may start with."""
+        value = self.text(SUBJECT)
+        if value and value[0] == "\x01" and len(value) >= 2:
+            return value[2:] or None
+        return value
 
     def binary(self, tag: int) -> bytes | None:
         entry = self._entries.get(tag)
@@ -161,17 +183,20 @@ class NameMap:
     """The file's named-property map: (property set, name) → the tag used in this file."""
 
     def __init__(self, guids: bytes, entries: bytes, strings: bytes) -> None:
-        self._tags: dict[tuple[bytes, str], int] = {}
+        self._tags: dict[tuple[bytes, str | int], int] = {}
         for offset in range(0, len(entries) - 7, 8):
             key, guid_field, index = struct.unpack_from("<IHH", entries, offset)
-            if not guid_field & 1:
-                continue  # a numeric (PidLid) name: this connector asks for string names only
             guid_index = guid_field >> 1
-            if guid_index == 2:
+            if guid_index == 1:
+                guid = PS_MAPI
+            elif guid_index == 2:
                 guid = PS_PUBLIC_STRINGS
             elif guid_index >= 3 and (guid_index - 3) * 16 + 16 <= len(guids):
                 guid = guids[(guid_index - 3) * 16:(guid_index - 2) * 16]
             else:
+                continue
+            if not guid_field & 1:  # a numeric name (PidLid…)
+                self._tags[(guid, key)] = 0x8000 + index
                 continue
             if key + 4 > len(strings):
                 continue
@@ -189,5 +214,5 @@ class NameMap:
         return cls(props.binary(0x0002) or b"", props.binary(0x0003) or b"",
                    props.binary(0x0004) or b"")
 
-    def tag(self, guid: bytes, name: str) -> int | None:
+    def tag(self, guid: bytes, name: str | int) -> int | None:
         return self._tags.get((guid, name))

@@ -26,7 +26,7 @@ def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
     props = Properties.of(item, names)
     parts = MessageParts(
         seed=seed, transport_headers=props.text(P.TRANSPORT_HEADERS),
-        subject=_subject(props.text(P.SUBJECT)), sender=_sender(props),
+        subject=props.subject(), sender=_sender(props),
         date=props.time(P.CLIENT_SUBMIT_TIME) or props.time(P.DELIVERY_TIME),
         message_id=props.text(P.INTERNET_MESSAGE_ID), in_reply_to=props.text(P.IN_REPLY_TO),
         references=props.text(P.REFERENCES), text=props.text(P.BODY),
@@ -42,13 +42,6 @@ def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
         if attachment is not None:
             parts.attachments.append(attachment)
     return parts
-
-
-def _subject(value: str | None) -> str | None:
-    """PidTagSubject may start with a two-character prefix marker (0x01, length)."""
-    if value and value[0] == "\x01" and len(value) >= 2:
-        return value[2:]
-    return value
 
 
 def _sender(props: Properties) -> Address | None:
@@ -84,7 +77,8 @@ def _attachment(item: Any, seed: str, names: NameMap) -> Attachment | None:
     if method in (_BY_VALUE, _OLE) or (method is None and P.ATTACH_DATA in props):
         return Attachment(filename=filename, mime_type=props.text(P.ATTACH_MIME_TAG),
                           content_id=props.text(P.ATTACH_CONTENT_ID),
-                          size=item.size, read=lambda: _stream(item))
+                          size=item.size, read=lambda: _stream(item),
+                          inline=bool(props.boolean(P.ATTACHMENT_HIDDEN)))
     log.warning("attachment %r is a link (method %s) to %s: the PST holds no content, "
                 "it is left out", filename, method, props.text(P.ATTACH_LONG_PATHNAME))
     return None

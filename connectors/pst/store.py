@@ -1,10 +1,13 @@
 """Opening an Outlook data file (.pst/.ost) with libpff, and its folder tree with roles.
 
-Only the IPM subtree (what Outlook shows, "Top of Personal Folders") is mail: search
-folders and the hidden root are skipped. Roles come from the store's entry ids
-(MS-PST 2.4.3, MS-OXOSFLD 2.2): wastebasket, sent items and outbox on the message store,
-drafts and junk on the root or Inbox folder; the Inbox is the IPM subtree's child that
-carries those special-folder entry ids. Names are never used for roles.
+Only the IPM subtree (what Outlook shows: "Top of Personal Folders" in a PST,
+"Root - Mailbox/IPM_SUBTREE" in an OST) is read: search folders and the hidden root are
+skipped. Roles come from the store's entry ids (MS-PST 2.4.3, MS-OXOSFLD 2.2):
+wastebasket, sent items and outbox on the message store, drafts and junk on the root or
+Inbox folder; the Inbox is the IPM subtree's child that carries those special-folder entry
+ids. An OST keeps Exchange's long-term entry ids, which name no node of the file: there,
+the roles the entry ids cannot give are taken from the top folders' names as Outlook
+creates them in English or French (``_ROLE_NAMES``), and only then.
 """
 
 from __future__ import annotations
@@ -39,6 +42,23 @@ class PstFolder:
     path: tuple[str, ...]
     role: Role | None
     nid: int
+    container_class: str | None = None  # IPF.Note (mail), IPF.Appointment, IPF.Contact …
+    hidden: bool = False                # a system folder Outlook does not show
+
+    @property
+    def kind(self) -> str | None:
+        """"mail", "calendar" or "contacts"; None for what this connector does not read
+        (tasks, notes, journal, settings, hidden folders)."""
+        if self.hidden:
+            return None
+        kind = self.container_class or ""
+        if kind in ("", "IPF") or kind.startswith("IPF.Note"):
+            return "mail"
+        if kind.startswith("IPF.Appointment"):
+            return "calendar"
+        if kind.startswith("IPF.Contact"):
+            return "contacts"
+        return None
 
 
 @dataclass(frozen=True)
@@ -74,7 +94,7 @@ class PstFile:
         self.names = NameMap.of(self._file)
         self._store = Properties.of(self._file.message_store)
         self._identity: FileIdentity | None = None
-        if self._store.integer(P.PST_PASSWORD):
+        if path.suffix.lower() == ".pst" and self._store.integer(P.PST_PASSWORD):
             log.warning("%s is password-protected in Outlook; that password is only a "
                         "checksum, not encryption: the file is read all the same", path)
 
@@ -93,11 +113,13 @@ class PstFile:
         """Every folder of the IPM subtree, parents first, with its libpff object."""
         with self.lock:
             root = self._file.root_folder
-            subtree = self._find(root, entry_id_nid(self._store.binary(P.IPM_SUBTREE)))
+            subtree = self._find(root, entry_id_nid(self._store.binary(P.IPM_SUBTREE))) \
+                or self._inbox_parent(root)
             if subtree is None:
                 raise BadInputError(f"{self.path}: no top of personal folders found")
             roles = self._roles(root, subtree)
-            yield from self._walk(subtree, (), roles)
+            listed = list(self._walk(subtree, (), roles))
+        yield from listed
 
     def _walk(self, folder: Any, path: tuple[str, ...],
               roles: dict[int, Role]) -> Iterator[tuple[PstFolder, Any]]:
@@ -111,16 +133,44 @@ class PstFile:
         for child in children:
             name = _unique((child.name or "").strip() or f"folder-{child.identifier}", used)
             child_path = (*path, name)
-            yield PstFolder(child_path, roles.get(child.identifier), child.identifier), child
+            found = Properties.of(child)
+            yield PstFolder(child_path, roles.get(child.identifier), child.identifier,
+                            found.text(P.CONTAINER_CLASS),
+                            bool(found.boolean(P.ATTRIBUTE_HIDDEN))), child
             yield from self._walk(child, child_path, roles)
 
     def _find(self, root: Any, nid: int | None) -> Any | None:
+        """The folder with node id ``nid``: a child of the root in a PST, deeper in an
+        OST ("Root - Mailbox/IPM_SUBTREE"); searched breadth first, three levels down."""
         if nid is None:
             return None
-        for index in range(root.number_of_sub_folders):
-            child = root.get_sub_folder(index)
-            if child.identifier == nid:
-                return child
+        level = [root]
+        for _ in range(3):
+            below = []
+            for folder in level:
+                for index in range(folder.number_of_sub_folders):
+                    child = folder.get_sub_folder(index)
+                    if child.identifier == nid:
+                        return child
+                    below.append(child)
+            level = below
+        return None
+
+    def _inbox_parent(self, root: Any) -> Any | None:
+        """The IPM subtree when the store does not name it (an OST): the parent of the
+        Inbox, the folder that carries the special folders' entry ids."""
+        level = [root]
+        for _ in range(3):
+            below = []
+            for folder in level:
+                for index in range(folder.number_of_sub_folders):
+                    child = folder.get_sub_folder(index)
+                    found = Properties.of(child)
+                    if folder is not root and (P.IPM_DRAFTS in found
+                                               or P.IPM_CALENDAR in found):
+                        return folder
+                    below.append(child)
+            level = below
         return None
 
     def _roles(self, root: Any, subtree: Any) -> dict[int, Role]:
@@ -147,11 +197,31 @@ class PstFile:
             ren = holder.binaries(P.ADDITIONAL_REN_ENTRY_IDS)
             if len(ren) > 4:
                 put(ren[4], Role.JUNK)  # [4] is Junk E-mail (MS-OXOSFLD 2.2.4)
+        found = set(roles.values())
+        for index in range(subtree.number_of_sub_folders):  # what entry ids could not say
+            child = subtree.get_sub_folder(index)
+            role = _ROLE_NAMES.get((child.name or "").strip().casefold())
+            if role is not None and role not in found and child.identifier not in roles:
+                roles[child.identifier] = role
+                found.add(role)
         return roles
 
     def close(self) -> None:
         with self.lock:
             self._file.close()
+
+
+#: Top folder names Outlook gives special folders (English, French), for an OST only
+#: where its entry ids cannot be matched: never before the entry ids.
+_ROLE_NAMES = {
+    "inbox": Role.INBOX, "boîte de réception": Role.INBOX,
+    "sent items": Role.SENT, "éléments envoyés": Role.SENT,
+    "deleted items": Role.TRASH, "éléments supprimés": Role.TRASH,
+    "drafts": Role.DRAFTS, "brouillons": Role.DRAFTS,
+    "junk email": Role.JUNK, "junk e-mail": Role.JUNK, "courrier indésirable": Role.JUNK,
+    "outbox": Role.OUTBOX, "boîte d'envoi": Role.OUTBOX,
+    "archive": Role.ARCHIVE, "archives": Role.ARCHIVE,
+}
 
 
 def _unique(name: str, used: set[str]) -> str:
