@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -234,3 +239,40 @@ def test_a_directory_is_a_batch_one_top_folder_per_file(enron_pst, tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"Copied {2 * ENRON_MESSAGES} messages" in done.stdout
     assert "c-cut.pst" in done.stdout
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_batch_then_rerun_ends_with_every_message_once(enron_pst, tmp_path):
+    """Real copy processes killed with SIGKILL while writing, at several points: the
+    rerun ends with every message of every file in the archive, each once."""
+    batch = tmp_path / "partage"
+    batch.mkdir()
+    files = 5
+    for number in range(files):
+        (batch / f"agent-{number}.pst").write_bytes(enron_pst.read_bytes())
+    archive, state = tmp_path / "A", tmp_path / "s.db"
+    index = archive / "data/index/messages.jsonl"
+    killed = 0
+    for at_least in (20, 120, 250):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "migrate", "copy", f"pst:{batch}", f"archive:{archive}",
+             "--state", str(state), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if index.exists() and index.read_bytes().count(b"\n") >= at_least:
+                os.kill(process.pid, signal.SIGKILL)
+                killed += 1
+                break
+            time.sleep(0.005)
+        process.wait()
+    assert killed >= 1, "no copy was killed mid-run"
+
+    final = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
+    assert final.returncode == 0, final.stdout + final.stderr
+    records = [json.loads(line) for line in index.read_text().splitlines()]
+    keys = [(tuple(r["folder"]), r["source_id"]) for r in records]
+    assert len(keys) == len(set(keys)) == files * ENRON_MESSAGES
+    assert run_cli("archive", "validate", str(archive)).returncode == 0
+    again = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
+    assert "Copied 0 messages" in again.stdout

@@ -88,6 +88,9 @@ def test_an_ost_copied_to_an_archive_twice_holds_everything_once(outlook_ost, tm
     records = (archive / "data/index/messages.jsonl").read_text().splitlines()
     assert len(records) == 14
     assert all(json.loads(r)["derived_from"]["file"] == outlook_ost.name for r in records)
+    checked = run_cli("verify", f"pst:{outlook_ost}", f"archive:{archive}")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "169 of 169 events match" in checked.stdout
 
 
 @dataclass
