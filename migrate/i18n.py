@@ -319,6 +319,19 @@ MESSAGES: dict[str, dict[str, str]] = {
     "feature.edits": {"en": "edit history", "fr": "historique des modifications"},
     "feature.attachments": {"en": "attachments", "fr": "pièces jointes"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
+    # Written into a message rebuilt from a .pst, in both languages (see connectors/pst).
+    "pst.attachment_not_kept": {
+        "en": "sovereign-migrate: the attachment \"{name}\" of this message was not kept: "
+              "{why}.",
+        "fr": "sovereign-migrate : la pièce jointe « {name} » de ce message n'a pas été "
+              "conservée : {why}."},
+    "pst.lost.embedded": {
+        "en": "it is an attached message that libpff-python cannot open",
+        "fr": "c'est un message joint que libpff-python ne sait pas ouvrir"},
+    "pst.lost.link": {
+        "en": "it is a link to {where}, whose content the Outlook file does not hold",
+        "fr": "c'est un lien vers {where}, dont le fichier Outlook ne contient pas le "
+              "contenu"},
 }
 
 

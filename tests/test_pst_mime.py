@@ -12,6 +12,7 @@ from email import message_from_bytes, policy
 import pytest
 
 from connectors.pst.mime import Address, Attachment, MessageParts, render
+from connectors.pst.reader import lost_attachment
 from connectors.pst.rtf import _crc, decompress, html_from_rtf, is_encapsulated_html
 from migrate.archive.errors import IndexLineError
 from migrate.archive.jsonl import Line
@@ -188,3 +189,14 @@ def test_the_archive_record_keeps_provenance_and_refuses_a_malformed_one(tmp_pat
                 {**good, "kind": "original"}):
         with pytest.raises(IndexLineError, match="derived_from"):
             parse_mail_record(record_line(bad), tmp_path, "messages.jsonl")
+
+
+def test_an_attachment_the_file_does_not_give_is_replaced_by_a_note_saying_why():
+    lost = lost_attachment("plan.docx", "pst.lost.link", where="\\\\srv\\partage\\plan.docx")
+    _, message = rebuilt(MessageParts("10", text="voir le plan", attachments=[lost]))
+    note = next(message.iter_attachments())
+    assert note.get_filename() == "plan.docx (not kept).txt"
+    words = text(note)
+    assert 'the attachment "plan.docx" of this message was not kept' in words
+    assert "la pièce jointe « plan.docx » de ce message n'a pas été conservée" in words
+    assert "\\\\srv\\partage\\plan.docx" in words

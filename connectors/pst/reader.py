@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrate.errors import BadInputError
+from migrate.i18n import MESSAGES
 
 from . import props as P
 from .mime import Address, Attachment, MessageParts, charset_name
@@ -38,9 +39,8 @@ def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
         parts.rtf = decompress(rtf)
     _recipients(item, parts)
     for index in range(_count(item, "number_of_attachments")):
-        attachment = _attachment(item.get_attachment(index), f"{seed}/{index}", names)
-        if attachment is not None:
-            parts.attachments.append(attachment)
+        parts.attachments.append(
+            _attachment(item.get_attachment(index), f"{seed}/{index}", names))
     return parts
 
 
@@ -66,22 +66,36 @@ def _recipients(item: Any, parts: MessageParts) -> None:
         {_CC: parts.cc, _BCC: parts.bcc}.get(kind or _TO, parts.to).append(person)
 
 
-def _attachment(item: Any, seed: str, names: NameMap) -> Attachment | None:
+def _attachment(item: Any, seed: str, names: NameMap) -> Attachment:
     props = Properties.of(item, names)
     method = props.integer(P.ATTACH_METHOD)
     filename = (props.text(P.ATTACH_LONG_FILENAME) or props.text(P.ATTACH_FILENAME)
                 or props.text(P.DISPLAY_NAME_ATTACH))
-    if method == _EMBEDDED and _count(item, "number_of_sub_items"):
-        embedded = message_parts(item.get_sub_item(0), seed, names)
-        return Attachment(filename=None, embedded=embedded)
+    if method == _EMBEDDED:
+        if _count(item, "number_of_sub_items"):
+            embedded = message_parts(item.get_sub_item(0), seed, names)
+            return Attachment(filename=None, embedded=embedded)
+        return lost_attachment(filename, "pst.lost.embedded")
     if method in (_BY_VALUE, _OLE) or (method is None and P.ATTACH_DATA in props):
         return Attachment(filename=filename, mime_type=props.text(P.ATTACH_MIME_TAG),
                           content_id=props.text(P.ATTACH_CONTENT_ID),
                           size=item.size, read=lambda: _stream(item),
                           inline=bool(props.boolean(P.ATTACHMENT_HIDDEN)))
-    log.warning("attachment %r is a link (method %s) to %s: the PST holds no content, "
-                "it is left out", filename, method, props.text(P.ATTACH_LONG_PATHNAME))
-    return None
+    where = props.text(P.ATTACH_LONG_PATHNAME) or "?"
+    return lost_attachment(filename, "pst.lost.link", where=where)
+
+
+def lost_attachment(filename: str | None, reason: str, **values: str) -> Attachment:
+    """What stands in for an attachment the file does not give: a short text part saying,
+    in English and French, what it was and why it is missing, so that the loss shows in
+    the message itself (and in the log), never silently. ``reason`` is an i18n key."""
+    name = filename or "attachment"
+    lines = [MESSAGES["pst.attachment_not_kept"][language].format(
+        name=name, why=MESSAGES[reason][language].format(**values)) for language in ("en", "fr")]
+    log.warning("%s", lines[0])
+    note = "\r\n".join(lines).encode() + b"\r\n"
+    return Attachment(filename=f"{name} (not kept).txt", mime_type="text/plain; charset=utf-8",
+                      size=len(note), read=lambda: iter([note]))
 
 
 def _stream(item: Any) -> Iterator[bytes]:
