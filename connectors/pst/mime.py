@@ -7,7 +7,8 @@ replaces; lines that are not header fields are dropped. Without transport header
 header is built from the properties. Bodies: plain text and HTML (multipart/alternative
 when both); an RTF body that encapsulates HTML gives the HTML; any other RTF body
 (authored in RTF) is kept, as it is, as a ``message.rtf`` attachment beside the text.
-Attachments follow, an attached message as ``message/rfc822``. The output is
+Attachments follow, an attached message as ``message/rfc822`` (where libpff can open
+it; see ``reader.lost_attachment`` for what stands in otherwise). The output is
 deterministic: boundaries derive from the item's identifier, no "now" anywhere.
 """
 
