@@ -151,6 +151,9 @@ class PstSource(MailSource, PimSource):
 
         def build() -> Content:
             with pst.lock:
+                if pst.closed:
+                    raise ItemError(f"{pst.path.name}: message {ident} was not read before "
+                                    f"the file was closed")
                 try:
                     return Content.from_chunks(render(message_parts(item, ident, pst.names)))
                 except OSError as exc:

@@ -91,6 +91,7 @@ class PstFile:
                                 f"(libpff: {_first_reason(exc)})") from None
         if shortfall:
             log.warning("%s: %s; what can still be read is copied", path, shortfall)
+        self._closed = False
         self.names = NameMap.of(self._file)
         self._store = Properties.of(self._file.message_store)
         self._identity: FileIdentity | None = None
@@ -206,9 +207,15 @@ class PstFile:
                 found.add(role)
         return roles
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self.lock:
-            self._file.close()
+            if not self._closed:
+                self._closed = True
+                self._file.close()
 
 
 #: Top folder names Outlook gives special folders (English, French), for an OST only
