@@ -28,7 +28,8 @@ def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
     parts = MessageParts(
         seed=seed, transport_headers=props.text(P.TRANSPORT_HEADERS),
         subject=props.subject(), sender=_sender(props),
-        date=props.time(P.CLIENT_SUBMIT_TIME) or props.time(P.DELIVERY_TIME),
+        date=(props.time(P.CLIENT_SUBMIT_TIME) or props.time(P.DELIVERY_TIME)
+              or props.time(P.CREATION_TIME)),  # a draft was never sent nor received
         message_id=props.text(P.INTERNET_MESSAGE_ID), in_reply_to=props.text(P.IN_REPLY_TO),
         references=props.text(P.REFERENCES), text=props.text(P.BODY),
         html=props.binary(P.HTML) or None,
