@@ -33,6 +33,8 @@ def rebuilt(parts: MessageParts):
     data = b"".join(render(parts))
     message = message_from_bytes(data, policy=policy.default)
     assert not [d for part in message.walk() for d in part.defects]
+    assert not [d for part in message.walk() for _, value in part.items()
+                for d in getattr(value, "defects", ())]
     return data, message
 
 
@@ -57,13 +59,17 @@ def test_headers_built_from_properties_without_transport_headers():
     parts = MessageParts("2", subject="Budget été", date=datetime(2021, 6, 1, 8, 0, tzinfo=UTC),
                          sender=Address("Élodie Martin", "elodie@mairie-exemple.fr"),
                          to=[Address("Service RH", "rh@mairie-exemple.fr")],
-                         cc=[Address("Sans adresse", None)], message_id="<b2@x>",
+                         cc=[Address("Sans adresse", None), Address('Le "Maire"', "EX:/o=x")],
+                         message_id="<b2@x>",
                          text="ligne 1\r\nligne 2 = égal")
     _, message = rebuilt(parts)
     assert message["Subject"] == "Budget été"
     assert message["From"].addresses[0].display_name == "Élodie Martin"
     assert message["From"].addresses[0].addr_spec == "elodie@mairie-exemple.fr"
     assert message["To"].addresses[0].addr_spec == "rh@mairie-exemple.fr"
+    # people without an Internet address: named, as empty groups (RFC 6854), not invented
+    assert [g.display_name for g in message["Cc"].groups] == ["Sans adresse", 'Le "Maire"']
+    assert message["Cc"].addresses == ()
     assert message["Date"].datetime == datetime(2021, 6, 1, 8, 0, tzinfo=UTC)
     assert text(message) == "ligne 1\nligne 2 = égal\n"
 

@@ -8,6 +8,7 @@ import json
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 
 import pypff
 from conftest import run_cli
@@ -48,7 +49,13 @@ def test_an_ost_gives_its_roles_mail_and_calendars(outlook_ost):
                          Role.JUNK: ("Junk Email",), Role.OUTBOX: ("Outbox",),
                          Role.ARCHIVE: ("Archive",)}
         for path, folder in folders.items():
-            assert len(list(source.messages(folder))) == counts["/".join(path)]
+            messages = list(source.messages(folder))
+            assert len(messages) == counts["/".join(path)]
+            for message in messages:  # headers built here too: no defect, even in headers
+                parsed = message_from_bytes(message.content.read(), policy=policy.default)
+                assert not [d for part in parsed.walk() for d in part.defects]
+                assert not [d for part in parsed.walk() for _, value in part.items()
+                            for d in getattr(value, "defects", ())], message.source_id
         assert ("Calendar",) not in folders and ("Tasks",) not in folders
         calendars = {c.path: c for c in source.collections()
                      if c.kind is CollectionKind.CALENDAR}

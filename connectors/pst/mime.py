@@ -233,14 +233,23 @@ def transport_fields(text: str) -> Iterator[bytes]:
 
 
 def _addresses(people: list[Address]) -> str:
+    """An address list; a person the file names without an Internet address (an Exchange
+    user, the system) becomes an empty group ``"Name":;`` (RFC 6854), never a made-up
+    address."""
     rendered = []
     for person in people:
-        email = person.email if person.email and person.email.isascii() else ""
-        name = person.name or ""
+        email = person.email if person.email and person.email.isascii() \
+            and "@" in person.email else ""
+        name = " ".join((person.name or "").split())
         if name and not name.isascii():
             name = Header(name, "utf-8").encode()
-        rendered.append(formataddr((name, email)) if email else (f'"{name}"' if name else ""))
-    return ", ".join(r for r in rendered if r) or "undisclosed-recipients:;"
+        if email:
+            rendered.append(formataddr((name, email)))
+        elif name:
+            quoted = name if name.startswith("=?") else \
+                '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            rendered.append(f"{quoted}:;")
+    return ", ".join(rendered) or "undisclosed-recipients:;"
 
 
 def _encoded(text: str) -> str:

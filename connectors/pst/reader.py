@@ -46,10 +46,14 @@ def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
 
 
 def _sender(props: Properties) -> Address | None:
+    """Who sent it: the sender's (or the represented sender's) SMTP address and name."""
     name = props.text(P.SENDER_NAME) or props.text(P.SENT_REPRESENTING_NAME)
-    email = props.text(P.SENDER_SMTP)
+    email = props.text(P.SENDER_SMTP) or props.text(P.SENT_REPRESENTING_SMTP)
     if email is None and (props.text(P.SENDER_ADDRESS_TYPE) or "").upper() == "SMTP":
         email = props.text(P.SENDER_EMAIL)
+    if email is None and \
+            (props.text(P.SENT_REPRESENTING_ADDRESS_TYPE) or "").upper() == "SMTP":
+        email = props.text(P.SENT_REPRESENTING_EMAIL)
     return Address(name, email) if name or email else None
 
 
