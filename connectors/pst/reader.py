@@ -37,7 +37,13 @@ def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
     )
     rtf = props.binary(P.RTF_COMPRESSED)
     if rtf and parts.html is None:
-        parts.rtf = decompress(rtf)
+        try:
+            parts.rtf = decompress(rtf)
+        except BadInputError as exc:
+            if parts.text is None:  # the only body: the message fails, named, retried
+                raise
+            log.warning("message %s: its RTF body is left out (%s); the plain text is kept",
+                        seed, exc)
     _recipients(item, parts)
     for index in range(_count(item, "number_of_attachments")):
         parts.attachments.append(

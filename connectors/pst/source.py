@@ -39,7 +39,7 @@ from .mime import render
 from .pim import Attendee, contact_vcf, event_ics
 from .props import Properties
 from .reader import message_parts
-from .store import PstFile, PstFolder, _first_reason
+from .store import PstFile, PstFolder, first_reason
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class PstSource(MailSource, PimSource):
             except OSError as exc:
                 error = BadInputError(
                     f"{pst.path.name}: message #{index + 1} of folder {folder.display()!r} "
-                    f"cannot be read (damaged): {_first_reason(exc)}")
+                    f"cannot be read (damaged): {first_reason(exc)}")
                 return MailMessage(Content.deferred(_raise(error)), f"{folder.source_id}#{index}")
 
         def build() -> Content:
@@ -159,7 +159,7 @@ class PstSource(MailSource, PimSource):
                 except OSError as exc:
                     raise BadInputError(
                         f"{pst.path.name}: message {ident} of folder {folder.display()!r} "
-                        f"cannot be read (damaged): {_first_reason(exc)}") from None
+                        f"cannot be read (damaged): {first_reason(exc)}") from None
 
         identity = pst.identity()
         provenance = Provenance(identity.name, identity.size, identity.sha256, ident)
@@ -204,7 +204,7 @@ class PstSource(MailSource, PimSource):
                 try:
                     entry = self._entry(pst, handle.get_sub_message(index), collection.kind)
                 except OSError as exc:
-                    unreadable.append(f"#{index + 1} ({_first_reason(exc)})")
+                    unreadable.append(f"#{index + 1} ({first_reason(exc)})")
                     continue
             yield entry
         if unreadable:

@@ -88,7 +88,7 @@ class PstFile:
         except OSError as exc:
             raise BadInputError(f"{path}: this Outlook data file cannot be opened: "
                                 f"{shortfall or 'its index is damaged'} "
-                                f"(libpff: {_first_reason(exc)})") from None
+                                f"(libpff: {first_reason(exc)})") from None
         if shortfall:
             log.warning("%s: %s; what can still be read is copied", path, shortfall)
         self._closed = False
@@ -128,7 +128,7 @@ class PstFile:
             children = [folder.get_sub_folder(i) for i in range(folder.number_of_sub_folders)]
         except OSError as exc:
             log.warning("%s: the subfolders of %s cannot be read (%s); they are skipped",
-                        self.path, "/".join(path) or "the top folder", _first_reason(exc))
+                        self.path, "/".join(path) or "the top folder", first_reason(exc))
             return
         used: set[str] = set()
         for child in children:
@@ -262,6 +262,6 @@ def _check_header(path: Path) -> str | None:
     return None
 
 
-def _first_reason(exc: BaseException) -> str:
+def first_reason(exc: BaseException) -> str:
     """libpff's error chain is long; its first sentence says the most."""
     return str(exc).split(". ")[0]
