@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import pypff
 import pytest
 from conftest import read_endpoint, run_cli
 
@@ -24,6 +23,8 @@ from migrate.endpoint import parse_endpoint
 from migrate.errors import BadInputError
 from migrate.model import SEEN, Role
 from migrate.registry import connector_for
+
+pypff = pytest.importorskip("pypff", reason="the pst extra (libpff-python) is not installed")
 
 ENRON_FOLDERS = 7
 ENRON_MESSAGES = 71

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-import pypff
+import pytest
 from conftest import run_cli
 
 from connectors.pst.pim import Attendee, contact_vcf, event_ics, recurrence_rule
@@ -19,6 +19,8 @@ from migrate.endpoint import parse_endpoint
 from migrate.model import CollectionKind, Role
 from migrate.pimtext import entry_label
 from migrate.registry import connector_for
+
+pypff = pytest.importorskip("pypff", reason="the pst extra (libpff-python) is not installed")
 
 
 def libpff_counts(path) -> dict[str, int]:
