@@ -5,9 +5,10 @@ Only the IPM subtree (what Outlook shows: "Top of Personal Folders" in a PST,
 skipped. Roles come from the store's entry ids (MS-PST 2.4.3, MS-OXOSFLD 2.2):
 wastebasket, sent items and outbox on the message store, drafts and junk on the root or
 Inbox folder; the Inbox is the IPM subtree's child that carries those special-folder entry
-ids. An OST keeps Exchange's long-term entry ids, which name no node of the file: there,
-the roles the entry ids cannot give are taken from the top folders' names as Outlook
-creates them in English or French (``_ROLE_NAMES``), and only then.
+ids. A role no entry id gives is then taken from a top folder's name as Outlook creates
+it in English or French (``_ROLE_NAMES``): in an OST, whose entry ids are Exchange's
+long-term ids and name no node of the file, and for the Archive folder, which has no
+entry id of this kind. A name never overrides an entry id.
 """
 
 from __future__ import annotations
@@ -218,8 +219,8 @@ class PstFile:
                 self._file.close()
 
 
-#: Top folder names Outlook gives special folders (English, French), for an OST only
-#: where its entry ids cannot be matched: never before the entry ids.
+#: Top folder names Outlook gives special folders (English, French): only for a role no
+#: entry id gave, never before the entry ids.
 _ROLE_NAMES = {
     "inbox": Role.INBOX, "boîte de réception": Role.INBOX,
     "sent items": Role.SENT, "éléments envoyés": Role.SENT,
