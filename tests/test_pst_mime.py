@@ -11,7 +11,8 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from connectors.pst.mime import Address, Attachment, MessageParts, render
+from connectors.pst.mime import render
+from connectors.pst.parts import Address, Attachment, MessageParts
 from connectors.pst.reader import lost_attachment
 from connectors.pst.rtf import _crc, decompress, html_from_rtf, is_encapsulated_html
 from migrate.archive.errors import IndexLineError

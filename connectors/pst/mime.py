@@ -21,66 +21,19 @@ import quopri
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.header import Header
-from email.utils import encode_rfc2231, format_datetime, formataddr
+from email.utils import encode_rfc2231
 
+from .headers import CRLF, header_block
+from .parts import Attachment, MessageParts
 from .rtf import html_from_rtf, is_encapsulated_html
 
-CRLF = b"\r\n"
-_BODY_FIELDS = {"content-type", "content-transfer-encoding", "mime-version",
-                "content-disposition"}
-_FIELD = re.compile(r"[!-9;-~]+:")
 _BASE64_READ = 57 * 16 * 1024  # whole base64 lines per chunk
-
-
-@dataclass(frozen=True)
-class Address:
-    """A sender or recipient as the PST holds it."""
-
-    name: str | None
-    email: str | None
-
-
-@dataclass
-class Attachment:
-    """One attachment: file data read by ``read`` (streamed), or an attached message."""
-
-    filename: str | None
-    mime_type: str | None = None
-    content_id: str | None = None
-    size: int = 0
-    read: Callable[[], Iterator[bytes]] | None = None
-    embedded: MessageParts | None = None
-    inline: bool = False  # shown in the body (an image the HTML refers to), not listed
-
-
-@dataclass
-class MessageParts:
-    """What a PST holds of one message, ready to be written as MIME."""
-
-    seed: str                        # the item's identity: boundaries derive from it
-    transport_headers: str | None = None
-    subject: str | None = None
-    sender: Address | None = None
-    to: list[Address] = field(default_factory=list)
-    cc: list[Address] = field(default_factory=list)
-    bcc: list[Address] = field(default_factory=list)
-    date: datetime | None = None
-    message_id: str | None = None
-    in_reply_to: str | None = None
-    references: str | None = None
-    text: str | None = None
-    html: bytes | None = None
-    html_charset: str | None = None
-    rtf: bytes | None = None         # decompressed
-    attachments: list[Attachment] = field(default_factory=list)
 
 
 def render(parts: MessageParts) -> Iterator[bytes]:
     """The message as RFC 5322 bytes, in chunks (attachments are streamed)."""
     body = _body(parts)
-    yield from _header_block(parts)
+    yield from header_block(parts)
     yield from _part(body, parts.seed, "m", top=True)
 
 
@@ -188,73 +141,6 @@ def _boundary(seed: str, place: str) -> str:
 
 
 # --- header ----------------------------------------------------------------------------
-
-
-def _header_block(parts: MessageParts) -> Iterator[bytes]:
-    """The message's header fields before its MIME ones: transport or built."""
-    if parts.transport_headers and parts.transport_headers.strip():
-        yield from transport_fields(parts.transport_headers)
-        return
-    fields: list[tuple[str, str]] = []
-    if parts.date is not None:
-        fields.append(("Date", format_datetime(parts.date)))
-    if parts.sender is not None:
-        fields.append(("From", _addresses([parts.sender])))
-    for name, people in (("To", parts.to), ("Cc", parts.cc), ("Bcc", parts.bcc)):
-        if people:
-            fields.append((name, _addresses(people)))
-    if parts.subject is not None:
-        fields.append(("Subject", _encoded(parts.subject)))
-    for name, value in (("Message-ID", parts.message_id), ("In-Reply-To", parts.in_reply_to),
-                        ("References", parts.references)):
-        if value and value.isascii():
-            fields.append((name, " ".join(value.split())))
-    for name, value in fields:
-        yield f"{name}: {value}".encode("ascii") + CRLF
-
-
-def transport_fields(text: str) -> Iterator[bytes]:
-    """The transport header block's fields, verbatim (CRLF line ends), without those
-    that describe the old body and without lines that are not header fields."""
-    keep = False
-    for line in re.split(r"\r\n|\n|\r", text):
-        if not line:  # the block ends at its first empty line
-            break
-        if line[0] in " \t":
-            if keep:
-                yield line.encode("utf-8", "surrogateescape") + CRLF
-            continue
-        if not _FIELD.match(line):
-            keep = False  # not a header field ("Microsoft Mail Internet Headers ..."): dropped
-            continue
-        keep = line.split(":", 1)[0].strip().lower() not in _BODY_FIELDS
-        if keep:
-            yield line.encode("utf-8", "surrogateescape") + CRLF
-
-
-def _addresses(people: list[Address]) -> str:
-    """An address list; a person the file names without an Internet address (an Exchange
-    user, the system) becomes an empty group ``"Name":;`` (RFC 6854), never a made-up
-    address."""
-    rendered = []
-    for person in people:
-        email = person.email if person.email and person.email.isascii() \
-            and "@" in person.email else ""
-        name = " ".join((person.name or "").split())
-        if name and not name.isascii():
-            name = Header(name, "utf-8").encode()
-        if email:
-            rendered.append(formataddr((name, email)))
-        elif name:
-            quoted = name if name.startswith("=?") else \
-                '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            rendered.append(f"{quoted}:;")
-    return ", ".join(rendered) or "undisclosed-recipients:;"
-
-
-def _encoded(text: str) -> str:
-    text = " ".join(text.split())
-    return text if text.isascii() else Header(text, "utf-8").encode(linesep="\r\n")
 
 
 def _param(name: str, value: str) -> str:

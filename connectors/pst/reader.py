@@ -11,7 +11,8 @@ from migrate.errors import BadInputError
 from migrate.i18n import MESSAGES
 
 from . import props as P
-from .mime import Address, Attachment, MessageParts, charset_name
+from .mime import charset_name
+from .parts import Address, Attachment, MessageParts
 from .props import NameMap, Properties
 from .rtf import decompress
 
