@@ -287,6 +287,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "fr": "  courrier : {messages} messages, {size}, {folders} dossiers"},
     "show.account": {"en": "  from {account}: {messages} messages",
                      "fr": "  depuis {account} : {messages} messages"},
+    "show.derived": {"en": "  rebuilt from {file} (sha256 {sha256}…): {messages} messages, "
+                           "marked as derived",
+                     "fr": "  reconstruits depuis {file} (sha256 {sha256}…) : {messages} "
+                           "messages, marqués comme dérivés"},
     "show.calendar": {"en": "  calendars: {entries} events in {collections} calendars",
                       "fr": "  agendas : {entries} événements dans {collections} agendas"},
     "show.contacts": {"en": "  address books: {entries} contacts in {collections} address "

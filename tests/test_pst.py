@@ -149,6 +149,11 @@ def test_copy_to_an_archive_validates_marks_derived_and_reruns_copy_nothing(
     assert {r["derived_from"]["file_sha256"] for r in records} == {
         hashlib.sha256(enron_pst.read_bytes()).hexdigest()}
 
+    shown = run_cli("archive", "show", str(archive))
+    digest = hashlib.sha256(enron_pst.read_bytes()).hexdigest()
+    assert f"rebuilt from enron.pst (sha256 {digest[:16]}…): {ENRON_MESSAGES} messages, " \
+        "marked as derived" in shown.stdout, shown.stdout
+
     rerun = run_cli("copy", f"pst:{enron_pst}", f"archive:{archive}", "--state", state)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "Copied 0 messages" in rerun.stdout
