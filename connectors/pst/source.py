@@ -103,7 +103,10 @@ class PstSource(MailSource, PimSource):
             place = _Place((*prefix, *found.path), pst, found, handle, batch=self._batch)
             if place.kind is None and not found.hidden:
                 with pst.lock:
-                    count = handle.number_of_sub_messages
+                    try:
+                        count = handle.number_of_sub_messages
+                    except OSError:
+                        count = 0  # not copied anyway
                 if count:
                     log.warning("%s: folder %s holds %d items of a kind not copied (%s)",
                                 path.name, "/".join(found.path), count,
@@ -132,10 +135,15 @@ class PstSource(MailSource, PimSource):
         place = self._place(folder.path, "mail")
         if place.handle is None or place.file is None:
             return
-        with place.file.lock:
+        with place.file.reading(f"folder {folder.display()!r}"):
             count = place.handle.number_of_sub_messages
         for index in range(count):
             yield self._message(place.file, place.handle, folder, index)
+        if place.found is not None and place.found.subfolders_unreadable:
+            # after its messages: the folder is reported, and tried again on the next run
+            raise BadInputError(f"{place.file.path.name}: the subfolders of "
+                                f"{folder.display()!r} cannot be read (damaged): "
+                                f"{place.found.subfolders_unreadable}")
 
     def _message(self, pst: PstFile, handle: Any, folder: Folder, index: int) -> MailMessage:
         with pst.lock:
@@ -173,7 +181,7 @@ class PstSource(MailSource, PimSource):
         if place.handle is None or place.file is None:
             return FolderStats(0, 0)
         count = size = 0
-        with place.file.lock:
+        with place.file.reading(f"folder {folder.display()!r}"):
             for index in range(place.handle.number_of_sub_messages):
                 count += 1
                 try:
@@ -197,7 +205,7 @@ class PstSource(MailSource, PimSource):
         pst, handle = place.file, place.handle
         assert pst is not None
         unreadable: list[str] = []
-        with pst.lock:
+        with pst.reading(f"{collection.kind.value} {collection.display()!r}"):
             count = handle.number_of_sub_messages
         for index in range(count):
             with pst.lock:
@@ -207,6 +215,8 @@ class PstSource(MailSource, PimSource):
                     unreadable.append(f"#{index + 1} ({first_reason(exc)})")
                     continue
             yield entry
+        if place.found is not None and place.found.subfolders_unreadable:
+            unreadable.append(f"its subfolders ({place.found.subfolders_unreadable})")
         if unreadable:
             raise BadInputError(f"{pst.path.name}: {len(unreadable)} item(s) of "
                                 f"{collection.display()!r} cannot be read (damaged): "

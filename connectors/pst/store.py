@@ -18,6 +18,7 @@ import logging
 import struct
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class PstFolder:
     nid: int
     container_class: str | None = None  # IPF.Note (mail), IPF.Appointment, IPF.Contact …
     hidden: bool = False                # a system folder Outlook does not show
+    #: Why its subfolders cannot be listed (a damaged file), None when they can.
+    subfolders_unreadable: str | None = None
 
     @property
     def kind(self) -> str | None:
@@ -111,9 +114,20 @@ class PstFile:
                                           digest.hexdigest())
         return self._identity
 
+    @contextmanager
+    def reading(self, what: str) -> Iterator[None]:
+        """Hold the file's lock while libpff reads ``what``; a libpff error (damage) becomes
+        a BadInputError naming the file and what could not be read."""
+        with self.lock:
+            try:
+                yield
+            except OSError as exc:
+                raise BadInputError(f"{self.path.name}: {what} cannot be read (damaged): "
+                                    f"{first_reason(exc)}") from None
+
     def folders(self) -> Iterator[tuple[PstFolder, Any]]:
         """Every folder of the IPM subtree, parents first, with its libpff object."""
-        with self.lock:
+        with self.reading("the folder tree"):
             root = self._file.root_folder
             subtree = self._find(root, entry_id_nid(self._store.binary(P.IPM_SUBTREE))) \
                 or self._inbox_parent(root)
@@ -125,21 +139,23 @@ class PstFile:
 
     def _walk(self, folder: Any, path: tuple[str, ...],
               roles: dict[int, Role]) -> Iterator[tuple[PstFolder, Any]]:
-        try:
-            children = [folder.get_sub_folder(i) for i in range(folder.number_of_sub_folders)]
-        except OSError as exc:
-            log.warning("%s: the subfolders of %s cannot be read (%s); they are skipped",
-                        self.path, "/".join(path) or "the top folder", first_reason(exc))
-            return
+        children, damage = _subfolders(folder)
+        if damage:  # only below the top: a folder's damage is reported with the folder
+            raise BadInputError(f"{self.path.name}: the top folders cannot be read: {damage}")
+        yield from self._below(children, path, roles)
+
+    def _below(self, children: list[Any], path: tuple[str, ...],
+               roles: dict[int, Role]) -> Iterator[tuple[PstFolder, Any]]:
         used: set[str] = set()
         for child in children:
             name = _unique((child.name or "").strip() or f"folder-{child.identifier}", used)
             child_path = (*path, name)
             found = Properties.of(child)
+            grandchildren, damage = _subfolders(child)
             yield PstFolder(child_path, roles.get(child.identifier), child.identifier,
                             found.text(P.CONTAINER_CLASS),
-                            bool(found.boolean(P.ATTRIBUTE_HIDDEN))), child
-            yield from self._walk(child, child_path, roles)
+                            bool(found.boolean(P.ATTRIBUTE_HIDDEN)), damage), child
+            yield from self._below(grandchildren, child_path, roles)
 
     def _find(self, root: Any, nid: int | None) -> Any | None:
         """The folder with node id ``nid``: a child of the root in a PST, deeper in an
@@ -230,6 +246,17 @@ _ROLE_NAMES = {
     "outbox": Role.OUTBOX, "boîte d'envoi": Role.OUTBOX,
     "archive": Role.ARCHIVE, "archives": Role.ARCHIVE,
 }
+
+
+def _subfolders(folder: Any) -> tuple[list[Any], str | None]:
+    """A folder's subfolders, or those libpff could read and why the others are not."""
+    found: list[Any] = []
+    try:
+        for index in range(folder.number_of_sub_folders):
+            found.append(folder.get_sub_folder(index))
+    except OSError as exc:
+        return found, first_reason(exc)
+    return found, None
 
 
 def _unique(name: str, used: set[str]) -> str:
