@@ -103,6 +103,13 @@ def test_text_and_html_are_alternatives_and_attachments_follow():
     assert attached[3]["Content-ID"] == "<cv@1>"
 
 
+def test_html_without_a_code_page_is_labelled_by_what_it_decodes_as():
+    _, latin = rebuilt(MessageParts("11", html=b"<p>d\xe9j\xe0</p>"))
+    assert latin.get_content_charset() == "windows-1252" and "déjà" in text(latin)
+    _, utf8 = rebuilt(MessageParts("12", html="<p>déjà</p>".encode()))
+    assert utf8.get_content_charset() == "utf-8" and "déjà" in text(utf8)
+
+
 def test_an_attached_message_is_message_rfc822_rebuilt_recursively():
     inner = MessageParts("4/0", subject="Convocation", text="ordre du jour",
                          attachments=[Attachment("odj.txt", read=lambda: iter([b"1. budget"]))])

@@ -81,7 +81,13 @@ def _text_part(text: str) -> _Part:
 
 
 def _html_part(html: bytes, charset: str | None) -> _Part:
-    return _Part([("Content-Type", f"text/html; charset={charset or 'utf-8'}"),
+    if charset is None:  # no code page recorded: UTF-8 if it decodes, else Windows' Latin-1
+        try:
+            html.decode("utf-8")
+            charset = "utf-8"
+        except UnicodeDecodeError:
+            charset = "windows-1252"
+    return _Part([("Content-Type", f"text/html; charset={charset}"),
                   ("Content-Transfer-Encoding", "quoted-printable")],
                  lambda: iter([_quoted_printable(html.replace(b"\r\n", b"\n"))]))
 
