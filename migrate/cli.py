@@ -509,6 +509,8 @@ def archive_show(obj: Context, path: str) -> None:
                      folders=len(found.folders)))
         for account, count in sorted(found.accounts.items()):
             click.echo(t("show.account", account=account, messages=count))
+        for (name, sha256), count in sorted(found.derived.items()):
+            click.echo(t("show.derived", file=name, sha256=sha256[:16], messages=count))
         for folder in found.folders:
             role = f" ({folder.role.value})" if folder.role else ""
             span = ""

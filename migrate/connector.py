@@ -110,6 +110,9 @@ class Capabilities:
     limits: dict[Feature, Reason] = field(default_factory=dict)
     #: Changes made to the bytes when writing (declared, so that verify is not fooled).
     transforms: frozenset[Transformation] = frozenset()
+    #: A source without ORIGINAL_BYTES whose rebuilt bytes are the same on every read
+    #: (a .pst file): its copies can still be verified byte for byte.
+    stable_rebuild: bool = False
 
     def lost_between(self, target: Capabilities) -> list[tuple[Feature, Reason]]:
         """Features this source provides that ``target`` cannot hold, with the reason

@@ -321,6 +321,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "fr": "  courrier : {messages} messages, {size}, {folders} dossiers"},
     "show.account": {"en": "  from {account}: {messages} messages",
                      "fr": "  depuis {account} : {messages} messages"},
+    "show.derived": {"en": "  rebuilt from {file} (sha256 {sha256}…): {messages} messages, "
+                           "marked as derived",
+                     "fr": "  reconstruits depuis {file} (sha256 {sha256}…) : {messages} "
+                           "messages, marqués comme dérivés"},
     "show.calendar": {"en": "  calendars: {entries} events in {collections} calendars",
                       "fr": "  agendas : {entries} événements dans {collections} agendas"},
     "show.contacts": {"en": "  address books: {entries} contacts in {collections} address "
@@ -355,6 +359,19 @@ MESSAGES: dict[str, dict[str, str]] = {
     "feature.event-details": {"en": "event details", "fr": "détails des événements"},
     "feature.contact-details": {"en": "contact details", "fr": "détails des contacts"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
+    # Written into a message rebuilt from a .pst, in both languages (see connectors/pst).
+    "pst.attachment_not_kept": {
+        "en": "sovereign-migrate: the attachment \"{name}\" of this message was not kept: "
+              "{why}.",
+        "fr": "sovereign-migrate : la pièce jointe « {name} » de ce message n'a pas été "
+              "conservée : {why}."},
+    "pst.lost.embedded": {
+        "en": "it is an attached message that libpff-python cannot open",
+        "fr": "c'est un message joint que libpff-python ne sait pas ouvrir"},
+    "pst.lost.link": {
+        "en": "it is a link to {where}, whose content the Outlook file does not hold",
+        "fr": "c'est un lien vers {where}, dont le fichier Outlook ne contient pas le "
+              "contenu"},
 }
 
 

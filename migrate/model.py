@@ -345,6 +345,19 @@ class MessageSummary:
     date: str | None = None
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where a *derived* message comes from: a source that keeps no original bytes (an
+    Outlook .pst) rebuilds them, so the archive records the file it read (name, size,
+    sha256) and the item's identifier there, for an archivist to trace it back."""
+
+    file_name: str
+    file_size: int
+    file_sha256: str
+    item_id: str
+    kind: str = "derived"
+
+
 @dataclass
 class MailMessage:
     """One mail message: original RFC 5322 bytes plus the metadata a mail store keeps beside.
@@ -357,6 +370,8 @@ class MailMessage:
     source_id: str
     flags: frozenset[str] = frozenset()
     internal_date: datetime | None = None
+    #: Set when the bytes were rebuilt by the source, not received as they are.
+    provenance: Provenance | None = None
     _summary: MessageSummary | None = field(default=None, repr=False, compare=False)
 
     @property

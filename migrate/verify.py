@@ -257,7 +257,7 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
                                   "endpoints have none in common")
         checked = _comparable(source, target)
         bytes_comparable = all(Feature.ORIGINAL_BYTES in c.capabilities.source_keeps
-                               for c in (source, target))
+                               or c.capabilities.stable_rebuild for c in (source, target))
         result = Comparison(source.endpoint.display, target.endpoint.display,
                             unverifiable_features=_unverifiable(source, target, checked))
         result.not_compared = sorted(source.capabilities.reads - target.capabilities.reads,

@@ -95,3 +95,22 @@ def own_dovecot(tmp_path):
     server = DovecotServer(tmp_path / "dovecot")
     yield server
     server.cleanup()
+
+
+# --- Outlook data files: a real PST (tests/pst_data.py) -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def enron_pst() -> Path:
+    """``enron.pst`` from the npm package pst-extractor, fetched once into .cache/pst/."""
+    from pst_data import pst_file
+
+    return pst_file("enron.pst")
+
+
+@pytest.fixture(scope="session")
+def outlook_ost() -> Path:
+    """An Outlook.com .ost from pst-extractor: meetings, holidays, attachments."""
+    from pst_data import pst_file
+
+    return pst_file("pstextractortest@outlook.com.ost")

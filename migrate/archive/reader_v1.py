@@ -249,7 +249,8 @@ class ArchiveReaderV1(ArchiveReader):
             raise IndexLineError(MESSAGES_INDEX, record.id, f"{record.path} has {size} bytes, "
                                  f"the index says {record.size} (changed?)", record.folder)
         return MailMessage(Content.from_file(path), str(record.id), frozenset(record.flags),
-                           record.internal_date, _summary=record.summary)
+                           record.internal_date, provenance=record.derived_from,
+                           _summary=record.summary)
 
     # --- chat -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from email.policy import compat32
 from pathlib import Path
 
 from ..errors import UnsafePathError
-from ..model import Folder, MailMessage, MessageSummary, Role
+from ..model import Folder, MailMessage, MessageSummary, Provenance, Role
 from .errors import IndexLineError, UnsafeIndexPathError
 from .jsonl import Line, parse_object
 from .layout import CHAT_DIR, EML_DIR, is_sha256, safe_path
@@ -82,9 +82,11 @@ class MailRecord:
     bcc: str | None = None
     content_type: str | None = None
     added: str | None = None
+    #: Set for a message rebuilt by its source (e.g. from a .pst): not original bytes.
+    derived_from: Provenance | None = None
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "id": self.id, "folder": list(self.folder),
             "role": self.role.value if self.role else None, "flags": list(self.flags),
             "internal_date": self.internal_date.isoformat() if self.internal_date else None,
@@ -94,6 +96,9 @@ class MailRecord:
             "date": self.date, "to": self.to, "cc": self.cc, "bcc": self.bcc,
             "content_type": self.content_type, "added": self.added,
         }
+        if self.derived_from is not None:  # absent, not null, for original bytes
+            data["derived_from"] = provenance_dict(self.derived_from)
+        return data
 
     @property
     def summary(self) -> MessageSummary:
@@ -102,6 +107,31 @@ class MailRecord:
     def identity(self) -> bytes:
         """What makes two appends "the same message": folder, source id, sha256."""
         return identity_key(self.folder, self.source_id, self.sha256)
+
+
+def provenance_dict(provenance: Provenance) -> dict:
+    """The ``derived_from`` object of an index line."""
+    return {"kind": provenance.kind, "file": provenance.file_name,
+            "file_size": provenance.file_size, "file_sha256": provenance.file_sha256,
+            "item_id": provenance.item_id}
+
+
+def _provenance(value: object) -> Provenance | None:
+    """``derived_from`` checked: an object naming the file (name, size, sha256) and item."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("'derived_from' must be an object or absent")
+    try:
+        if not is_sha256(value.get("file_sha256")):
+            raise ValueError("'file_sha256' must be 64 lower-case hex digits")
+        kind = _text(value, "kind")
+        if kind != "derived":
+            raise ValueError(f"'kind' {kind!r} is not 'derived'")
+        return Provenance(_text(value, "file"), _int(value, "file_size"),
+                          value["file_sha256"], _text(value, "item_id"), kind)
+    except ValueError as exc:
+        raise ValueError(f"'derived_from': {exc}") from None
 
 
 def identity_key(folder: tuple[str, ...], source_id: str, sha256: str) -> bytes:
@@ -125,6 +155,7 @@ def new_record(number: int, folder: Folder, message: MailMessage, *, sha256: str
         subject=fields["subject"], sender=fields["sender"], date=fields["date"],
         to=fields["to"], cc=fields["cc"], bcc=fields["bcc"], content_type=fields["content_type"],
         added=datetime.now(UTC).isoformat(timespec="seconds"),
+        derived_from=message.provenance,
     )
 
 
@@ -217,6 +248,7 @@ def parse_mail_record(line: Line, root: Path, file: str) -> MailRecord:
             sender=_opt_text(data, "from"), date=_opt_text(data, "date"),
             to=_opt_text(data, "to"), cc=_opt_text(data, "cc"), bcc=_opt_text(data, "bcc"),
             content_type=_opt_text(data, "content_type"), added=_opt_text(data, "added"),
+            derived_from=_provenance(data.get("derived_from")),
         )
     except UnsafePathError as exc:
         raise UnsafeIndexPathError(file, line.number, str(exc), folder) from None

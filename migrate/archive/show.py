@@ -55,6 +55,8 @@ class ArchiveSummary:
     conversations: list[ConversationSummary] = field(default_factory=list)
     collections: list[CollectionSummary] = field(default_factory=list)
     accounts: dict[str, int] = field(default_factory=dict)  # source endpoint → messages
+    #: messages rebuilt by their source, by the file they came from: (name, sha256) → count
+    derived: dict[tuple[str, str], int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -82,6 +84,8 @@ class ArchiveSummary:
                 lines.append(f"  {tag}: {info[tag]}")
         lines.append(f"  mail: {self.messages} messages, {self.bytes} bytes, "
                      f"{len(self.folders)} folders")
+        for (name, sha256), count in sorted(self.derived.items()):
+            lines.append(f"  rebuilt from {name} (sha256 {sha256[:16]}…): {count} messages")
         for folder in self.folders:
             role = f" ({folder.role.value})" if folder.role else ""
             lines.append(f"    {'/'.join(folder.path)}{role}: {folder.messages} messages, "
@@ -111,6 +115,9 @@ def summary(path: str | os.PathLike) -> ArchiveSummary:
             continue
         account = record.source or "?"
         result.accounts[account] = result.accounts.get(account, 0) + 1
+        if record.derived_from is not None:
+            origin = (record.derived_from.file_name, record.derived_from.file_sha256)
+            result.derived[origin] = result.derived.get(origin, 0) + 1
         if record.internal_date is not None:
             when = record.internal_date
             span = dates.setdefault(record.folder, [when, when])
