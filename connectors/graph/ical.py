@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from msgraph.generated.models.event import Event
+
+from migrate.pimformat import document, escape, param, utc_stamp
 
 PRODID = "-//sovereign-migrate//Microsoft Graph//EN"
 _PARTSTAT = {"accepted": "ACCEPTED", "declined": "DECLINED",
@@ -29,47 +30,8 @@ _DAYS = {"sunday": "SU", "monday": "MO", "tuesday": "TU", "wednesday": "WE",
 _INDEX = {"first": "1", "second": "2", "third": "3", "fourth": "4", "last": "-1"}
 
 
-def escape(text: str) -> str:
-    """A TEXT value: backslash, semicolon, comma and line breaks escaped (RFC 5545 3.3.11)."""
-    return (text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
-
-
-def param(text: str) -> str:
-    """A parameter value, quoted when it holds separators (quotes themselves dropped)."""
-    text = text.replace('"', "")
-    return f'"{text}"' if any(c in text for c in ":;,") else text
-
-
-def fold(line: str) -> str:
-    """A content line folded at 75 octets, never inside a UTF-8 sequence; CRLF ended."""
-    out: list[str] = []
-    current, size = "", 0
-    for char in line:
-        width = len(char.encode())
-        if size + width > 75:
-            out.append(current)
-            current, size = " ", 1
-        current += char
-        size += width
-    out.append(current)
-    return "\r\n".join(out) + "\r\n"
-
-
-def document(lines: Iterable[str]) -> bytes:
-    return "".join(fold(line) for line in lines).encode()
-
-
 def _value(enum) -> str:
     return getattr(enum, "value", enum) or ""
-
-
-def utc_stamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _when(name: str, moment, all_day: bool) -> str | None:

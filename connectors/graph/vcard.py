@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from msgraph.generated.models.contact import Contact as GraphContact
 
-from .ical import document, utc_stamp
-from .ical import escape as escape_text
+from migrate.pimformat import document, utc_stamp
+from migrate.pimformat import escape as escape_text
 
 
 def _component(text: str | None) -> str:
