@@ -260,7 +260,8 @@ def _export_items(server: FakeGraph, request: Request, match):
     mailbox = _by_mailbox_id(server, unquote(match.group(1)))
     if mailbox is None:
         return _error(404, "ErrorMailboxNotFound", "The mailbox was not found.")
-    ids = json.loads(request.body or b"{}").get("itemIds") or []
+    asked = {k.lower(): v for k, v in json.loads(request.body or b"{}").items()}
+    ids = asked.get("itemids") or []  # the SDK says ItemIds
     if not ids or len(ids) > 20:
         return _error(400, "ErrorInvalidRequest", "itemIds takes 1 to 20 ids.")
     server.requests["export"] += 1
@@ -329,8 +330,8 @@ def _import_item(server: FakeGraph, request: Request, match):
 def _translate(server: FakeGraph, request: Request, match):
     if (missing := _no_mailbox(request)) is not None:
         return missing
-    body = json.loads(request.body or b"{}")
-    if (body.get("sourceIdType"), body.get("targetIdType")) != ("restId",
+    body = {k.lower(): v for k, v in json.loads(request.body or b"{}").items()}
+    if (body.get("sourceidtype"), body.get("targetidtype")) != ("restId",
                                                                 "restImmutableEntryId"):
         return _error(400, "ErrorInvalidRequest", "The fake translates restId to "
                       "restImmutableEntryId only.")
@@ -339,7 +340,7 @@ def _translate(server: FakeGraph, request: Request, match):
     out = [{"sourceId": key, "targetId": known[key]} if key in known else
            {"sourceId": key, "errorDetails": {"code": "ErrorItemNotFound",
                                               "message": "The id was not found."}}
-           for key in body.get("inputIds") or ()]
+           for key in body.get("inputids") or ()]
     return _json({"@odata.context": f"{server.url}/$metadata#Collection(microsoft.graph."
                   "convertIdResult)", "value": out})
 

@@ -470,7 +470,8 @@ class GraphTarget(MailTarget):
         return None
 
     def _index(self, place: _Place) -> None:
-        """sha256 → ids (and unmarked drafts by Message-ID) of the folder, listed once."""
+        """sha256 → ids (and, for import=draft, unmarked drafts by Message-ID) of the folder,
+        listed once."""
         if place.index is not None:
             return
         index: dict[str, list[str]] = {}
@@ -487,7 +488,7 @@ class GraphTarget(MailTarget):
                 value = _sha256_of(item)
                 if value:
                     index.setdefault(value, []).append(item.id)
-                elif item.is_draft and item.internet_message_id:
+                elif item.is_draft and item.internet_message_id and self._io is None:
                     orphans.setdefault(item.internet_message_id, []).append(item.id)
         place.index, place.orphans = index, orphans  # only once complete
 
