@@ -24,7 +24,8 @@ createImportSession: the app lacks MailboxItem.ImportExport.All), ``expire_impor
 (every importUrl issued so far answers 401), ``stall(server, kind)`` (the next request of
 that kind — ``"import"`` or ``"permanentDelete"`` — waits, unanswered and not carried out,
 until ``release(server)``, then its connection is closed: what a client killed meanwhile
-leaves behind); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
+leaves behind), ``server.drop_imports`` (the next n imports are stored but their answer is
+lost); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
 ``["permanentDelete"]``, ``["translate"]``.
 """
 
@@ -323,6 +324,9 @@ def _import_item(server: FakeGraph, request: Request, match):
     rest = f"AAMkRest{next(_rest):06d}-_AAA="
     server.rest_ids = {**getattr(server, "rest_ids", {}), rest: message.id}
     server.requests["import"] += 1
+    if getattr(server, "drop_imports", 0):  # stored, but the answer is lost on the way
+        server.drop_imports -= 1
+        return DROP
     return _json({"itemId": rest, "changeKey": f"CQAAABYAAAA{message.changed:08d}"})
 
 

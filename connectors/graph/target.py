@@ -322,7 +322,7 @@ class GraphTarget(MailTarget):
             try:
                 key = self._io.immutable(self._io.import_item(place.id, data, where))
             except ImportUnconfirmed:
-                place.index = None  # list it again: the lost import may be there
+                place.index, place.empty = None, False  # list it: the import may be there
                 found = self._claim(place, message)
                 if found is not None:
                     log.info("%s: an import whose answer was lost is taken, not repeated",
