@@ -320,7 +320,7 @@ class GraphTarget(MailTarget):
         listed afresh) before it is sent again."""
         for attempt in range(2):
             try:
-                key = self._io.immutable(self._io.import_item(place.id, data, where))
+                imported = self._io.import_item(place.id, data, where)
             except ImportUnconfirmed:
                 place.index, place.empty = None, False  # list it: the import may be there
                 found = self._claim(place, message)
@@ -331,6 +331,11 @@ class GraphTarget(MailTarget):
                 if attempt:
                     raise
                 continue
+            try:
+                key = self._io.immutable(imported)
+            except BaseException:  # imported all the same: a retry must list the folder
+                place.index, place.empty = None, False
+                raise
             place.claimed.add(key)
             return key
         raise AssertionError("unreachable")
@@ -353,31 +358,30 @@ class GraphTarget(MailTarget):
                     if found is None:
                         raise ItemError("cannot create the staging folder: the server says "
                                         "it exists but does not list it") from None
+            self._sweep(found)
             self._staging = found
-        if not self._staging.empty:
-            self._sweep(self._staging)
         return self._staging
 
     def _sweep(self, staging: _Place) -> None:
-        """Delete for good the drafts a killed run left in the staging folder (once per
-        process and mailbox: other writers of this process may have drafts in flight)."""
+        """Delete for good the drafts a killed run left in the staging folder, once per
+        process and mailbox, before any writer of this process stages a draft there (the
+        lock is held throughout: the others wait rather than lose a draft in flight)."""
         key = (self._session.settings.graph_url, self._user.lower())
         with _SWEPT_LOCK:
-            if key in _SWEPT:
-                staging.empty = True
-                return
-            _SWEPT.add(key)
-        query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
-            select=["id"], top=self._session.settings.page_size)
-        builder = self._session.client.users.by_user_id(self._user).mail_folders \
-            .by_mail_folder_id(staging.id).messages
-        first = functools.partial(builder.get, configuration(query))
-        left = [item.id for item in _pages(self._session, "listing the staging folder", first,
-                                           lambda url: _Immutable(builder.with_url(url)))]
-        for item in left:
-            self._io.delete(item)
-        if left:
-            log.info("deleted %d staging drafts left by an interrupted run", len(left))
+            if key not in _SWEPT and not staging.empty:
+                query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+                    select=["id"], top=self._session.settings.page_size)
+                builder = self._session.client.users.by_user_id(self._user).mail_folders \
+                    .by_mail_folder_id(staging.id).messages
+                first = functools.partial(builder.get, configuration(query))
+                left = [item.id for item in _pages(
+                    self._session, "listing the staging folder", first,
+                    lambda url: _Immutable(builder.with_url(url)))]
+                for item in left:
+                    self._io.delete(item)
+                if left:
+                    log.info("deleted %d staging drafts left by an interrupted run", len(left))
+            _SWEPT.add(key)  # found empty or emptied: what comes there now is this process's
         staging.empty = True
 
     def _create(self, place: _Place, message: MailMessage, where: str) -> str:
