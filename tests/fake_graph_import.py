@@ -25,7 +25,8 @@ createImportSession: the app lacks MailboxItem.ImportExport.All), ``expire_impor
 that kind — ``"import"`` or ``"permanentDelete"`` — waits, unanswered and not carried out,
 until ``release(server)``, then its connection is closed: what a client killed meanwhile
 leaves behind), ``server.drop_imports`` (the next n imports are stored but their answer is
-lost); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
+lost), ``server.corrupt_exports`` (the next n exported streams end with a property of a
+type nobody knows); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
 ``["permanentDelete"]``, ``["translate"]``.
 """
 
@@ -111,8 +112,9 @@ def stream(properties: bytes, tail: bytes = b"", names: list[str] = ()) -> bytes
             + record(2, properties + tail))
 
 
-def export(message: FakeMessage) -> bytes:
-    """The stream of a message the fake holds."""
+def export(message: FakeMessage, extra: bytes = b"") -> bytes:
+    """The stream of a message the fake holds (``extra`` bytes at the end of its own
+    properties)."""
     names = [*message.properties, CATEGORIES]
     flags = (UNSENT if message.draft else 0) | (READ if message.is_read else 0)
     body = (prop(IMPORTANCE, 1) + prop(MESSAGE_CLASS, "IPM.Note")
@@ -121,7 +123,7 @@ def export(message: FakeMessage) -> bytes:
             + b"".join(prop((0x8000 + n) << 16 | 0x001F, value)
                        for n, value in enumerate(message.properties.values()))
             + prop((0x8000 + len(names) - 1) << 16 | 0x101F, list(message.categories))
-            + prop(MIME, message.mime))
+            + prop(MIME, message.mime) + extra)
     recipient = (struct.pack("<I", START_RECIP) + prop(DISPLAY_NAME, "Agent")
                  + struct.pack("<I", END_TO_RECIP))
     return stream(body, recipient, names)
@@ -273,8 +275,13 @@ def _export_items(server: FakeGraph, request: Request, match):
             out.append({"itemId": key, "error": {"code": "ErrorItemNotFound",
                                                  "message": "The item was not found."}})
         else:
+            strange = b""
+            if getattr(server, "corrupt_exports", 0):  # a property whose type is unknown
+                server.corrupt_exports -= 1
+                strange = struct.pack("<I", 0x7FFF0099) + bytes(8)
+            data = export(message, strange)
             out.append({"itemId": key, "changeKey": f"CQAAABYAAAA{message.changed:08d}",
-                        "data": base64.b64encode(export(message)).decode()})
+                        "data": base64.b64encode(data).decode()})
     return _json({"@odata.context": f"{server.url}/$metadata#Collection("
                   "microsoft.graph.exportItemResponse)", "value": out})
 

@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import pytest
 import test_graph_target as base
 from conftest import synthetic_message
 from fake_graph import FakeGraph, FakeMailbox
@@ -21,6 +22,7 @@ from fake_graph_import import expire_imports, release, stall
 from test_graph_target import SHA256, box, cli, expected, held, open_target, total
 
 from connectors.graph.target import STAGING
+from migrate.errors import ConfigError, ItemError
 from migrate.model import Content, Folder, MailMessage, Role
 
 INBOX = Folder(("Boîte de réception",), Role.INBOX)
@@ -187,3 +189,23 @@ def test_an_import_whose_answer_is_lost_is_found_not_repeated(target, config):
     inbox = box(target).by_well_known("inbox")
     assert [m.id for m in inbox.messages] == [key] and target.requests["import"] == 1
     assert not staged(box(target))
+
+
+def test_a_stream_it_cannot_read_fails_that_message_alone(target, config):
+    target.corrupt_exports = 1
+    writer = open_target(config)
+    try:
+        outcomes = writer.append_batch(INBOX, [
+            MailMessage(Content.from_chunks([synthetic_message(n)]), str(n)) for n in (1, 2)])
+    finally:
+        writer.close()
+    assert isinstance(outcomes[0], ItemError) and "0x0099" in str(outcomes[0])
+    assert "not imported" in str(outcomes[0])
+    inbox = box(target).by_well_known("inbox")
+    assert [m.mime for m in inbox.messages] == [synthetic_message(2)]  # the other went on
+    assert not staged(box(target)) and target.requests["import"] == 1
+
+
+def test_an_unknown_import_mode_is_a_configuration_error(config):
+    with pytest.raises(ConfigError, match="import must be fts"):
+        open_target(config, **{"import": "pst"})
