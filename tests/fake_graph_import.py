@@ -26,7 +26,8 @@ that kind — ``"import"`` or ``"permanentDelete"`` — waits, unanswered and no
 until ``release(server)``, then its connection is closed: what a client killed meanwhile
 leaves behind), ``server.drop_imports`` (the next n imports are stored but their answer is
 lost), ``server.corrupt_exports`` (the next n exported streams end with a property of a
-type nobody knows); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
+type nobody knows), ``server.refuse_imports`` (the next n imports answer 400 with their URL,
+token included, in the message); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
 ``["permanentDelete"]``, ``["translate"]``.
 """
 
@@ -314,6 +315,10 @@ def _import_item(server: FakeGraph, request: Request, match):
     if request.query.get("authtoken") not in getattr(server, "import_tokens", set()):
         server.requests["import:401"] += 1
         return _error(401, "InvalidAuthenticationToken", "The import session has expired.")
+    if getattr(server, "refuse_imports", 0):  # refused, the URL (and its token) quoted
+        server.refuse_imports -= 1
+        return _error(400, "ErrorInvalidRequest", f"Cannot import through {request.path}"
+                      f"?authtoken={request.query['authtoken']}.")
     mailbox = _by_mailbox_id(server, unquote(match.group(1)))
     body = json.loads(request.body or b"{}")
     folder = _find_folder(mailbox, body.get("FolderId") or "") if mailbox else None

@@ -209,3 +209,17 @@ def test_a_stream_it_cannot_read_fails_that_message_alone(target, config):
 def test_an_unknown_import_mode_is_a_configuration_error(config):
     with pytest.raises(ConfigError, match="import must be fts"):
         open_target(config, **{"import": "pst"})
+
+
+def test_the_import_urls_token_never_shows_in_an_error(target, config):
+    target.refuse_imports = 1
+    writer = open_target(config)
+    try:
+        outcome = writer.append_batch(INBOX, [
+            MailMessage(Content.from_chunks([synthetic_message(1)]), "1")])[0]
+    finally:
+        writer.close()
+    assert isinstance(outcome, ItemError) and "HTTP 400" in str(outcome)
+    (token,) = target.import_tokens
+    assert token not in str(outcome) and "***" in str(outcome)
+    assert not staged(box(target))

@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from msgraph.generated.admin.exchange.mailboxes.item.export_items.export_items_post_request_body import (  # noqa: E501
@@ -157,6 +158,9 @@ class MailboxImport:
         if made is None or not made.import_url:
             raise ItemError(f"{self._session.settings.display}: Graph opened no import session")
         self._url = made.import_url
+        self._session.keep_secret(made.import_url)  # and the token it carries
+        for _, value in parse_qsl(urlsplit(made.import_url).query):
+            self._session.keep_secret(value if len(value) >= 16 else "")
         expires = made.expiration_date_time or datetime.now(UTC) + timedelta(minutes=5)
         self._expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
         log.info("%s: import session open until %s", self._session.settings.display,

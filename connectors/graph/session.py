@@ -331,6 +331,11 @@ class Session:
         text = self.scrub(exc)
         return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
+    def keep_secret(self, value: str) -> None:
+        """Scrub ``value`` too from every error text (a pre-authenticated URL, its token)."""
+        if value:
+            self._said.add(value)
+
     def scrub(self, exc: BaseException | str) -> str:
         """An error's text fit for a log: secrets and tokens replaced by ``***``."""
         text = str(exc)
