@@ -52,7 +52,8 @@ def test_copies_are_received_mail_at_their_received_time_and_reruns_import_nothi
     assert held(box(target)) == expected(box(source))
     assert not any(m.draft for f in box(target).folders.values() for m in f.messages)
     assert target.requests["import"] == target.requests["permanentDelete"] == count
-    assert target.requests["export"] == count and not staged(box(target))
+    assert 0 < target.requests["export"] < count  # drafts exported several at a time
+    assert not staged(box(target))
     assert target.requests["importSession"] == 1  # one session for the whole run
     assert target.requests["settings/exchange"] == 1
     sessions = getattr(target, "import_tokens", set())
@@ -116,7 +117,8 @@ def run_killed_at(kind: str, target: FakeGraph, config: str, archive_path, tmp_p
 def test_killed_between_the_draft_and_its_import_then_a_rerun(source, target, config,
                                                               archive, tmp_path):
     run_killed_at("import", target, config, archive, tmp_path)
-    assert len(staged(box(target))) == 1 and target.requests["import"] == 0  # the draft left
+    # the drafts staged with it (one export request for a batch) are left behind
+    assert len(staged(box(target))) >= 1 and target.requests["import"] == 0
     again = cli(config, *copy_args(archive, tmp_path))
     assert again.returncode == 0, again.stdout + again.stderr
     assert held(box(target)) == expected(box(source))  # every message once
@@ -127,7 +129,7 @@ def test_killed_between_the_draft_and_its_import_then_a_rerun(source, target, co
 def test_killed_between_the_import_and_the_drafts_deletion_then_a_rerun(source, target, config,
                                                                         archive, tmp_path):
     run_killed_at("permanentDelete", target, config, archive, tmp_path)
-    assert len(staged(box(target))) == 1 and target.requests["import"] == 1
+    assert len(staged(box(target))) >= 1 and target.requests["import"] == 1
     again = cli(config, *copy_args(archive, tmp_path))
     assert again.returncode == 0, again.stdout + again.stderr
     assert held(box(target)) == expected(box(source))  # the imported one recognised
@@ -204,6 +206,7 @@ def test_a_stream_it_cannot_read_fails_that_message_alone(target, config):
     inbox = box(target).by_well_known("inbox")
     assert [m.mime for m in inbox.messages] == [synthetic_message(2)]  # the other went on
     assert not staged(box(target)) and target.requests["import"] == 1
+    assert target.requests["export"] == 1  # both drafts exported by one request
 
 
 def test_an_unknown_import_mode_is_a_configuration_error(config):
