@@ -27,7 +27,8 @@ until ``release(server)``, then its connection is closed: what a client killed m
 leaves behind), ``server.drop_imports`` (the next n imports are stored but their answer is
 lost), ``server.corrupt_exports`` (the next n exported streams end with a property of a
 type nobody knows), ``server.refuse_imports`` (the next n imports answer 400 with their URL,
-token included, in the message); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
+token included, in the message), ``server.untranslatable`` (the next n translateExchangeIds
+requests translate no id); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
 ``["permanentDelete"]``, ``["translate"]``.
 """
 
@@ -353,6 +354,9 @@ def _translate(server: FakeGraph, request: Request, match):
                       "restImmutableEntryId only.")
     server.requests["translate"] += 1
     known = getattr(server, "rest_ids", {})
+    if getattr(server, "untranslatable", 0):  # the next n requests translate nothing
+        server.untranslatable -= 1
+        known = {}
     out = [{"sourceId": key, "targetId": known[key]} if key in known else
            {"sourceId": key, "errorDetails": {"code": "ErrorItemNotFound",
                                               "message": "The id was not found."}}

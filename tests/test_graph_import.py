@@ -22,7 +22,7 @@ from fake_graph_import import expire_imports, release, stall
 from test_graph_target import SHA256, box, cli, expected, held, open_target, total
 
 from connectors.graph.target import STAGING
-from migrate.errors import ConfigError, ItemError
+from migrate.errors import ConfigError, ItemError, RetryableError
 from migrate.model import Content, Folder, MailMessage, Role
 
 INBOX = Folder(("Boîte de réception",), Role.INBOX)
@@ -226,3 +226,23 @@ def test_the_import_urls_token_never_shows_in_an_error(target, config):
     (token,) = target.import_tokens
     assert token not in str(outcome) and "***" in str(outcome)
     assert not staged(box(target))
+
+
+def test_ids_translated_once_per_batch_and_an_untranslated_one_is_found_on_retry(target,
+                                                                               config):
+    messages = [MailMessage(Content.from_chunks([synthetic_message(n)]), str(n))
+                for n in range(3)]
+    writer = open_target(config)
+    try:
+        keys = writer.append_batch(INBOX, messages)
+        assert target.requests["translate"] == 1  # one request for the three imports
+        target.untranslatable = 1
+        extra = MailMessage(Content.from_chunks([synthetic_message(9)]), "9")
+        (outcome,) = writer.append_batch(INBOX, [extra])
+        assert isinstance(outcome, RetryableError) and "looked for again" in str(outcome)
+        (again,) = writer.append_batch(INBOX, [extra])  # the engine's retry
+    finally:
+        writer.close()
+    inbox = box(target).by_well_known("inbox")
+    assert [m.id for m in inbox.messages] == [*keys, again]  # the retry imported nothing
+    assert target.requests["import"] == 4 and not staged(box(target))

@@ -51,6 +51,11 @@ EXPORT_BATCH = 20
 _MARGIN = timedelta(minutes=1)
 
 
+def _ews_form(key: str) -> bool:
+    """An EWS id is standard base64 (``/``, ``+``); a REST id is its URL-safe form."""
+    return "/" in key or "+" in key
+
+
 class ImportUnconfirmed(ItemError):
     """The import was sent but its answer was lost: it may be stored; look before resending."""
 
@@ -167,20 +172,26 @@ class MailboxImport:
                  self._expires.isoformat())
         return self._url
 
-    def immutable(self, key: str) -> str:
-        """The immutable id of an item the import returned (REST form, or EWS form when it
-        has ``/`` or ``+``)."""
-        source = ExchangeIdFormat.EwsId if "/" in key or "+" in key else ExchangeIdFormat.RestId
-        body = TranslateExchangeIdsPostRequestBody(
-            input_ids=[key], source_id_type=source,
-            target_id_type=ExchangeIdFormat.RestImmutableEntryId)
-        answer = self._session.call("translating the imported message's id",
-                                    lambda c: c.users.by_user_id(self._user)
-                                    .translate_exchange_ids.post(body))
-        for result in (answer.value if answer is not None else None) or ():
-            if result.source_id == key and result.target_id:
-                return result.target_id
-        raise ItemError("Graph could not translate the imported message's id")
+    def immutable(self, keys: list[str]) -> dict[str, str]:
+        """The immutable ids of items the import returned (REST form, or EWS form when an id
+        has ``/`` or ``+``), one request per form; an id Graph could not translate is left
+        out."""
+        out: dict[str, str] = {}
+        for form in (ExchangeIdFormat.RestId, ExchangeIdFormat.EwsId):
+            wanted = [k for k in keys if (form is ExchangeIdFormat.EwsId) == _ews_form(k)]
+            if not wanted:
+                continue
+            body = TranslateExchangeIdsPostRequestBody(
+                input_ids=wanted, source_id_type=form,
+                target_id_type=ExchangeIdFormat.RestImmutableEntryId)
+            answer = self._session.call(
+                f"translating the ids of {len(wanted)} imported messages",
+                lambda c, body=body: c.users.by_user_id(self._user)
+                .translate_exchange_ids.post(body))
+            for result in (answer.value if answer is not None else None) or ():
+                if result.source_id in wanted and result.target_id:
+                    out[result.source_id] = result.target_id
+        return out
 
     def delete(self, key: str) -> None:
         """Delete a message for good (a staging draft); gone already is fine."""

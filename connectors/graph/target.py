@@ -16,8 +16,10 @@ goes through the mailbox import/export API (``mailbox_import``), in six steps:
 4. ``fts.mark_received`` patches the stream: MSGFLAG_UNSENT cleared (kept for ``\\Draft``),
    MSGFLAG_READ per ``\\Seen``, PidTagMessageDeliveryTime (0x0E06) set to the internal
    date, PidTagLastVerbExecuted (0x1081) for ``\\Answered`` (102) or ``$Forwarded`` (104);
-5. the stream is imported (``Mode: create``) into the target folder; the id it returns is
-   translated into the immutable id the engine keeps (``translateExchangeIds``);
+5. the stream is imported (``Mode: create``) into the target folder; the ids the imports
+   return are translated into the immutable ids the engine keeps (``translateExchangeIds``,
+   one request for a batch; an id not translated is a passing failure: the engine's retry
+   finds the copy by its sha256);
 6. the staging draft is deleted for good (``permanentDelete``).
 
 The copy is then a received message: not a draft, read/flagged/categories/answered/
@@ -25,9 +27,10 @@ forwarded as in the archive, ``receivedDateTime`` its internal date (``sentDateT
 ``Date:``). It needs the ``MailboxItem.ImportExport.All`` application permission (a 403
 says so); ``import=draft`` keeps the former method (steps 1 and 2 straight into the target
 folder: copies are drafts received at the upload time, ``\\Answered`` / ``$Forwarded``
-lost) for tenants that will not grant it. About five requests a message instead of two
-(``append_batch`` stages up to 20 messages, or ``EXPORT_BYTES`` of them, and exports them
-in one request; the streams are held in memory meanwhile).
+lost) for tenants that will not grant it. About four requests a message instead of two
+(``append_batch`` stages up to 20 messages, or ``EXPORT_BYTES`` of them, exports them in
+one request and translates their ids in another; the streams are held in memory
+meanwhile).
 
 Idempotency. Before the first write into a folder, its messages are listed once
 (``$select=id,internetMessageId,isDraft`` and ``$expand`` of our property, paged): sha256
@@ -83,7 +86,7 @@ from msgraph.generated.users.item.messages.item.move.move_post_request_body impo
 )
 
 from migrate.connector import MailTarget
-from migrate.errors import ConnectError, ItemError, MigrateError, TooLargeError
+from migrate.errors import ConnectError, ItemError, MigrateError, RetryableError, TooLargeError
 from migrate.model import (
     ANSWERED,
     DRAFT,
@@ -344,11 +347,18 @@ class GraphTarget(MailTarget):
                     raise
                 except MigrateError as exc:
                     exported = dict.fromkeys(drafts.values(), exc)
+            imported: dict[int, str] = {}  # index → the id the import returned
             for n, draft in list(drafts.items()):
                 with _outcome(outcomes, n):
-                    outcomes[n] = self._import_one(place, messages[n], exported[draft], where)
-                    self.uploads += 1
+                    key, final = self._import_one(place, messages[n], exported[draft], where)
+                    if final:
+                        outcomes[n] = key
+                    else:
+                        imported[n] = key
+                        self.uploads += 1
                 self._unstage(drafts.pop(n))
+            if imported:
+                self._translate(place, imported, outcomes, where)
         finally:
             for draft in drafts.values():
                 with contextlib.suppress(Exception):
@@ -370,8 +380,9 @@ class GraphTarget(MailTarget):
         return draft
 
     def _import_one(self, place: _Place, message: MailMessage,
-                    exported: bytes | MigrateError, where: str) -> str:
-        """Steps 4 and 5: the exported stream marked as received, imported; its key."""
+                    exported: bytes | MigrateError, where: str) -> tuple[str, bool]:
+        """Steps 4 and 5: the exported stream marked as received, imported (see
+        ``_imported``)."""
         if isinstance(exported, MigrateError):
             raise exported
         data = fts.mark_received(exported, read=SEEN in message.flags,
@@ -390,30 +401,44 @@ class GraphTarget(MailTarget):
             log.warning("a staging draft could not be deleted (%s); the next run deletes it",
                         exc)
 
-    def _imported(self, place: _Place, message: MailMessage, data: bytes, where: str) -> str:
-        """Import the stream once: an import whose answer was lost is looked for (the folder
-        listed afresh) before it is sent again."""
+    def _imported(self, place: _Place, message: MailMessage, data: bytes,
+                  where: str) -> tuple[str, bool]:
+        """Import the stream once: the id the import returned (False: still to translate),
+        or (True) the copy an import whose answer was lost left, looked for in the folder
+        listed afresh before the stream is sent again."""
         for attempt in range(2):
             try:
-                imported = self._io.import_item(place.id, data, where)
+                return self._io.import_item(place.id, data, where), False
             except ImportUnconfirmed:
                 place.index, place.empty = None, False  # list it: the import may be there
                 found = self._claim(place, message)
                 if found is not None:
                     log.info("%s: an import whose answer was lost is taken, not repeated",
                              where)
-                    return found
+                    return found, True
                 if attempt:
                     raise
-                continue
-            try:
-                key = self._io.immutable(imported)
-            except BaseException:  # imported all the same: a retry must list the folder
-                place.index, place.empty = None, False
-                raise
-            place.claimed.add(key)
-            return key
         raise AssertionError("unreachable")
+
+    def _translate(self, place: _Place, imported: dict[int, str], outcomes: list,
+                   where: str) -> None:
+        """Step 5's end: the immutable ids of what was imported, in one request. Not
+        translated: a passing failure, and the folder listed again, where the copy will be
+        recognised by its sha256 when the engine retries."""
+        try:
+            keys, reason = self._io.immutable(list(imported.values())), "no id given"
+        except ConnectError:
+            raise
+        except MigrateError as exc:
+            keys, reason = {}, str(exc)
+        for n, returned in imported.items():
+            if returned in keys:
+                outcomes[n] = keys[returned]
+                place.claimed.add(keys[returned])
+            else:
+                place.index, place.empty = None, False
+                outcomes[n] = RetryableError(f"{where!r}: imported, but its id could not be "
+                                             f"translated ({reason}); looked for again")
 
     def _staging_place(self) -> _Place:
         """Our hidden staging folder, found or created, emptied once per process of what a
