@@ -162,6 +162,8 @@ def test_import_draft_keeps_mime_drafts_without_the_import_api(source, target, c
     assert target.requests["upload"] == total(box(source))
     planned = cli(str(drafts), "plan", f"archive:{archive}", "brouillons")
     assert "upload time" in planned.stdout  # the draft mode's dates limit is said
+    checked = cli(str(drafts), "verify", f"archive:{archive}", "brouillons")
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # dates not compared
 
 
 def test_an_expired_session_is_renewed_and_throttling_waited_out(target, config):
