@@ -28,7 +28,8 @@ leaves behind), ``server.drop_imports`` (the next n imports are stored but their
 lost), ``server.corrupt_exports`` (the next n exported streams end with a property of a
 type nobody knows), ``server.refuse_imports`` (the next n imports answer 400 with their URL,
 token included, in the message), ``server.untranslatable`` (the next n translateExchangeIds
-requests translate no id); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
+requests translate no id), ``server.throttle_imports`` (the next n imports answer 429 with
+``Retry-After``); ``requests["export"]``, ``["import"]``, ``["importSession"]``,
 ``["permanentDelete"]``, ``["translate"]``.
 """
 
@@ -316,6 +317,10 @@ def _import_item(server: FakeGraph, request: Request, match):
     if request.query.get("authtoken") not in getattr(server, "import_tokens", set()):
         server.requests["import:401"] += 1
         return _error(401, "InvalidAuthenticationToken", "The import session has expired.")
+    if getattr(server, "throttle_imports", 0):  # as Exchange answers a busy mailbox
+        server.throttle_imports -= 1
+        server.requests["import:429"] += 1
+        return _error(429, "ApplicationThrottled", "Too many requests.", {"Retry-After": "0.1"})
     if getattr(server, "refuse_imports", 0):  # refused, the URL (and its token) quoted
         server.refuse_imports -= 1
         return _error(400, "ErrorInvalidRequest", f"Cannot import through {request.path}"
