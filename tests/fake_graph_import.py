@@ -20,7 +20,8 @@ MSGFLAG_READ, ``receivedDateTime`` from PidTagMessageDeliveryTime, ``$value`` fr
 property. A stream it cannot read is refused (400), as Exchange would refuse it.
 
 Faults and counts: ``server.import_denied`` (403 ``ErrorAccessDenied`` on exportItems and
-createImportSession: the app lacks MailboxItem.ImportExport.All), ``expire_imports(server)``
+createImportSession, or only on ``"export"`` or ``"session"``: the app lacks
+MailboxItem.ImportExport.All), ``expire_imports(server)``
 (every importUrl issued so far answers 401), ``stall(server, kind)`` (the next request of
 that kind — ``"import"`` or ``"permanentDelete"`` — waits, unanswered and not carried out,
 until ``release(server)``, then its connection is closed: what a client killed meanwhile
@@ -242,8 +243,8 @@ def _by_mailbox_id(server: FakeGraph, key: str) -> FakeMailbox | None:
     return next((m for m in server.mailboxes.values() if mailbox_id(m) == key), None)
 
 
-def _denied(server: FakeGraph):
-    if getattr(server, "import_denied", False):
+def _denied(server: FakeGraph, kind: str):
+    if getattr(server, "import_denied", False) in (True, kind):
         server.requests["403"] += 1
         return _error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try "
                       "again.")
@@ -261,7 +262,7 @@ def _exchange_settings(server: FakeGraph, request: Request, match):
 
 @route(r"/admin/exchange/mailboxes/([^/]+)/exportItems", "POST")
 def _export_items(server: FakeGraph, request: Request, match):
-    if (denied := _denied(server)) is not None:
+    if (denied := _denied(server, "export")) is not None:
         return denied
     mailbox = _by_mailbox_id(server, unquote(match.group(1)))
     if mailbox is None:
@@ -291,7 +292,7 @@ def _export_items(server: FakeGraph, request: Request, match):
 
 @route(r"/admin/exchange/mailboxes/([^/]+)/createImportSession", "POST")
 def _create_import_session(server: FakeGraph, request: Request, match):
-    if (denied := _denied(server)) is not None:
+    if (denied := _denied(server, "session")) is not None:
         return denied
     mailbox = _by_mailbox_id(server, unquote(match.group(1)))
     if mailbox is None:

@@ -22,7 +22,7 @@ from fake_graph_import import expire_imports, release, stall
 from test_graph_target import SHA256, box, cli, expected, held, open_target, total
 
 from connectors.graph.target import STAGING
-from migrate.errors import ConfigError, ItemError, RetryableError
+from migrate.errors import AuthError, ConfigError, ItemError, RetryableError
 from migrate.model import Content, Folder, MailMessage, Role
 
 INBOX = Folder(("Boîte de réception",), Role.INBOX)
@@ -248,3 +248,15 @@ def test_ids_translated_once_per_batch_and_an_untranslated_one_is_found_on_retry
     inbox = box(target).by_well_known("inbox")
     assert [m.id for m in inbox.messages] == [*keys, again]  # the retry imported nothing
     assert target.requests["import"] == 4 and not staged(box(target))
+
+
+def test_a_refused_import_session_names_the_permission_and_leaves_no_draft(target, config):
+    target.import_denied = "session"  # exportItems allowed, createImportSession refused
+    writer = open_target(config)
+    try:
+        with pytest.raises(AuthError, match=r"MailboxItem\.ImportExport\.All.*import=draft"):
+            writer.append(INBOX, MailMessage(Content.from_chunks([synthetic_message(1)]), "1"))
+    finally:
+        writer.close()
+    assert target.requests["export"] == 1 and target.requests["import"] == 0
+    assert not staged(box(target)) and not box(target).by_well_known("inbox").messages
