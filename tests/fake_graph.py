@@ -45,12 +45,17 @@ _ids = itertools.count(1)
 #: Routes added by other modules: (regex on the path after /v1.0, HTTP method,
 #: answer(server, request, match)).
 ROUTES: list[tuple[re.Pattern, str, Callable]] = []
+#: Paths answered without a bearer token (pre-authenticated URLs, such as an importUrl).
+OPEN_PATHS: list[re.Pattern] = []
 
 
-def route(pattern: str, method: str = "GET"):
-    """Register ``function(server, request, match) -> (status, body, headers)``."""
+def route(pattern: str, method: str = "GET", bearer: bool = True):
+    """Register ``function(server, request, match) -> (status, body, headers)``; with
+    ``bearer=False`` the path needs no token (its URL carries its own authorization)."""
     def register(function):
         ROUTES.append((re.compile(pattern), method, function))
+        if not bearer:
+            OPEN_PATHS.append(re.compile(pattern))
         return function
     return register
 
@@ -291,7 +296,8 @@ class FakeGraph:
 
     def _answer(self, request: Request):
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if token not in self.tokens:
+        if token not in self.tokens and not any(p.fullmatch(request.path)
+                                                for p in OPEN_PATHS):
             self.requests["401"] += 1
             return _error(401, "InvalidAuthenticationToken",
                           "Lifetime validation failed, the token is expired.",
@@ -445,6 +451,7 @@ def _value(server: FakeGraph, request: Request, match):
 
 # The other parts of the fake register their routes when imported (at the end, so that they
 # can import what this module defines).
+import fake_graph_import  # noqa: E402, F401
 import fake_graph_pim  # noqa: E402, F401
 import fake_graph_pim_write  # noqa: E402, F401
 import fake_graph_teams  # noqa: E402, F401

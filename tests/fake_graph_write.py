@@ -86,14 +86,16 @@ def _create_folder(server: FakeGraph, request: Request, match):
     parent = _find_folder(mailbox, unquote(match.group(1))) if match.group(1) else mailbox.root
     if parent is None:
         return _error(404, "ErrorItemNotFound", "The specified object was not found.")
-    name = json.loads(request.body or b"{}").get("displayName") or ""
+    asked = json.loads(request.body or b"{}")
+    name = asked.get("displayName") or ""
     if not name:
         return _error(400, "ErrorInvalidRequest", "displayName is required.")
     if any(f.name.casefold() == name.casefold() for f in mailbox.children(parent.id)):
         return _error(409, "ErrorFolderExists", "A folder with the specified name already "
                       "exists.")
     server.requests["createFolder"] += 1
-    return _created(_folder_json(mailbox.add_folder(name, parent), mailbox))
+    made = mailbox.add_folder(name, parent, hidden=bool(asked.get("isHidden")))
+    return _created(_folder_json(made, mailbox))
 
 
 @route(r"/users/[^/]+/mailFolders/([^/]+)/messages", "POST")

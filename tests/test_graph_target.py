@@ -5,8 +5,9 @@ tests/fake_graph_write.py), driven by the real, unmodified msgraph-sdk.
 The archive is made first from an English mailbox on one fake server (read state, flags,
 categories); it is then uploaded into a French mailbox on another, where the roles must
 land in the well-known folders whatever their names. Every message must arrive once,
-byte-identical (as MIME, hence a draft, as Graph documents); reruns (with or without the
-state database, after a kill -9) must upload nothing twice.
+byte-identical, imported as received mail at its received time (tests/test_graph_import.py
+covers the import's own steps; ``import=draft`` keeps MIME drafts, as Graph documents);
+reruns (with or without the state database, after a kill -9) must write nothing twice.
 """
 
 from __future__ import annotations
@@ -82,19 +83,21 @@ def path_of(box: FakeMailbox, folder: FakeFolder) -> tuple[str, ...]:
     return tuple(path)
 
 
-def held(box: FakeMailbox, draft: bool | None = None) -> dict[tuple[str, ...], Counter]:
-    """Folder path → Counter of (bytes, read, flagged, categories) of each message, and
-    whether it is a draft (``draft`` given: the value every message is expected to have)."""
+def held(box: FakeMailbox, dates: bool = True) -> dict[tuple[str, ...], Counter]:
+    """Folder path → Counter of (bytes, read, flagged, categories, draft, received time) of
+    each message (the time left out unless ``dates``)."""
     return {path_of(box, f): Counter((m.mime, m.is_read, m.flagged, frozenset(m.categories),
-                                      m.draft if draft is None else draft)
+                                      m.draft, m.received if dates else None)
                                      for m in f.messages)
             for f in box.folders.values() if f.messages}
 
 
-def expected(source: FakeMailbox) -> dict[tuple[str, ...], Counter]:
+def expected(source: FakeMailbox, drafts: bool = False) -> dict[tuple[str, ...], Counter]:
     """What the French mailbox must hold once the English one went through the archive:
-    every message a draft (created from MIME, as Graph documents)."""
-    return {LANDS.get(path, path): Counter({(*key[:4], True): n for key, n in found.items()})
+    received messages at their received time (imported), or with ``drafts`` (import=draft)
+    drafts created from MIME, as Graph documents, whose time is the upload's."""
+    return {LANDS.get(path, path): Counter({(*key[:4], drafts, None if drafts else key[5]): n
+                                            for key, n in found.items()})
             for path, found in held(source).items()}
 
 
@@ -166,7 +169,8 @@ def test_archive_to_m365_uploads_everything_once_into_the_well_known_folders(
     assert held(box(target)) == expected(box(source))  # bytes, flags, categories
     count = total(box(source))
     assert target.requests["upload"] == count  # one upload per message
-    assert target.requests["createFolder"] == 1  # only Projets: roles found by well-known name
+    # only Projets and our hidden staging folder: roles found by well-known name
+    assert target.requests["createFolder"] == 2
     marked = [m for f in box(target).folders.values() for m in f.messages]
     assert all(len(m.properties.get(SHA256, "")) == 64 for m in marked)
 
@@ -262,13 +266,14 @@ def test_a_full_mailbox_fails_the_items_with_a_quota_message(source, target, con
 
 
 def test_an_upload_cut_before_its_properties_is_finished_not_repeated(target, config):
-    """A kill between the POST and the PATCH leaves an unmarked draft: the rerun finds it
-    by its Message-ID and sets what was missing instead of uploading it again."""
+    """import=draft: a kill between the POST and the PATCH leaves an unmarked draft: the
+    rerun finds it by its Message-ID and sets what was missing instead of uploading it
+    again."""
     data = synthetic_message(42)
     inbox = box(target).by_well_known("inbox")
     half = FakeMessage(data, is_read=True, draft=True)  # what the POST alone leaves
     box(target).add(inbox, half)
-    writer = open_target(config)
+    writer = open_target(config, **{"import": "draft"})
     try:
         folder = Folder(("Boîte de réception",), Role.INBOX)
         message = MailMessage(Content.from_chunks([data]), "42", frozenset({"Urgent"}))
@@ -306,8 +311,10 @@ def test_a_killed_copy_then_a_rerun_leaves_nothing_missing_and_nothing_twice(
     target.delay = 0.0
     again = cli(config, *args[2:])
     assert again.returncode == 0, again.stdout + again.stderr
-    assert held(box(target)) == expected(box(source))
-    assert target.requests["upload"] == total(box(source))  # none stored twice
+    assert held(box(target)) == expected(box(source))  # none missing, none twice
+    assert target.requests["import"] == total(box(source))  # each imported once
+    # a draft the kill caught before its import is uploaded again, then deleted like the rest
+    assert target.requests["upload"] >= total(box(source))
 
 
 def test_roles_go_to_well_known_folders_but_never_the_outbox(target, config):
@@ -336,7 +343,8 @@ def test_a_folder_named_in_another_case_is_found_not_duplicated(target, config):
     finally:
         writer.close()
     assert [m.id for m in existing.messages] == [key]
-    assert target.requests["createFolder"] == 0
+    assert [f.name for f in box(target).folders.values() if f.name.casefold() ==
+            "archives 2023"] == ["Archives 2023"]
 
 
 def test_set_flags_and_remove_update_the_uploaded_message(target, config, archive, tmp_path):
@@ -365,9 +373,10 @@ def test_m365_declares_what_it_writes_and_keeps():
 
     caps = connector_class("graph").capabilities
     assert caps.writes == {Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}
-    assert {Feature.KEYWORDS, Feature.SPECIAL_USE} <= caps.target_keeps
-    # Exchange Online rebuilds the MIME it serves, as Exchange Server does (see ews)
-    assert not {Feature.FLAGS, Feature.INTERNAL_DATE, Feature.ORIGINAL_BYTES} & caps.target_keeps
+    assert {Feature.KEYWORDS, Feature.SPECIAL_USE, Feature.INTERNAL_DATE} <= caps.target_keeps
+    # Exchange Online rebuilds the MIME it serves, as Exchange Server does (see ews); flags
+    # are written but Graph does not list \\Answered back, so verify could not confirm them
+    assert not {Feature.FLAGS, Feature.ORIGINAL_BYTES} & caps.target_keeps
     for feature in (Feature.FLAGS, Feature.INTERNAL_DATE, Feature.DATE_OFFSET):
         assert set(caps.limits[feature]) == {"en", "fr"}
 

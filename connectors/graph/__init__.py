@@ -5,11 +5,14 @@ Layers, each thin: ``settings`` (the endpoint's parameters), ``credentials`` (ap
 sign-in with azure-identity, or a token read from a file or a command), ``session`` (the
 SDK client on its own event loop, throttling, the error boundary), ``folders`` (the tree
 and roles from well-known folder names), ``source`` (delta listings and MIME by
-``$value``) and ``target`` (MIME uploads, for reversibility; ``max_size=BYTES``). See
+``$value``) and ``target`` (messages imported as received mail through ``mailbox_import``
+and ``fts``, or kept as MIME drafts with ``import=draft``; ``max_size=BYTES``). See
 ``settings`` for the endpoint parameters and the README for the app registration.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
 from migrate.errors import ConfigError, ConnectError
@@ -18,7 +21,7 @@ from migrate.model import Role
 from .session import NotFound, Session
 from .settings import Settings
 from .source import GraphSource
-from .target import DEFAULT_MAX_SIZE, GraphTarget, role_paths
+from .target import DEFAULT_MAX_SIZE, DRAFT_MODE, FTS, GraphTarget, role_paths
 
 __all__ = ["GraphConnector", "GraphSource", "GraphTarget"]
 
@@ -39,7 +42,8 @@ class GraphConnector(Connector):
         reads=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         writes=frozenset({Kind.MAIL, Kind.CALENDAR, Kind.CONTACTS}),
         source_keeps=_KEEPS,
-        target_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.KEYWORDS}),
+        target_keeps=frozenset({Feature.FOLDERS, Feature.SPECIAL_USE, Feature.KEYWORDS,
+                                Feature.INTERNAL_DATE}),
         limits={
             Feature.EVENT_DETAILS: {
                 "en": "events are rewritten as Graph JSON: attachments, the organizer (the "
@@ -68,12 +72,15 @@ class GraphConnector(Connector):
                 "en": "Graph gives the received time in UTC, not the offset it arrived with",
                 "fr": "Graph donne l'heure de réception en UTC, pas le décalage d'origine"},
             Feature.FLAGS: {
-                "en": "read and flagged are kept, but a message uploaded as MIME through Graph "
-                      "stays a draft (its MAPI flags can only be set at creation) and "
-                      "answered/forwarded are not kept",
-                "fr": "lu et suivi sont gardés, mais un message déposé en MIME par Graph reste "
-                      "un brouillon (ses indicateurs MAPI ne se fixent qu'à la création) et "
-                      "répondu/transféré ne sont pas gardés"},
+                "en": "copies are imported as received mail (not drafts) with read, flagged, "
+                      "answered and forwarded set, but Graph does not list answered back, so "
+                      "verify cannot confirm these flags; with import=draft copies stay "
+                      "drafts and answered/forwarded are lost",
+                "fr": "les copies sont importées comme des messages reçus (pas des brouillons) "
+                      "avec lu, suivi, répondu et transféré, mais Graph ne restitue pas "
+                      "« répondu » : verify ne peut pas confirmer ces indicateurs ; avec "
+                      "import=draft les copies restent des brouillons et répondu/transféré "
+                      "sont perdus"},
             Feature.ORIGINAL_BYTES: {
                 "en": "the MIME is uploaded untouched, but Exchange Online stores a message "
                       "as properties: the MIME it serves back is rebuilt (headers kept, parts "
@@ -83,16 +90,27 @@ class GraphConnector(Connector):
                       "gardés, parties parfois réencodées) ; verify nomme chaque message "
                       "revenu différent"},
             Feature.INTERNAL_DATE: {
-                "en": "Graph cannot set the received time of an uploaded message: it shows "
-                      "the upload time (the sent time comes from the Date: header)",
-                "fr": "Graph ne peut pas fixer l'heure de réception d'un message déposé : il "
-                      "affiche l'heure du dépôt (l'heure d'envoi vient de l'en-tête Date:)"},
+                "en": "the received time is kept to the second, but with import=draft Graph "
+                      "shows the upload time instead (the sent time comes from the Date: "
+                      "header)",
+                "fr": "l'heure de réception est gardée à la seconde, mais avec import=draft "
+                      "Graph affiche l'heure du dépôt à la place (l'heure d'envoi vient de "
+                      "l'en-tête Date:)"},
         },
     )
+    #: What a target opened with ``import=draft`` keeps: MIME drafts, received at upload.
+    draft_capabilities = replace(capabilities, target_keeps=frozenset({
+        Feature.FOLDERS, Feature.SPECIAL_USE, Feature.KEYWORDS}))
 
     def __init__(self, endpoint) -> None:
         super().__init__(endpoint)
         self._roles: dict[Role, tuple[str, ...]] | None = None
+        self.mode = endpoint.params.get("import", FTS)
+        if self.mode not in (FTS, DRAFT_MODE):
+            raise ConfigError(f"{endpoint.display}: import must be {FTS} (received mail, "
+                              f"needs MailboxItem.ImportExport.All) or {DRAFT_MODE} (drafts)")
+        if self.mode == DRAFT_MODE:
+            self.capabilities = self.draft_capabilities
 
     def role_folder(self, role: Role) -> tuple[str, ...] | None:
         """The path of the well-known folder for ``role`` ("Boîte de réception" for the inbox
@@ -117,7 +135,7 @@ class GraphConnector(Connector):
         if attendees not in ("keep-out", "invite"):
             raise ConfigError(f"{self.endpoint.display}: attendees must be keep-out (the "
                               "default) or invite (Graph then invites each attendee)")
-        target = GraphTarget(self._open(), max_size)
+        target = GraphTarget(self._open(), max_size, self.mode)
         target.invite_attendees = attendees == "invite"
         return target
 

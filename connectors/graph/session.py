@@ -135,6 +135,19 @@ def retry_after(headers) -> float | None:
         return None
 
 
+def plain_client(settings: Settings) -> httpx.AsyncClient:
+    """httpx verifying TLS against certifi's roots plus the endpoint's ``ca_file``: the
+    client under the SDK, and the one for pre-authenticated URLs (a mailbox's importUrl)."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if settings.ca_file:
+        try:
+            context.load_verify_locations(settings.ca_file)
+        except OSError as exc:
+            raise ConnectError(f"{settings.display}: cannot read ca_file "
+                               f"{settings.ca_file}: {exc.strerror}") from None
+    return httpx.AsyncClient(verify=context, timeout=httpx.Timeout(120, connect=20))
+
+
 def _mailbox_slots(settings: Settings) -> threading.BoundedSemaphore:
     key = (settings.graph_url, settings.tenant.lower(), settings.user.lower())
     with _MAILBOXES_LOCK:
@@ -168,15 +181,7 @@ class Session:
 
     def _http_client(self) -> httpx.AsyncClient:
         """httpx with the SDK's default middleware, its retry handler off (see module doc)."""
-        context = ssl.create_default_context(cafile=certifi.where())
-        if self.settings.ca_file:
-            try:
-                context.load_verify_locations(self.settings.ca_file)
-            except OSError as exc:
-                raise ConnectError(f"{self.settings.display}: cannot read ca_file "
-                                   f"{self.settings.ca_file}: {exc.strerror}") from None
-        client = httpx.AsyncClient(verify=context,
-                                   timeout=httpx.Timeout(120, connect=20))
+        client = plain_client(self.settings)
         options = {
             RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False),
             UrlReplaceHandlerOption.get_key(): UrlReplaceHandlerOption(enabled=False),
@@ -325,6 +330,11 @@ class Session:
     def _first_line(self, exc: BaseException) -> str:
         text = self.scrub(exc)
         return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+    def keep_secret(self, value: str) -> None:
+        """Scrub ``value`` too from every error text (a pre-authenticated URL, its token)."""
+        if value:
+            self._said.add(value)
 
     def scrub(self, exc: BaseException | str) -> str:
         """An error's text fit for a log: secrets and tokens replaced by ``***``."""

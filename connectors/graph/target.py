@@ -1,26 +1,48 @@
 """Writing to a Microsoft 365 mailbox through Graph: folders found or created, messages
-uploaded as their original MIME (reversibility back to Microsoft 365).
+imported from their original MIME as received mail (reversibility back to Microsoft 365).
 
-Upload method. A message is one ``POST /users/{id}/mailFolders/{id}/messages`` with
-``Content-Type: text/plain`` and the original bytes in base64 as the body: Graph's
-"create message in MIME format", the only Graph form that takes the bytes as they are
-(the JSON form would rebuild the message from a subject and a body). Then one ``PATCH``
-of the new message sets ``isRead`` (``\\Seen``), ``flag`` (``\\Flagged``), ``categories``
-(the keywords) and our named extended property ``sovereign-migrate-sha256`` (the sha256
-of the bytes). Limits, as Microsoft documents them: a MIME-created message is a *draft*
-(``isDraft`` true). What makes it a draft is PidTagMessageFlags (0x0E07, MSGFLAG_UNSENT),
-which Exchange lets a client set only when the item is created, and the MIME form has no
-place for extended properties: so the copy stays a draft (Outlook shows it as one and
-lets it be edited and sent). The received time cannot be set either (PidTagMessageDelivery
-Time, 0x0E06, same rule): ``receivedDateTime`` is the upload time; ``sentDateTime`` comes
-from the ``Date:`` header. ``\\Answered`` / ``$Forwarded`` are not kept.
+Import method (``import=fts``, the default). Graph has no call that creates a received
+message from MIME: "create message in MIME format" (``POST mailFolders/{id}/messages`` with
+the base64 bytes as ``text/plain``) makes a *draft* (PidTagMessageFlags 0x0E07 holds
+MSGFLAG_UNSENT, which Exchange lets a client set only when an item is created, and the MIME
+form has no place for extended properties) received at the upload time. So each message
+goes through the mailbox import/export API (``mailbox_import``), in six steps:
+
+1. the MIME is uploaded as a draft into a hidden staging folder of ours
+   (``sovereign-migrate staging``, under the top of the mailbox);
+2. one ``PATCH`` sets ``isRead``, ``flag``, ``categories`` and our sha256 property
+   ``sovereign-migrate-sha256`` on the draft (MAPI properties of the item: they travel);
+3. ``exportItems`` gives the draft as a FastTransfer stream;
+4. ``fts.mark_received`` patches the stream: MSGFLAG_UNSENT cleared (kept for ``\\Draft``),
+   MSGFLAG_READ per ``\\Seen``, PidTagMessageDeliveryTime (0x0E06) set to the internal
+   date, PidTagLastVerbExecuted (0x1081) for ``\\Answered`` (102) or ``$Forwarded`` (104);
+5. the stream is imported (``Mode: create``) into the target folder; the ids the imports
+   return are translated into the immutable ids the engine keeps (``translateExchangeIds``,
+   one request for a batch; an id not translated is a passing failure: the engine's retry
+   finds the copy by its sha256);
+6. the staging draft is deleted for good (``permanentDelete``).
+
+The copy is then a received message: not a draft, read/flagged/categories/answered/
+forwarded as in the archive, ``receivedDateTime`` its internal date (``sentDateTime`` from
+``Date:``). It needs the ``MailboxItem.ImportExport.All`` application permission (a 403
+says so); ``import=draft`` keeps the former method (steps 1 and 2 straight into the target
+folder: copies are drafts received at the upload time, ``\\Answered`` / ``$Forwarded``
+lost) for tenants that will not grant it. About four requests a message instead of two
+(``append_batch`` stages up to 20 messages, or ``EXPORT_BYTES`` of them, exports them in
+one request and translates their ids in another; the streams are held in memory
+meanwhile).
 
 Idempotency. Before the first write into a folder, its messages are listed once
 (``$select=id,internetMessageId,isDraft`` and ``$expand`` of our property, paged): sha256
 → ids, each id claimed once per run, so a rerun after a lost state database recognises
-what it wrote. A kill between the POST and the PATCH leaves a draft without our property:
-the listing keeps such drafts by ``internetMessageId`` and the rerun finishes that copy
-(the PATCH) instead of uploading it again.
+what it wrote (the sha256 property travels inside the exported stream, so imported copies
+carry it too). Whatever a killed run left in the staging folder (a draft not yet imported,
+or one imported but not deleted) is deleted for good before this process's first import
+into the mailbox; the message is then recognised by its sha256 in the target folder, or
+imported again. An import whose answer was lost is looked for (the folder listed afresh)
+before it is sent again. In ``import=draft`` mode a kill between the POST and the PATCH
+leaves a draft without our property: the listing keeps such drafts by ``internetMessageId``
+and the rerun finishes that copy (the PATCH) instead of uploading it again.
 
 Folders with a role go to the well-known folder (``inbox``, ``sentitems``, ``drafts``,
 ``deleteditems``, ``junkemail``, ``archive``; never ``outbox``: what lies there is still
@@ -37,6 +59,7 @@ import email.parser
 import email.policy
 import functools
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from kiota_abstractions.method import Method
@@ -63,10 +86,22 @@ from msgraph.generated.users.item.messages.item.move.move_post_request_body impo
 )
 
 from migrate.connector import MailTarget
-from migrate.errors import ItemError, TooLargeError
-from migrate.model import FLAGGED, SEEN, Folder, MailMessage, Role, keywords
+from migrate.errors import ConnectError, ItemError, MigrateError, RetryableError, TooLargeError
+from migrate.model import (
+    ANSWERED,
+    DRAFT,
+    FLAGGED,
+    FORWARDED,
+    SEEN,
+    Folder,
+    MailMessage,
+    Role,
+    keywords,
+)
 
+from . import fts
 from .folders import WELL_KNOWN, _pages
+from .mailbox_import import EXPORT_BATCH, ImportUnconfirmed, MailboxImport
 from .pim_target import GraphPimTarget
 from .session import Conflict, NotFound, Session, configuration
 
@@ -79,9 +114,18 @@ _EXPAND = [f"singleValueExtendedProperties($filter=id eq '{SHA256_PROPERTY}')"]
 #: Roles whose well-known folder receives copies: never the Outbox.
 _ROLE_NAMES = {role: name for name, role in WELL_KNOWN.items() if role is not Role.OUTBOX}
 _CATEGORY_MAX = 255
+#: Bytes of MIME staged and exported per request at most (the streams are held meanwhile).
+EXPORT_BYTES = 8 * 1024 * 1024
 #: Graph refuses request bodies over 4 MB; base64 makes 3 MB of MIME into 4 (``max_size=``).
 DEFAULT_MAX_SIZE = 3 * 1024 * 1024
 _ROOT = "msgfolderroot"
+#: The hidden folder where messages wait as drafts between their upload and their import.
+STAGING = "sovereign-migrate staging"
+#: Import modes (``import=``): through a FastTransfer stream, or a MIME draft as it is.
+FTS, DRAFT_MODE = "fts", "draft"
+#: Mailboxes whose staging folder this process has emptied of a dead run's leftovers.
+_SWEPT: set[tuple[str, str]] = set()
+_SWEPT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -138,6 +182,13 @@ def properties_of(flags: frozenset[str], sha256: str | None = None) -> Message:
     return patch
 
 
+def last_verb_of(flags: frozenset[str]) -> int | None:
+    """PidTagLastVerbExecuted for ``\\Answered`` (replied) or else ``$Forwarded``."""
+    if ANSWERED in flags:
+        return fts.VERB_REPLIED
+    return fts.VERB_FORWARDED if FORWARDED in flags else None
+
+
 def message_id(message: MailMessage) -> str | None:
     """The ``Message-ID`` header of the bytes (headers only parsed), as Graph shows it."""
     head = message.content.read().split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
@@ -149,13 +200,17 @@ def message_id(message: MailMessage) -> str | None:
 class GraphTarget(MailTarget, GraphPimTarget):
     """Writes mail folders and messages into one Microsoft 365 mailbox (see the module doc)."""
 
-    def __init__(self, session: Session, max_size: int | None = DEFAULT_MAX_SIZE) -> None:
+    def __init__(self, session: Session, max_size: int | None = DEFAULT_MAX_SIZE,
+                 mode: str = FTS) -> None:
         self._session = session
         self._user = session.settings.user
         self._max_size = max_size
+        self._mode = mode
         self._roles: dict[Role, str] = {}
         self._places: dict[tuple[str, ...], _Place] = {}
-        self.uploads = 0  # messages POSTed by this target (for reports and tests)
+        self._io = MailboxImport(session) if mode == FTS else None
+        self._staging: _Place | None = None
+        self.uploads = 0  # messages written by this target (for reports and tests)
 
     def _users(self, client):
         return client.users.by_user_id(self._user)
@@ -227,19 +282,208 @@ class GraphTarget(MailTarget, GraphPimTarget):
     # --- messages --------------------------------------------------------------------------
 
     def append(self, folder: Folder, message: MailMessage) -> str:
+        if self._io is not None:
+            outcome = self._import_batch(folder, [message])[0]
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
         place = self._place(folder.path, folder.role)
         found = self._claim(place, message)
         if found is not None:
             return found
-        if self._max_size and message.size > self._max_size:
-            raise TooLargeError(f"{message.size} bytes: over the {self._max_size} bytes of MIME "
-                                "a Graph request may carry (4 MB once in base64; max_size=)")
+        self._check_size(message)
         where = folder.display()
-        key = self._create(place, message, where)
+        key = self._create(place, message, where)  # import=draft: the MIME draft is the copy
         self.uploads += 1
         place.claimed.add(key)
         self._patch(key, properties_of(message.flags, message.sha256), where)
         return key
+
+    def append_batch(self, folder: Folder,
+                     messages: list[MailMessage]) -> list[str | MigrateError]:
+        """With import=fts, the drafts of up to 20 messages (and about ``EXPORT_BYTES``) are
+        exported by one request; import=draft writes them one by one."""
+        if self._io is None:
+            return super().append_batch(folder, messages)
+        outcomes: list[str | MigrateError] = []
+        chunk: list[MailMessage] = []
+        for message in messages:
+            chunk.append(message)
+            if len(chunk) == EXPORT_BATCH or sum(m.size for m in chunk) >= EXPORT_BYTES:
+                outcomes += self._import_batch(folder, chunk)
+                chunk = []
+        if chunk:
+            outcomes += self._import_batch(folder, chunk)
+        return outcomes
+
+    def _check_size(self, message: MailMessage) -> None:
+        if self._max_size and message.size > self._max_size:
+            raise TooLargeError(f"{message.size} bytes: over the {self._max_size} bytes of MIME "
+                                "a Graph request may carry (4 MB once in base64; max_size=)")
+
+    # --- import=fts: staging draft → export → patched stream → import ----------------------
+
+    def _import_batch(self, folder: Folder,
+                      messages: list[MailMessage]) -> list[str | MigrateError]:
+        """Steps 1 to 6 of the module doc for a few messages: each staged, all exported at
+        once, each imported; every staging draft deleted whatever happens. An error that
+        concerns the whole target (ConnectError) is raised, others are the item's outcome."""
+        place = self._place(folder.path, folder.role)
+        where = folder.display()
+        outcomes: list[str | MigrateError | None] = [None] * len(messages)
+        drafts: dict[int, str] = {}  # message index → its staging draft, until deleted
+        try:
+            for n, message in enumerate(messages):
+                with _outcome(outcomes, n):
+                    found = self._claim(place, message)
+                    if found is not None:
+                        outcomes[n] = found
+                    else:
+                        drafts[n] = self._stage(message, where)
+            exported: dict[str, bytes | ItemError] = {}
+            if drafts:
+                try:
+                    exported = self._io.export(list(drafts.values()))
+                except ConnectError:
+                    raise
+                except MigrateError as exc:
+                    exported = dict.fromkeys(drafts.values(), exc)
+            imported: dict[int, str] = {}  # index → the id the import returned
+            for n, draft in list(drafts.items()):
+                with _outcome(outcomes, n):
+                    key, final = self._import_one(place, messages[n], exported[draft], where)
+                    if final:
+                        outcomes[n] = key
+                    else:
+                        imported[n] = key
+                        self.uploads += 1
+                self._unstage(drafts.pop(n))
+            if imported:
+                self._translate(place, imported, outcomes, where)
+        finally:
+            for draft in drafts.values():
+                with contextlib.suppress(Exception):
+                    self._io.delete(draft)
+        return outcomes  # type: ignore[return-value]
+
+    def _stage(self, message: MailMessage, where: str) -> str:
+        """Steps 1 and 2: the MIME as a draft in the staging folder, its properties set."""
+        self._check_size(message)
+        staging = self._staging_place()
+        draft = self._create(staging, message, where)
+        staging.claimed.add(draft)
+        try:
+            self._patch(draft, properties_of(message.flags, message.sha256), where)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._io.delete(draft)
+            raise
+        return draft
+
+    def _import_one(self, place: _Place, message: MailMessage,
+                    exported: bytes | MigrateError, where: str) -> tuple[str, bool]:
+        """Steps 4 and 5: the exported stream marked as received, imported (see
+        ``_imported``)."""
+        if isinstance(exported, MigrateError):
+            raise exported
+        data = fts.mark_received(exported, read=SEEN in message.flags,
+                                 delivered=message.internal_date,
+                                 draft=DRAFT in message.flags,
+                                 last_verb=last_verb_of(message.flags))
+        return self._imported(place, message, data, where)
+
+    def _unstage(self, draft: str) -> None:
+        """Step 6; a failure leaves the draft to the next run's sweep, the copy is done."""
+        try:
+            self._io.delete(draft)
+        except ConnectError:
+            raise
+        except MigrateError as exc:
+            log.warning("a staging draft could not be deleted (%s); the next run deletes it",
+                        exc)
+
+    def _imported(self, place: _Place, message: MailMessage, data: bytes,
+                  where: str) -> tuple[str, bool]:
+        """Import the stream once: the id the import returned (False: still to translate),
+        or (True) the copy an import whose answer was lost left, looked for in the folder
+        listed afresh before the stream is sent again."""
+        for attempt in range(2):
+            try:
+                return self._io.import_item(place.id, data, where), False
+            except ImportUnconfirmed:
+                place.index, place.empty = None, False  # list it: the import may be there
+                found = self._claim(place, message)
+                if found is not None:
+                    log.info("%s: an import whose answer was lost is taken, not repeated",
+                             where)
+                    return found, True
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _translate(self, place: _Place, imported: dict[int, str], outcomes: list,
+                   where: str) -> None:
+        """Step 5's end: the immutable ids of what was imported, in one request. Not
+        translated: a passing failure, and the folder listed again, where the copy will be
+        recognised by its sha256 when the engine retries."""
+        try:
+            keys, reason = self._io.immutable(list(imported.values())), "no id given"
+        except ConnectError:
+            raise
+        except MigrateError as exc:
+            keys, reason = {}, str(exc)
+        for n, returned in imported.items():
+            if returned in keys:
+                outcomes[n] = keys[returned]
+                place.claimed.add(keys[returned])
+            else:
+                place.index, place.empty = None, False
+                outcomes[n] = RetryableError(f"{where!r}: imported, but its id could not be "
+                                             f"translated ({reason}); looked for again")
+
+    def _staging_place(self) -> _Place:
+        """Our hidden staging folder, found or created, emptied once per process of what a
+        killed run left there."""
+        if self._staging is None:
+            path = (STAGING,)
+            found = self._find_child(_ROOT, path)
+            if found is None:
+                body = MailFolder(display_name=STAGING, is_hidden=True)
+                try:
+                    made = self._session.call(
+                        "creating the staging folder", lambda c: self._users(c).mail_folders
+                        .by_mail_folder_id(_ROOT).child_folders.post(body))
+                    found = _Place(made.id, True)
+                except Conflict:  # made meanwhile by another writer
+                    found = self._find_child(_ROOT, path)
+                    if found is None:
+                        raise ItemError("cannot create the staging folder: the server says "
+                                        "it exists but does not list it") from None
+            self._sweep(found)
+            self._staging = found
+        return self._staging
+
+    def _sweep(self, staging: _Place) -> None:
+        """Delete for good the drafts a killed run left in the staging folder, once per
+        process and mailbox, before any writer of this process stages a draft there (the
+        lock is held throughout: the others wait rather than lose a draft in flight)."""
+        key = (self._session.settings.graph_url, self._user.lower())
+        with _SWEPT_LOCK:
+            if key not in _SWEPT and not staging.empty:
+                query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+                    select=["id"], top=self._session.settings.page_size)
+                builder = self._session.client.users.by_user_id(self._user).mail_folders \
+                    .by_mail_folder_id(staging.id).messages
+                first = functools.partial(builder.get, configuration(query))
+                left = [item.id for item in _pages(
+                    self._session, "listing the staging folder", first,
+                    lambda url: _Immutable(builder.with_url(url)))]
+                for item in left:
+                    self._io.delete(item)
+                if left:
+                    log.info("deleted %d staging drafts left by an interrupted run", len(left))
+            _SWEPT.add(key)  # found empty or emptied: what comes there now is this process's
+        staging.empty = True
 
     def _create(self, place: _Place, message: MailMessage, where: str) -> str:
         """POST the MIME (base64, ``text/plain``) into the folder; the new message's id.
@@ -331,7 +575,8 @@ class GraphTarget(MailTarget, GraphPimTarget):
         return None
 
     def _index(self, place: _Place) -> None:
-        """sha256 → ids (and unmarked drafts by Message-ID) of the folder, listed once."""
+        """sha256 → ids (and, for import=draft, unmarked drafts by Message-ID) of the folder,
+        listed once."""
         if place.index is not None:
             return
         index: dict[str, list[str]] = {}
@@ -348,12 +593,30 @@ class GraphTarget(MailTarget, GraphPimTarget):
                 value = _sha256_of(item)
                 if value:
                     index.setdefault(value, []).append(item.id)
-                elif item.is_draft and item.internet_message_id:
+                elif item.is_draft and item.internet_message_id and self._io is None:
                     orphans.setdefault(item.internet_message_id, []).append(item.id)
         place.index, place.orphans = index, orphans  # only once complete
 
     def close(self, complete: bool = True) -> None:
-        self._session.close()
+        try:
+            if self._io is not None:
+                self._io.close()
+        finally:
+            self._session.close()
+
+
+@contextlib.contextmanager
+def _outcome(outcomes: list, n: int):
+    """Record an item's own failure as its outcome (ConnectError concerns the whole target
+    and goes up); as ``MailTarget.append_batch`` does."""
+    try:
+        yield
+    except ConnectError:
+        raise
+    except MigrateError as exc:
+        outcomes[n] = exc
+    except OSError as exc:
+        outcomes[n] = ItemError(f"{exc.strerror or exc}")
 
 
 def _sha256_of(item: Message) -> str | None:
