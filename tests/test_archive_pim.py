@@ -234,7 +234,7 @@ def test_verify_lists_missing_differing_and_extra_entries(archive_a, tmp_path) -
     report = json.loads((tmp_path / "v.json").read_text("utf-8"))
     assert report["ok"] is False
     assert report["pim_totals"]["calendar"] == {"entries": 6, "match": 4, "differ": 1,
-                                                "missing": 1, "extra": 0}
+                                                "transformed": 0, "missing": 1, "extra": 0}
     assert report["pim_totals"]["contacts"]["extra"] == 1
     items = {(i["outcome"], i["subject"]) for i in report["items"] if i["kind"] != "mail"}
     assert items == {("missing", "réunion 5"), ("differ", EVENT_SUMMARY),
@@ -365,7 +365,8 @@ def test_roundtrip_certifies_calendars_and_contacts(archive_a, tmp_path) -> None
     assert "Calendars and contacts: 8 of 8 entries came back byte-identical." in done.stdout
     cert = json.loads(Path(prefix + ".json").read_text("utf-8"))
     assert cert["calendars_contacts"] == {"entries": 8, "returned": 8,
-                                          "carried": ["calendar", "contacts"], "lost": 0}
+                                          "carried": ["calendar", "contacts"], "lost": 0,
+                                          "translated": 0}
     assert cert["archive"]["entries_sha256"] == cert["returned"]["entries_sha256"]
     page = html.unescape(Path(prefix + ".fr.html").read_text("utf-8"))
     assert "Événements d'agenda et contacts revenus" in page
