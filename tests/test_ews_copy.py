@@ -176,10 +176,10 @@ def test_paged_listing_and_busy_server_mid_run_complete(server, mailbox, tmp_pat
                    "--state", str(tmp_path / "state.db"), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     assert server.requests["busy"] == 3
-    assert server.requests["SyncFolderItems"] == 8  # each mail folder listed in one page
-    # Mail folders are counted from the folder listing; the one FindItem lists the
-    # calendar's entries (calendars and contacts are listed whole, without sync).
-    assert server.requests["FindItem"] == 1
+    # each mail folder and the calendar listed in one page; folders are counted from the
+    # folder listing, so nothing is listed by FindItem
+    assert server.requests["SyncFolderItems"] == 9
+    assert server.requests["FindItem"] == 0
     assert archived(tmp_path / "A") == expected(mailbox)
 
 
