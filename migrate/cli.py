@@ -465,7 +465,7 @@ def _print_status(obj: Context, rows) -> None:
                      done=f"{job.messages_done}/{job.messages_total}",
                      size=f"{human_size(job.bytes_done)}/{human_size(job.bytes_total)}",
                      errors=job.errors,
-                     rate=t("status.rate", rate=row.rate) if row.rate else "-",
+                     rate=t("status.rate", rate=row.rate) if job.status == "running" else "-",
                      eta=duration_text(eta) if eta is not None else "-",
                      name=job.label or f"{job.source} → {job.target}"))
     states: dict[str, int] = {}
