@@ -136,10 +136,12 @@ def _job_failed(state: StateDB, batch_id: int, spec: JobSpec, job_id: int, code:
 def run_batch(specs: list[JobSpec], state: StateDB, config_path: str | None,
               key: str, jobs_file: str, parallel: int,
               on_finished: Callable[[JobOutcome, int, int], None] | None = None,
-              ) -> BatchResult:
+              on_started: Callable[[BatchResult], None] | None = None) -> BatchResult:
     """Run every pair of a checked jobs file, ``parallel`` worker processes at a time.
 
-    ``on_finished(outcome, finished, total)`` is called in this process as each pair ends.
+    ``on_started(result)`` is called once the pass is set up (``resumed``, ``skipped``
+    known), ``on_finished(outcome, finished, total)`` as each pair ends, both in this
+    process.
     """
     batch_id, resumed = state.open_batch(key, jobs_file)
     result = BatchResult(batch_id, resumed)
@@ -148,13 +150,15 @@ def run_batch(specs: list[JobSpec], state: StateDB, config_path: str | None,
         job_id = state.job(spec.source_display, spec.target_display, spec.label)
         if spec.label:
             state.update_job(job_id, label=spec.label)
-        if state.batch_entry(batch_id, job_id, spec.line) == BatchStatus.DONE:
+        if state.batch_entry(batch_id, job_id, spec.line, spec.to_dict()) == BatchStatus.DONE:
             result.skipped.append(spec)
             continue
         state.update_job(job_id, status=JobStatus.PENDING)
         queue.append((spec, job_id))
     state.audit("batch-started", batch_id, jobs=len(queue), skipped=len(result.skipped),
                 resumed=resumed)
+    if on_started is not None:
+        on_started(result)
     queue.reverse()
     total = len(queue)
     running: dict[object, tuple[multiprocessing.process.BaseProcess, JobSpec, int]] = {}

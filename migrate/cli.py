@@ -517,10 +517,12 @@ def batch(obj: Context, jobs_file: str, parallel: int, check: bool, state_path: 
                          copied=outcome.copied, failed=outcome.failed,
                          seconds=outcome.seconds, error=outcome.error or ""))
 
+        def started(result) -> None:
+            if result.resumed:
+                click.echo(t("batch.resumed", skipped=len(result.skipped)))
+
         result = run_batch(specs, state, obj.config_path, pass_key(jobs_file, window),
-                           jobs_file, parallel, finished)
-        if result.resumed:
-            click.echo(t("batch.resumed", skipped=len(result.skipped)))
+                           jobs_file, parallel, finished, started)
         if result.interrupted:
             click.echo(t("batch.interrupted"))
         click.echo(t("batch.summary", jobs=len(result.outcomes),

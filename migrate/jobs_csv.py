@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,6 +46,18 @@ class JobSpec:
     def name(self) -> str:
         """How reports name this mailbox: its label, else its source."""
         return self.label or self.source_display
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for the state DB (no secret: the file cannot hold any)."""
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> JobSpec:
+        """The spec ``to_dict`` stored (what a worker reading the state DB runs)."""
+        values = {name: tuple(value) if isinstance(value, list) else value
+                  for name, value in data.items() if name in cls.__dataclass_fields__}
+        return cls(**values)
 
 
 class JobsFileError(ConfigError):

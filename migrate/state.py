@@ -168,6 +168,7 @@ class BatchEntry(Base):
     batch_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
     line: Mapped[int] = mapped_column(default=0)  # its line in the jobs file
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)  # the row, as a worker needs it
     status: Mapped[str] = mapped_column(String(16), default=BatchStatus.PENDING)
     started: Mapped[datetime | None]
     finished: Mapped[datetime | None]
@@ -533,8 +534,11 @@ class StateDB:
                     break
         return self.start_run("batch", None, None, {"pass": pass_key, "file": jobs_file}), False
 
-    def batch_entry(self, batch_id: int, job_id: int, line: int) -> BatchStatus:
-        """The status of ``job_id`` in this batch, its row created on first sight."""
+    def batch_entry(self, batch_id: int, job_id: int, line: int,
+                    spec: dict[str, object]) -> BatchStatus:
+        """The status of ``job_id`` in this batch, its row created on first sight; ``spec``
+        is the jobs file's row (endpoint names or URLs without secrets, options), so that
+        whatever runs the job needs nothing else."""
         with self.session() as session, session.begin():
             row = session.scalar(select(BatchEntry).where(BatchEntry.batch_id == batch_id,
                                                           BatchEntry.job_id == job_id))
@@ -542,7 +546,7 @@ class StateDB:
                 row = BatchEntry(batch_id=batch_id, job_id=job_id, line=line,
                                  status=BatchStatus.PENDING)
                 session.add(row)
-            row.line = line
+            row.line, row.spec = line, spec
             return BatchStatus(row.status)
 
     def batch_entry_row(self, batch_id: int, job_id: int) -> BatchEntry | None:

@@ -154,11 +154,12 @@ def wait_until_running(batch: subprocess.Popen, state: Path, also_done: bool = F
 
 
 def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_resumes_it(dovecot, tmp_path):
-    messages = [synthetic_message(3000 + n, 2000) for n in range(120)]
-    config, jobs, pairs = make_pairs(dovecot, tmp_path, "c", 4, messages)
+    messages = [synthetic_message(3000 + n, 2000) for n in range(150)]
+    config, jobs, pairs = make_pairs(dovecot, tmp_path, "c", 8, messages)
     state = tmp_path / "state.db"
-    batch = start_batch(config, jobs, state, 2)
+    batch = start_batch(config, jobs, state, 1)
     wait_until_running(batch, state)
+    assert batch.poll() is None, "the batch ended before Ctrl-C: give it more to copy"
     batch.send_signal(signal.SIGINT)
     out, err = batch.communicate(timeout=60)
     assert batch.returncode == 130, out + err
@@ -248,3 +249,27 @@ def test_status_on_an_empty_state_says_so(tmp_path, lang):
     done = run_cli("--lang", lang, "status", "--state", str(tmp_path / "none.db"))
     assert done.returncode == 0
     assert ("No job" if lang == "en" else "Aucune tâche") in done.stdout
+
+
+def test_a_pair_that_cannot_log_in_fails_alone_and_is_reported(dovecot, tmp_path):
+    config, jobs, pairs = make_pairs(dovecot, tmp_path, "f", 3,
+                                     [synthetic_message(7000 + n, 300) for n in range(3)])
+    text = config.read_text().replace(f"[endpoints.{pairs[1][1]}]\nurl = \"imap://{pairs[1][1]}",
+                                      f"[endpoints.{pairs[1][1]}]\nurl = \"imap://nobody-here")
+    config.write_text(text)
+    state = tmp_path / "state.db"
+    done = run_cli("--config", str(config), "batch", str(jobs), "--jobs", "3",
+                   "--state", str(state), env=ENV)
+    assert done.returncode == 3, done.stdout + done.stderr  # as copy: could not log in
+    assert "3 pairs run, 2 done, 1 not done" in done.stdout
+    assert "Agent f01: FAILED" in done.stdout
+    for n in (0, 2):
+        assert mail_at(dovecot, pairs[n][1]) == mail_at(dovecot, pairs[n][0])
+
+    table = tmp_path / "report.csv"
+    assert run_cli("report", "--state", str(state), "--csv", str(table)).returncode == 0
+    with table.open(encoding="utf-8-sig", newline="") as handle:
+        rows = {row["label"]: row for row in csv.DictReader(handle)}
+    assert rows["Agent f01"]["state"] == "aborted" and rows["Agent f01"]["error"]
+    assert rows["Agent f00"]["state"] == "done" and not rows["Agent f00"]["error"]
+    assert PASSWORD not in table.read_text(encoding="utf-8-sig")

@@ -10,7 +10,7 @@ from conftest import run_cli, synthetic_message, write_mbox
 from migrate.endpoint import Config
 from migrate.engine import DateWindow
 from migrate.errors import ConfigError
-from migrate.jobs_csv import JobsFileError, load_jobs
+from migrate.jobs_csv import JobsFileError, JobSpec, load_jobs
 
 CONFIG = """
 [endpoints.mairie-exchange]
@@ -140,3 +140,15 @@ def test_the_cli_rejects_a_bad_file_before_copying_anything(tmp_path):
     assert "nothing was copied" in done.stderr
     assert not state.exists()
     assert not (tmp_path / "out-a").exists() and not (tmp_path / "out-b").exists()
+
+
+def test_check_only_validates_and_a_spec_round_trips_through_the_state(tmp_path, config):
+    jobs = jobs_file(tmp_path, "source,target,label,include\n"
+                               f"mbox:{tmp_path / 'a.mbox'},maildir:{tmp_path / 'a'},A,INBOX;X\n")
+    state = tmp_path / "state.db"
+    done = run_cli("batch", str(jobs), "--check", "--state", str(state))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 pairs, all valid" in done.stdout
+    assert not state.exists() and not (tmp_path / "a").exists()
+    spec = load_jobs(jobs, config)[0]
+    assert JobSpec.from_dict(spec.to_dict()) == spec
