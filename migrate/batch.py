@@ -111,6 +111,7 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int) -> Job
                                  bytes=result.bytes)
         return outcome
     except KeyboardInterrupt:
+        state.update_job(job_id, status=JobStatus.INTERRUPTED)
         state.update_batch_entry(batch_id, job_id, status=BatchStatus.INTERRUPTED,
                                  finished=utcnow(), exit_code=INTERRUPTED,
                                  error="interrupted (Ctrl-C); the next run resumes it")
@@ -208,10 +209,13 @@ def _stop(state: StateDB, batch_id: int, running: dict) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+        entry = state.batch_entry_row(batch_id, job_id)
+        if entry is not None and entry.status in (BatchStatus.DONE, BatchStatus.FAILED):
+            continue  # it ended on its own just before it was asked to stop
         state.update_batch_entry(batch_id, job_id, status=BatchStatus.INTERRUPTED,
                                  finished=utcnow(), exit_code=INTERRUPTED,
                                  error="interrupted; the next run resumes it")
-        state.update_job(job_id, status=JobStatus.ABORTED)
+        state.update_job(job_id, status=JobStatus.INTERRUPTED)
 
 
 def _collect(state: StateDB, batch_id: int, spec: JobSpec, job_id: int,
@@ -231,7 +235,7 @@ def _collect(state: StateDB, batch_id: int, spec: JobSpec, job_id: int,
     error = f"the worker process died ({how}); the next run resumes this job"
     state.update_batch_entry(batch_id, job_id, status=BatchStatus.FAILED, finished=utcnow(),
                              exit_code=1, error=error)
-    state.update_job(job_id, status=JobStatus.ABORTED)
+    state.update_job(job_id, status=JobStatus.INTERRUPTED)
     return JobOutcome(spec, job_id, BatchStatus.FAILED, 1, error=error)
 
 

@@ -315,6 +315,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.state.done": {"en": "done", "fr": "terminée"},
     "status.state.failed": {"en": "failed", "fr": "en échec"},
     "status.state.aborted": {"en": "stopped", "fr": "arrêtée"},
+    "status.state.interrupted": {"en": "interrupted", "fr": "interrompue"},
     "batch.checked": {"en": "Jobs file {path}: {jobs} pairs, all valid.",
                       "fr": "Fichier de tâches {path} : {jobs} paires, toutes valides."},
     "batch.job.done": {

@@ -61,6 +61,7 @@ class JobStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"  # finished with failed items
     ABORTED = "aborted"  # stopped by an error that ended the job
+    INTERRUPTED = "interrupted"  # stopped on request (Ctrl-C) or killed; a rerun resumes it
 
 
 class BatchStatus(StrEnum):

@@ -166,7 +166,8 @@ def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_resumes_it(dovecot, tmp_path
     assert "Interrupted: run the same command again to resume." in out
     jobs_now = StateDB.open(state).jobs()
     assert not any(job.status == "running" or job.lease_owner for job in jobs_now)
-    assert any(job.status != "done" for job in jobs_now)
+    assert any(job.status == "interrupted" for job in jobs_now)
+    assert "interrupted" in run_cli("status", "--state", str(state)).stdout
 
     rerun = run_cli("--config", str(config), "batch", str(jobs), "--jobs", "2",
                     "--state", str(state), env=ENV)
