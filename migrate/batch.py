@@ -6,7 +6,7 @@ did: it is the one function a worker calls, here in a child process, later from 
 (PostgreSQL) queue. Processes, not threads: the engine is synchronous, and one job that
 crashes or is killed leaves the others running. Each child dies with its parent (Linux
 ``PR_SET_PDEATHSIG``), so a killed batch never leaves a copy running behind a rerun; a
-job's lease (``host:pid``) keeps a second process off a job that is still being copied.
+job's lease (``host:pid:start``) keeps a second process off a job that is still being copied.
 
 A rerun of the same pass (same file, same dates) after a kill or Ctrl-C resumes it: the
 pairs it finished are skipped, the others resume from the state. A rerun after a pass that
@@ -20,7 +20,6 @@ import ctypes
 import multiprocessing
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from .endpoint import Config, parse_endpoint
 from .engine import CopyOptions, DateWindow
 from .errors import MigrateError
 from .jobs_csv import JobSpec
-from .state import BatchStatus, JobStatus, StateDB, utcnow
+from .state import BatchStatus, JobStatus, StateDB, lease_owner, utcnow
 
 #: How long children get to stop cleanly after Ctrl-C before they are killed.
 STOP_GRACE = 30.0
@@ -87,7 +86,7 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int) -> Job
     from .registry import connector_for
 
     job_id = state.job(spec.source_display, spec.target_display, spec.label)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = lease_owner()
     started = time.monotonic()
     if not state.claim_job(job_id, owner):
         error = "another process is copying this pair right now; it was left to it"

@@ -563,7 +563,7 @@ class StateDB:
                             .values(**values))
 
     def claim_job(self, job_id: int, owner: str) -> bool:
-        """Take the job's lease for ``owner`` (``host:pid``); False if another process that
+        """Take the job's lease for ``owner`` (``lease_owner()``); False if another process that
         is still alive on this host holds it. One job never runs twice at once."""
         with self.session() as session, session.begin():
             held = session.scalar(select(Job.lease_owner).where(Job.id == job_id))
@@ -632,11 +632,31 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def lease_owner() -> str:
+    """This process as a lease owner: ``host:pid:start`` (the start time tells a process
+    from a later one that got the same pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid()) or ''}"
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, Linux), or None if it does not run
+    (a zombie, killed and not yet reaped, counts as not running)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
 def _owner_alive(owner: str) -> bool:
-    """Whether a lease owner ``host:pid`` still runs; another host's is assumed alive."""
-    host, _, pid = owner.rpartition(":")
+    """Whether a lease owner ``host:pid:start`` still runs; another host's is assumed
+    alive."""
+    host, pid, start = [*owner.split(":"), "", ""][:3]
     if host != socket.gethostname() or not pid.isdigit():
         return True
+    if Path("/proc/self/stat").exists():
+        current = _process_start(int(pid))
+        return current is not None and (not start or current == start)
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

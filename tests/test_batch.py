@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -78,6 +79,8 @@ def test_forty_pairs_eight_at_a_time_all_complete_verify_and_are_reported(doveco
     for source, target in pairs:
         assert verified(config, source, target), f"{source} → {target} differs"
         assert mail_at(dovecot, target) == mail_at(dovecot, source)
+    checked = run_cli("--config", str(config), "verify", *pairs[-1], env=ENV)  # the command
+    assert checked.returncode == 0 and "Nothing lost" in checked.stdout, checked.stdout
 
     status = run_cli("status", "--state", str(state))
     assert status.returncode == 0
@@ -110,7 +113,7 @@ def test_a_killed_batch_rerun_leaves_every_mailbox_complete_exactly_once(dovecot
     batch.send_signal(signal.SIGKILL)
     batch.wait()
     # The workers die with the batch: none keeps copying behind the rerun.
-    pids = [int(owner.rpartition(":")[2]) for owner in owners]
+    pids = [int(owner.split(":")[1]) for owner in owners]
     assert pids
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
@@ -274,3 +277,25 @@ def test_a_pair_that_cannot_log_in_fails_alone_and_is_reported(dovecot, tmp_path
     assert rows["Agent f01"]["state"] == "aborted" and rows["Agent f01"]["error"]
     assert rows["Agent f00"]["state"] == "done" and not rows["Agent f00"]["error"]
     assert PASSWORD not in table.read_text(encoding="utf-8-sig")
+
+
+def test_a_job_lease_keeps_others_off_while_its_owner_lives(tmp_path):
+    from migrate.state import _process_start, lease_owner
+
+    state = StateDB.open(tmp_path / "state.db")
+    job = state.job("mbox:/a.mbox", "maildir:/a")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        owner = f"{socket.gethostname()}:{sleeper.pid}:{_process_start(sleeper.pid)}"
+        assert state.claim_job(job, owner)
+        assert not state.claim_job(job, lease_owner())  # its owner runs
+        sleeper.kill()
+        time.sleep(0.2)  # killed, not yet reaped: a zombie is no owner
+        assert state.claim_job(job, lease_owner())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    reused = f"{socket.gethostname()}:{os.getpid()}:1"  # this pid, but another start time
+    state.release_job(job, lease_owner())
+    assert state.claim_job(job, reused)
+    assert state.claim_job(job, lease_owner())
