@@ -241,6 +241,8 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
     """Copy SOURCE to TARGET; resumable: run it again to finish or to catch up."""
     if dry_run:
         _plan(obj, source, target, state_path, map_files, include, exclude)
+        if since or before:
+            click.echo(obj.texts("plan.window", since=since or "-", before=before or "-"))
         return
     from . import engine
     from .observe import JsonLog, Observers, ProgressBars

@@ -316,6 +316,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.state.failed": {"en": "failed", "fr": "en échec"},
     "status.state.aborted": {"en": "stopped", "fr": "arrêtée"},
     "status.state.interrupted": {"en": "interrupted", "fr": "interrompue"},
+    "plan.window": {
+        "en": "This pass copies only messages received from {since} to before {before}; "
+              "the counts above are of whole folders.",
+        "fr": "Ce passage ne copie que les messages reçus du {since} jusqu'avant le "
+              "{before} ; les nombres ci-dessus sont ceux des dossiers entiers."},
     "batch.checked": {"en": "Jobs file {path}: {jobs} pairs, all valid.",
                       "fr": "Fichier de tâches {path} : {jobs} paires, toutes valides."},
     "batch.job.done": {

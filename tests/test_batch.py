@@ -244,6 +244,8 @@ def test_copy_since_and_before_window_a_pass_and_a_plain_rerun_completes_it(tmp_
     rest = run_cli(*args)
     assert rest.returncode == 0 and "Copied 10 messages" in rest.stdout, rest.stdout
     assert len(list(target.rglob("cur/*")) + list(target.rglob("new/*"))) == 20
+    plan = run_cli(*args, "--dry-run", "--before", "2023-01-02")
+    assert plan.returncode == 0 and "counts above are of whole folders" in plan.stdout
     bad = run_cli(*args, "--since", "demain")
     assert bad.returncode == 2 and "--since 'demain' is not a date" in bad.stderr
 
