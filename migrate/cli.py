@@ -87,6 +87,23 @@ def mapping_options(function):
     return function
 
 
+def window_options(function):
+    """``--since`` / ``--before``: the received dates a pre-stage or delta pass copies."""
+    function = click.option("--before", metavar="DATE",
+                            help="Copy only messages received before DATE (YYYY-MM-DD, "
+                                 "local midnight): a pre-stage pass.")(function)
+    function = click.option("--since", metavar="DATE",
+                            help="Copy only messages received on or after DATE "
+                                 "(YYYY-MM-DD).")(function)
+    return function
+
+
+def _window(since: str | None, before: str | None):
+    from .engine import DateWindow
+
+    return DateWindow.parse(since, before)
+
+
 def _options(map_files, include, exclude, label=None):
     from .engine import CopyOptions
     from .mapping import FolderMapping
@@ -214,14 +231,18 @@ def plan(obj: Context, source: str, target: str, state_path: str, map_files, inc
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--log-json", type=click.Path(dir_okay=False),
               help="Append one JSON object per event to FILE (for a SIEM).")
+@window_options
 @report_options
 @click.pass_obj
 def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str, map_files,
          include, exclude, label: str | None, connections: int, delete: bool, quiet: bool,
-         log_json: str | None, report_json: str | None, report_html: str | None) -> None:
+         log_json: str | None, since: str | None, before: str | None,
+         report_json: str | None, report_html: str | None) -> None:
     """Copy SOURCE to TARGET; resumable: run it again to finish or to catch up."""
     if dry_run:
         _plan(obj, source, target, state_path, map_files, include, exclude)
+        if since or before:
+            click.echo(obj.texts("plan.window", since=since or "-", before=before or "-"))
         return
     from . import engine
     from .observe import JsonLog, Observers, ProgressBars
@@ -231,6 +252,7 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
         options = _options(map_files, include, exclude, label)
         options.connections = connections
         options.delete = delete
+        options.window = _window(since, before)
         src, dst = obj.connector(source), obj.connector(target)
         state = StateDB.open(state_path)
         observers = []
@@ -421,26 +443,134 @@ def roundtrip(obj: Context, archive_path: str, via: str, out: str | None, force:
 @state_option
 @click.pass_obj
 def status(obj: Context, state_path: str) -> None:
-    """Show every job of the state database (works while a copy runs)."""
+    """Show every job of the state database: state, progress, errors, rate and ETA (works
+    from another terminal while a copy or a batch runs)."""
     from .state import StateDB
 
     def run() -> None:
-        t = obj.texts
         if not _state_exists(state_path):
-            click.echo(t("status.none", state=state_path))
+            click.echo(obj.texts("status.none", state=state_path))
             return
-        rows = StateDB.open(state_path).jobs()
+        rows = StateDB.open(state_path).job_progress()
         if not rows:
-            click.echo(t("status.none", state=state_path))
+            click.echo(obj.texts("status.none", state=state_path))
             return
-        names = t.raw("status.columns")
-        click.echo(t("status.header", id=names[0], status=names[1], done=names[2],
-                     size=names[3], errors=names[4], source=names[5], target=names[6]))
-        for row in rows:
-            click.echo(t("status.header", id=row.id, status=row.status,
-                         done=f"{row.messages_done}/{row.messages_total}",
-                         size=f"{human_size(row.bytes_done)}/{human_size(row.bytes_total)}",
-                         errors=row.errors, source=row.source, target=row.target))
+        _print_status(obj, rows)
+
+    _run(run)
+
+
+def _print_status(obj: Context, rows) -> None:
+    """The status table: one line per job, then the totals."""
+    from .report.batch import duration_text
+
+    t = obj.texts
+    names = t.raw("status.columns")
+    click.echo(t("status.row", id=names[0], status=names[1], done=names[2], size=names[3],
+                 errors=names[4], rate=names[5], eta=names[6], name=names[7]))
+    for row in rows:
+        job = row.job
+        eta = row.eta_seconds
+        click.echo(t("status.row", id=job.id, status=t(f"status.state.{job.status}"),
+                     done=f"{job.messages_done}/{job.messages_total}",
+                     size=f"{human_size(job.bytes_done)}/{human_size(job.bytes_total)}",
+                     errors=job.errors,
+                     rate=t("status.rate", rate=row.rate) if job.status == "running" else "-",
+                     eta=duration_text(eta) if eta is not None else "-",
+                     name=job.label or f"{job.source} → {job.target}"))
+    states: dict[str, int] = {}
+    for row in rows:
+        states[row.job.status] = states.get(row.job.status, 0) + 1
+    click.echo(t("status.total", jobs=len(rows),
+                 states=", ".join(f"{t(f'status.state.{name}')} {count}"
+                                  for name, count in sorted(states.items())),
+                 done=sum(r.job.messages_done for r in rows),
+                 total=sum(r.job.messages_total for r in rows),
+                 size=human_size(sum(r.job.bytes_done for r in rows))))
+
+
+@main.command()
+@click.argument("jobs_file", metavar="JOBS.csv", type=click.Path(dir_okay=False))
+@click.option("--jobs", "-j", "parallel", type=click.IntRange(1, 256), default=4,
+              show_default=True, help="Pairs copied at once, each in its own process.")
+@click.option("--check", is_flag=True,
+              help="Check the jobs file (columns, endpoints, dates, duplicates) and stop.")
+@state_option
+@window_options
+@click.pass_obj
+def batch(obj: Context, jobs_file: str, parallel: int, check: bool, state_path: str,
+          since: str | None, before: str | None) -> None:
+    """Copy every SOURCE → TARGET pair of a CSV file, N at a time; rerun to resume.
+
+    The header names the columns: source and target (endpoint names from the config file,
+    or URLs without a password), and optionally label, include, exclude, map (several
+    values separated by ';'), since and before. The whole file is checked first; a row
+    with a problem stops the run before anything is copied. With --since/--before this is
+    a pre-stage pass; without, a full (delta) pass that copies only what is new.
+    """
+    from .batch import pass_key, run_batch
+    from .jobs_csv import load_jobs
+    from .state import StateDB
+
+    def run() -> int:
+        t = obj.texts
+        window = _window(since, before)
+        specs = load_jobs(jobs_file, obj.config(), window)
+        click.echo(t("batch.checked", path=jobs_file, jobs=len(specs)))
+        if check:
+            return 0
+        state = StateDB.open(state_path)
+
+        def finished(outcome, done: int, total: int) -> None:
+            key = f"batch.job.{outcome.status}"
+            click.echo(t(key, done=done, total=total, name=outcome.spec.name,
+                         copied=outcome.copied, failed=outcome.failed,
+                         seconds=outcome.seconds, error=outcome.error or ""))
+
+        def started(result) -> None:
+            if result.resumed:
+                click.echo(t("batch.resumed", skipped=len(result.skipped)))
+
+        result = run_batch(specs, state, obj.config_path, pass_key(jobs_file, window),
+                           jobs_file, parallel, finished, started)
+        if result.interrupted:
+            click.echo(t("batch.interrupted"))
+        click.echo(t("batch.summary", jobs=len(result.outcomes),
+                     done=sum(o.status == "done" for o in result.outcomes),
+                     failed=sum(o.status != "done" for o in result.outcomes),
+                     copied=sum(o.copied for o in result.outcomes),
+                     items=sum(o.failed for o in result.outcomes)))
+        return result.exit_code
+
+    sys.exit(_run(run))
+
+
+@main.command()
+@state_option
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write the per-mailbox report as one HTML page to FILE.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
+              help="Write the per-mailbox report as CSV (one row per mailbox) to FILE.")
+@click.pass_obj
+def report(obj: Context, state_path: str, html_path: str | None, csv_path: str | None) -> None:
+    """Per-mailbox report from the state database, for the helpdesk: counts, sizes,
+    durations, failed items and why."""
+    from .errors import ConfigError
+    from .report.batch import mailbox_rows, write_mailbox_csv, write_mailbox_html
+    from .state import StateDB
+
+    def run() -> None:
+        if not html_path and not csv_path:
+            raise ConfigError("say where to write the report: --html FILE and/or --csv FILE")
+        if not _state_exists(state_path):
+            raise ConfigError(f"no state database at {state_path}")
+        rows = mailbox_rows(StateDB.open(state_path))
+        if html_path:
+            write_mailbox_html(rows, html_path, obj.texts)
+            click.echo(obj.texts("report.written", path=html_path))
+        if csv_path:
+            write_mailbox_csv(rows, csv_path)
+            click.echo(obj.texts("report.written", path=csv_path))
 
     _run(run)
 

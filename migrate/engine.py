@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from .chatcopy import ChatCopier
 from .connector import (
@@ -35,14 +36,72 @@ from .connector import (
     PimSource,
     PimTarget,
 )
-from .errors import CapabilityError, ConnectError, ItemError, MigrateError, RetryableError
+from .errors import (
+    CapabilityError,
+    ConfigError,
+    ConnectError,
+    ItemError,
+    MigrateError,
+    RetryableError,
+)
 from .mapping import FolderMapping
 from .model import Collection, Folder, MailMessage
 from .observe import Observer
 from .pimcopy import PimCopier, recorded_path
 from .readahead import batches, read_ahead
 from .results import CopyResult, Failure, FolderResult
-from .state import ItemStatus, JobStatus, StateDB
+from .state import ItemStatus, JobStatus, StateDB, utcnow
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """``--since`` / ``--before``: the internal (received) dates a pass copies.
+
+    ``since`` is inclusive, ``before`` exclusive, both timezone-aware. A message whose date
+    is unknown is taken by a ``--since`` pass (nothing says it is old) and left by a
+    ``--before`` pass (nothing says it is old enough): the final pass, without dates,
+    takes whatever a windowed pass left.
+    """
+
+    since: datetime | None = None
+    before: datetime | None = None
+
+    @classmethod
+    def parse(cls, since: str | None, before: str | None) -> DateWindow:
+        """A window from ``YYYY-MM-DD`` or ISO 8601 texts; a date without a time zone is
+        midnight on this machine's clock. Raises ``ConfigError`` naming the bad one."""
+        window = cls(parse_pass_date(since, "--since"), parse_pass_date(before, "--before"))
+        if window.since and window.before and window.since >= window.before:
+            raise ConfigError(f"--since {since} is not before --before {before}: "
+                              "this pass would copy nothing")
+        return window
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None or self.before is not None
+
+    def holds(self, message: MailMessage) -> bool:
+        """Whether this pass copies ``message``."""
+        date = message.internal_date
+        if date is None:
+            return self.before is None
+        if date.tzinfo is None:  # a naive date is taken as UTC
+            date = date.replace(tzinfo=UTC)
+        if self.since is not None and date < self.since:
+            return False
+        return self.before is None or date < self.before
+
+
+def parse_pass_date(text: str | None, name: str) -> datetime | None:
+    """``text`` (``YYYY-MM-DD`` or ISO 8601) as an aware datetime, local time if naive."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} is not a date (expected YYYY-MM-DD, e.g. "
+                          "2026-11-01)") from None
+    return value if value.tzinfo is not None else value.astimezone()
 
 
 @dataclass
@@ -57,6 +116,7 @@ class CopyOptions:
     label: str | None = None
     connections: int = 1  # folders copied at once, each over its own reader and writer
     delete: bool = False  # carry deletions at the source to the target (else recorded only)
+    window: DateWindow = field(default_factory=DateWindow)  # --since / --before
 
 
 @dataclass
@@ -251,6 +311,13 @@ class Copier:
                      stats: FolderStats) -> None:
         folder_id, cursor = self.state.folder(self.job_id, src.path, dst.path,
                                               dst.role.value if dst.role else None)
+        window = self.options.window
+        saved_cursor = cursor
+        if window.active:
+            # A windowed pass leaves messages behind on purpose: it lists the whole folder
+            # (the state skips what is done) and neither uses nor moves the cursor, so the
+            # next pass still sees everything this one left.
+            cursor = None
         self.state.set_folder_totals(folder_id, stats.messages, stats.bytes)
         result = FolderResult(src, dst)
         self.result.folders.append(result)
@@ -259,7 +326,10 @@ class Copier:
         complete = True
         try:
             writer.prepare_folder(dst)
-            listed = batches(reader.messages(src, cursor), self.options.batch_messages,
+            messages = reader.messages(src, cursor)
+            if window.active:
+                messages = (message for message in messages if window.holds(message))
+            listed = batches(messages, self.options.batch_messages,
                              self.options.batch_bytes, _safe_size)
             listed = read_ahead(listed, lambda batch: self._prepare(reader, folder_id, src, batch))
             for batch in listed:
@@ -269,7 +339,7 @@ class Copier:
                 self._record_removed(reader, folder_id, src, result)
             if self.options.delete:
                 self._delete_removed(writer, folder_id, src, dst, result)
-            next_cursor = reader.cursor(src)  # where this pass leaves off (see MailSource)
+            next_cursor = reader.cursor(src) if not window.active else saved_cursor
         except ConnectError:
             raise
         except (MigrateError, OSError) as exc:  # this folder broke off: record it, go on
@@ -511,7 +581,8 @@ def copy(source: Connector, target: Connector, state: StateDB, options: CopyOpti
     outcome = "aborted"
     try:
         copier = Copier(source, target, state, options, observer, run_id)
-        copier.state.update_job(copier.job_id, status=JobStatus.RUNNING)
+        copier.state.update_job(copier.job_id, status=JobStatus.RUNNING, started=utcnow(),
+                                finished=None)
         state.audit("job-started", run_id, copier.job_id)
         with _opened(source.open_source()) as reader, _opened(target.open_target()) as writer:
             writer.begin(source.endpoint.display)
@@ -529,14 +600,14 @@ def copy(source: Connector, target: Connector, state: StateDB, options: CopyOpti
         result.seconds = time.monotonic() - started
         outcome = "done" if result.ok else "failed-items"
         status = JobStatus.DONE if result.ok else JobStatus.FAILED
-        state.update_job(copier.job_id, status=status)
+        state.update_job(copier.job_id, status=status, finished=utcnow())
         state.audit("job-finished", run_id, copier.job_id, outcome=outcome,
                     copied=result.copied, failed=result.failed)
         observer.copy_finished(result)
         return result
     finally:
         if copier is not None and outcome == "aborted":
-            state.update_job(copier.job_id, status=JobStatus.ABORTED)
+            state.update_job(copier.job_id, status=JobStatus.ABORTED, finished=utcnow())
         copied = copier.result.copied if copier else 0
         failed = copier.result.failed if copier else 0
         state.finish_run(run_id, outcome, copied, failed)

@@ -335,13 +335,75 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "fr": "  conversations : {messages} messages dans {conversations} "
                         "conversations"},
     "status.none": {"en": "No job in {state}.", "fr": "Aucune tâche dans {state}."},
-    "status.header": {
-        "en": "{id:>4}  {status:<10} {done:>15} {size:>21} {errors:>6}  {source} → {target}",
-        "fr": "{id:>4}  {status:<10} {done:>15} {size:>21} {errors:>6}  {source} → {target}"},
-    "status.columns": {"en": ("job", "state", "messages", "bytes", "errors", "source",
-                              "target"),
-                       "fr": ("tâche", "état", "messages", "octets", "erreurs", "source",
-                              "cible")},
+    "status.row": {
+        "en": "{id:>4}  {status:<11} {done:>13} {size:>21} {errors:>6} {rate:>9} {eta:>12}  "
+              "{name}",
+        "fr": "{id:>4}  {status:<11} {done:>13} {size:>21} {errors:>6} {rate:>9} {eta:>12}  "
+              "{name}"},
+    "status.columns": {"en": ("job", "state", "messages", "bytes", "errors", "rate", "ETA",
+                              "mailbox"),
+                       "fr": ("tâche", "état", "messages", "octets", "erreurs", "débit",
+                              "fin estimée", "boîte")},
+    "status.rate": {"en": "{rate:.1f} msg/s", "fr": "{rate:.1f} msg/s"},
+    "status.total": {
+        "en": "{jobs} jobs ({states}); {done}/{total} messages, {size} copied.",
+        "fr": "{jobs} tâches ({states}) ; {done}/{total} messages, {size} copiés."},
+    "status.state.pending": {"en": "pending", "fr": "en attente"},
+    "status.state.running": {"en": "running", "fr": "en cours"},
+    "status.state.done": {"en": "done", "fr": "terminée"},
+    "status.state.failed": {"en": "failed", "fr": "en échec"},
+    "status.state.aborted": {"en": "stopped", "fr": "arrêtée"},
+    "status.state.interrupted": {"en": "interrupted", "fr": "interrompue"},
+    "plan.window": {
+        "en": "This pass copies only messages received from {since} to before {before}; "
+              "the counts above are of whole folders.",
+        "fr": "Ce passage ne copie que les messages reçus du {since} jusqu'avant le "
+              "{before} ; les nombres ci-dessus sont ceux des dossiers entiers."},
+    "batch.checked": {"en": "Jobs file {path}: {jobs} pairs, all valid.",
+                      "fr": "Fichier de tâches {path} : {jobs} paires, toutes valides."},
+    "batch.job.done": {
+        "en": "[{done}/{total}] {name}: done, {copied} copied ({seconds:.1f} s)",
+        "fr": "[{done}/{total}] {name} : terminée, {copied} copiés ({seconds:.1f} s)"},
+    "batch.job.failed": {
+        "en": "[{done}/{total}] {name}: FAILED, {copied} copied, {failed} failed {error}",
+        "fr": "[{done}/{total}] {name} : EN ÉCHEC, {copied} copiés, {failed} en échec "
+              "{error}"},
+    "batch.job.interrupted": {
+        "en": "[{done}/{total}] {name}: interrupted, to be resumed",
+        "fr": "[{done}/{total}] {name} : interrompue, à reprendre"},
+    "batch.resumed": {
+        "en": "Resumed an unfinished pass: {skipped} pairs already done were skipped.",
+        "fr": "Reprise d'un passage inachevé : {skipped} paires déjà terminées ignorées."},
+    "batch.interrupted": {
+        "en": "Interrupted: run the same command again to resume.",
+        "fr": "Interrompu : relancez la même commande pour reprendre."},
+    "batch.summary": {
+        "en": "Batch: {jobs} pairs run, {done} done, {failed} not done; {copied} messages "
+              "copied, {items} items failed.",
+        "fr": "Lot : {jobs} paires traitées, {done} terminées, {failed} non terminées ; "
+              "{copied} messages copiés, {items} éléments en échec."},
+    "mailboxes.title": {"en": "Migration report by mailbox",
+                        "fr": "Rapport de migration par boîte aux lettres"},
+    "mailboxes.heading": {"en": "Mailboxes", "fr": "Boîtes aux lettres"},
+    "mailboxes.verdict": {
+        "en": "{mailboxes} mailboxes: {done} done, {other} not done; {messages} messages "
+              "({size}) copied; {failed} items failed.",
+        "fr": "{mailboxes} boîtes : {done} terminées, {other} non terminées ; {messages} "
+              "messages ({size}) copiés ; {failed} éléments en échec."},
+    "mailboxes.caption": {"en": "Every mailbox ({count})",
+                          "fr": "Toutes les boîtes ({count})"},
+    "mailboxes.col.mailbox": {"en": "Mailbox", "fr": "Boîte"},
+    "mailboxes.col.state": {"en": "State", "fr": "État"},
+    "mailboxes.col.messages": {"en": "Messages copied/total", "fr": "Messages copiés/total"},
+    "mailboxes.col.size": {"en": "Size copied/total", "fr": "Volume copié/total"},
+    "mailboxes.col.failed": {"en": "Failed items", "fr": "Éléments en échec"},
+    "mailboxes.col.duration": {"en": "Duration (last run)", "fr": "Durée (dernier passage)"},
+    "mailboxes.col.copied": {"en": "Copied (last pass)", "fr": "Copiés (dernier passage)"},
+    "mailboxes.col.skipped": {"en": "Already there (last pass)",
+                              "fr": "Déjà présents (dernier passage)"},
+    "mailboxes.col.source": {"en": "Source", "fr": "Source"},
+    "mailboxes.col.target": {"en": "Target", "fr": "Cible"},
+    "mailboxes.col.error": {"en": "Why it stopped", "fr": "Cause de l'arrêt"},
     "feature.folders": {"en": "folders", "fr": "dossiers"},
     "feature.special-use": {"en": "special-use roles", "fr": "rôles des dossiers spéciaux"},
     "feature.flags": {"en": "flags", "fr": "indicateurs (lu, répondu, suivi…)"},

@@ -61,6 +61,17 @@ class JobStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"  # finished with failed items
     ABORTED = "aborted"  # stopped by an error that ended the job
+    INTERRUPTED = "interrupted"  # stopped on request (Ctrl-C) or killed; a rerun resumes it
+
+
+class BatchStatus(StrEnum):
+    """Where a job stands in one pass of a batch."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # finished with failed items, or stopped by an error
+    INTERRUPTED = "interrupted"  # Ctrl-C or a killed worker: the next run resumes it
 
 
 class Base(DeclarativeBase):
@@ -146,6 +157,28 @@ class Item(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     updated: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BatchEntry(Base):
+    """One job within one pass of ``migrate batch`` (a run with command ``batch``): what
+    this pass did to it, so that a rerun of an interrupted pass skips what it finished."""
+
+    __tablename__ = "batch_jobs"
+    __table_args__ = (UniqueConstraint("batch_id", "job_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    line: Mapped[int] = mapped_column(default=0)  # its line in the jobs file
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)  # the row, as a worker needs it
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.PENDING)
+    started: Mapped[datetime | None]
+    finished: Mapped[datetime | None]
+    copied: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    bytes: Mapped[int] = mapped_column(default=0)
+    exit_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditEntry(Base):
@@ -488,6 +521,152 @@ class StateDB:
                 .where(Item.job_id == job_id, Item.status == ItemStatus.FAILED)
                 .order_by(Item.id).limit(limit))
             return [(json.loads(path), key, error or "") for path, key, error in rows]
+
+    # --- batches (migrate batch) -------------------------------------------------------
+
+    def open_batch(self, pass_key: str, jobs_file: str) -> tuple[int, bool]:
+        """The batch run of this pass: the last one with the same ``pass_key`` if it never
+        finished (killed or interrupted: resumed), else a new one. Returns (id, resumed)."""
+        with self.session() as session:
+            rows = session.execute(select(Run.id, Run.options, Run.outcome)
+                                   .where(Run.command == "batch").order_by(Run.id.desc()))
+            for run_id, options, outcome in rows:
+                if (options or {}).get("pass") == pass_key:
+                    if outcome in (None, "interrupted"):
+                        self.audit("batch-resumed", run_id)
+                        return run_id, True
+                    break
+        return self.start_run("batch", None, None, {"pass": pass_key, "file": jobs_file}), False
+
+    def batch_entry(self, batch_id: int, job_id: int, line: int,
+                    spec: dict[str, object]) -> BatchStatus:
+        """The status of ``job_id`` in this batch, its row created on first sight; ``spec``
+        is the jobs file's row (endpoint names or URLs without secrets, options), so that
+        whatever runs the job needs nothing else."""
+        with self.session() as session, session.begin():
+            row = session.scalar(select(BatchEntry).where(BatchEntry.batch_id == batch_id,
+                                                          BatchEntry.job_id == job_id))
+            if row is None:
+                row = BatchEntry(batch_id=batch_id, job_id=job_id, line=line,
+                                 status=BatchStatus.PENDING)
+                session.add(row)
+            row.line, row.spec = line, spec
+            return BatchStatus(row.status)
+
+    def batch_entry_row(self, batch_id: int, job_id: int) -> BatchEntry | None:
+        """The ``batch_jobs`` row of a job in a batch (detached)."""
+        with self.session() as session:
+            return session.scalar(select(BatchEntry).where(BatchEntry.batch_id == batch_id,
+                                                           BatchEntry.job_id == job_id))
+
+    def update_batch_entry(self, batch_id: int, job_id: int, **values: object) -> None:
+        with self.session() as session, session.begin():
+            session.execute(update(BatchEntry).where(BatchEntry.batch_id == batch_id,
+                                                     BatchEntry.job_id == job_id)
+                            .values(**values))
+
+    def claim_job(self, job_id: int, owner: str) -> bool:
+        """Take the job's lease for ``owner`` (``lease_owner()``); False if another process that
+        is still alive on this host holds it. One job never runs twice at once."""
+        with self.session() as session, session.begin():
+            held = session.scalar(select(Job.lease_owner).where(Job.id == job_id))
+            if held and held != owner and _owner_alive(held):
+                return False
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(lease_owner=owner, lease_expires=None))
+            return True
+
+    def release_job(self, job_id: int, owner: str) -> None:
+        with self.session() as session, session.begin():
+            session.execute(update(Job).where(Job.id == job_id, Job.lease_owner == owner)
+                            .values(lease_owner=None, lease_expires=None))
+
+    def job_progress(self) -> list[JobProgress]:
+        """Every job with its rate and last batch pass, oldest first (for status and
+        reports); the rate counts the items confirmed since the job's current run began."""
+        now = utcnow()
+        progress = []
+        with self.session() as session:
+            last_entries = {}
+            for entry in session.scalars(select(BatchEntry).order_by(BatchEntry.id)):
+                last_entries[entry.job_id] = entry
+            for job in session.scalars(select(Job).order_by(Job.id)):
+                rate = 0.0
+                started = _aware(job.started)
+                if job.status == JobStatus.RUNNING and started is not None:
+                    recent = session.scalar(select(func.count()).select_from(Item).where(
+                        Item.job_id == job.id, Item.status == ItemStatus.DONE,
+                        Item.updated >= started)) or 0
+                    elapsed = (now - started).total_seconds()
+                    rate = recent / elapsed if elapsed > 0 else 0.0
+                progress.append(JobProgress(job, rate, last_entries.get(job.id)))
+        return progress
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A job as ``migrate status`` and ``migrate report`` show it."""
+
+    job: Job
+    rate: float  # messages per second in the current run (0 when not running)
+    last_pass: BatchEntry | None  # its row in the latest batch that ran it, if any
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the current rate, if it runs and the rate is known."""
+        left = self.job.messages_total - self.job.messages_done
+        if self.rate <= 0 or left < 0:
+            return None
+        return left / self.rate
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the job's last run took (or has been running)."""
+        started = _aware(self.job.started)
+        if started is None:
+            return None
+        return ((_aware(self.job.finished) or utcnow()) - started).total_seconds()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes for what was stored in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def lease_owner() -> str:
+    """This process as a lease owner: ``host:pid:start`` (the start time tells a process
+    from a later one that got the same pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid()) or ''}"
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, Linux), or None if it does not run
+    (a zombie, killed and not yet reaped, counts as not running)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether a lease owner ``host:pid:start`` still runs; another host's is assumed
+    alive."""
+    host, pid, start = [*owner.split(":"), "", ""][:3]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    if Path("/proc/self/stat").exists():
+        current = _process_start(int(pid))
+        return current is not None and (not start or current == start)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _path_json(path: Sequence[str]) -> str:
