@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 from fake_graph import FakeGraph
-from fake_graph_teams import FakeChannel, FakeTeam, FakeTeams, member, message, user
+from fake_graph_teams import (
+    TENANT_ID,
+    FakeChannel,
+    FakeTeam,
+    FakeTeams,
+    member,
+    message,
+    user,
+)
 from test_teams_copy import ALICE, BOB, TEAM, TOKEN, archived, config, copy
 
 from migrate.archive import ArchiveWriter
@@ -116,6 +124,47 @@ def test_private_and_shared_channels_keep_their_visibility_members_and_messages(
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Chat: 5 of 5 messages match." in checked.stdout
     assert "differs" not in checked.stdout
+
+
+def test_with_the_export_listing_shared_channels_are_read_through_their_own(server, teams,
+                                                                          tmp_path):
+    """getAllMessages documents public and private channels only: a shared channel's
+    messages still arrive, through its own listing, and verify matches them all."""
+    archive, conf = tmp_path / "A", config(tmp_path, server, f"/{TEAM}?listing=export&model=A")
+    done = copy(conf, archive, tmp_path / "s.db")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert server.requests["getAllMessages model=A"] >= 1
+    assert server.requests["channel messages"] == 1  # the shared channel's, alone
+    conversations, messages, reader = archived(archive)
+    reader.close()
+    assert set(messages) == {"1001", "6001", "6101", "7001", "7002"}
+    assert {c.source_id: c.visibility for c in conversations}[SHARED] == \
+        ChannelVisibility.SHARED
+    again = copy(conf, archive, tmp_path / "s.db")  # nothing twice, whichever listing
+    assert again.returncode == 0 and "Copied 0 messages" in again.stdout, again.stdout
+    checked = run_cli("--config", conf, "verify", "mairie", f"archive:{archive}")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Chat: 5 of 5 messages match." in checked.stdout
+
+
+def test_every_team_a_channel_shared_between_two_teams_is_archived_once(server, teams,
+                                                                       tmp_path):
+    """With ``/*``, the team a shared channel is shared with logs it; its host archives it."""
+    host = teams.teams[0]
+    shared = next(c for c in host.channels if c.id == SHARED)
+    schools = "9d9d9d9d-0000-4000-8000-00000000t002"
+    teams.teams.append(FakeTeam(schools, "Écoles", None, [
+        FakeChannel("19:ecoles@thread.tacv2", "Cantine", None, [member(*BOB)], [
+            message("5001", "2024-06-01T08:00:00Z", user(*BOB[:2]), "<p>Menu</p>")])],
+        incoming=[(TEAM, TENANT_ID, shared)]))
+    archive = tmp_path / "A"
+    done = copy(config(tmp_path, server, "/*"), archive, tmp_path / "s.db")
+    assert done.returncode == 0, done.stdout + done.stderr
+    conversations, messages, reader = archived(archive)
+    reader.close()
+    assert [c.workspace.name for c in conversations if c.source_id == SHARED] == ["Mairie"]
+    assert len(conversations) == 4 and len(messages) == 6
+    assert f"is shared with team {schools} by its host team {TEAM}" in done.stderr
 
 
 def test_a_refused_allchannels_listing_does_not_stop_the_copy(server, teams, tmp_path):

@@ -25,6 +25,14 @@ cursor is the latest ``lastModifiedDateTime`` seen: later passes list
 ``$filter=lastModifiedDateTime gt …&$orderby=lastModifiedDateTime desc``, as Graph
 documents for chat messages. An expired delta link (410) lists the channel afresh.
 
+Channels are those the team hosts (``/channels``), standard, private and shared, each with
+its own members and its ``membershipType`` as the conversation's visibility. Shared
+channels other teams host and share with this one appear in ``/allChannels`` only: they
+are logged with their host team and not copied, so that no channel is archived under two
+teams (and Graph reads a channel's messages only from its owner's tenant). With
+``listing=export``, shared channels are still read through their own listings: Graph
+documents ``getAllMessages`` for public and private channels only.
+
 A channel's first messages are listed whole before any is given out (Graph lists them
 newest first); replies are listed per thread. Inline images are fetched with their message
 and so are the SharePoint or OneDrive files it links to (a blob is addressed by the sha256
@@ -134,6 +142,9 @@ class _Where:
     team: str | None
     channel: str | None
     chat: str | None
+    #: a shared channel: Graph's export listing documents public and private channels only,
+    #: so its messages are always read through its own listing
+    shared: bool = False
 
 
 def _query(builder, **values) -> RequestConfiguration:
@@ -216,12 +227,13 @@ class TeamsSource(ChatSource):
                 lambda c, k=key: c.teams.by_team_id(team_id).channels.by_channel_id(k).members)
             people = tuple(p for p in (member(m.data) for m in members) if p is not None)
             self._people.see(people)
-            self._where[key] = _Where(team_id, key, None)
+            visibility = _VISIBILITIES.get(channel.get("membershipType"))
+            self._where[key] = _Where(team_id, key, None,
+                                      visibility is ChannelVisibility.SHARED)
             own.add(key)
             yield Conversation(key, ConversationKind.CHANNEL, channel.get("displayName"),
                                channel.get("description") or None, people, workspace,
-                               when(channel.get("createdDateTime")),
-                               _VISIBILITIES.get(channel.get("membershipType")))
+                               when(channel.get("createdDateTime")), visibility)
         self._log_incoming(team_id, own)
 
     def _log_incoming(self, team_id: str, own: set[str]) -> None:
@@ -271,7 +283,7 @@ class TeamsSource(ChatSource):
         self._known = {m.source_id: m for m in conversation.members}
         self._cursors.pop(conversation.source_id, None)
         self._gaps[conversation.source_id] = []
-        if self.scope.listing == "export":  # export APIs: no cursor, every pass whole
+        if self.scope.listing == "export" and not where.shared:  # no cursor: always whole
             listed = self._exported_messages(where)
         elif where.chat is not None:
             listed = self._chat_messages(where.chat, cursor)
