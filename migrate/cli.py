@@ -355,6 +355,9 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {conversation.count(o)}"
                            for o in CHAT_OUTCOMES if conversation.count(o))
         click.echo(t("verify.conversation", name=conversation.name, counts=counts or "-"))
+        if conversation.visibility_change:
+            click.echo(t("verify.visibility", name=conversation.name,
+                         change=conversation.visibility_change))
     for collection in result.collections:
         counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {collection.count(o)}"
                            for o in PIM_OUTCOMES if collection.count(o))

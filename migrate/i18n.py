@@ -132,6 +132,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "aspect.attachments": {"en": "attachments", "fr": "pièces jointes"},
     "verify.conversation": {"en": "  [chat] {name:<33} {counts}",
                             "fr": "  [discussion] {name:<27} {counts}"},
+    "verify.visibility": {"en": "  [chat] {name}: who may see the channel differs ({change})",
+                          "fr": "  [discussion] {name} : la visibilité du canal diffère "
+                                "({change})"},
+    "report.visibility": {"en": "{name} (visibility differs: {change})",
+                          "fr": "{name} (visibilité différente : {change})"},
     "verify.chat": {"en": "Chat: {match} of {messages} messages match.",
                     "fr": "Discussions : {match} messages sur {messages} identiques."},
     "verify.not_compared": {"en": "Not compared (the target does not hold them): {kinds}",

@@ -440,6 +440,16 @@ class ConversationKind(StrEnum):
     ROOM = "room"
 
 
+class ChannelVisibility(StrEnum):
+    """Who can see a Teams channel (Graph's ``membershipType``): every team member
+    (standard), only its own members (private), or its own members, who may belong to
+    other teams, even other tenants (shared)."""
+
+    STANDARD = "standard"
+    PRIVATE = "private"
+    SHARED = "shared"
+
+
 @dataclass(frozen=True)
 class Identity:
     """A person or bot as the source knows them (Entra id, Matrix id ...)."""
@@ -483,6 +493,9 @@ class Conversation:
     members: tuple[Identity, ...] = ()
     workspace: Workspace | None = None
     created: datetime | None = None
+    #: A channel's access (its members are then the channel's own); None for chats, rooms
+    #: and sources that do not say.
+    visibility: ChannelVisibility | None = None
 
 
 @dataclass(frozen=True)

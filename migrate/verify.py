@@ -12,7 +12,8 @@ fingerprints are held at a time, plus the messages left unpaired. Pairing, in or
 A message whose bytes cannot be read, or endpoints without a fingerprint in common, give
 **unverifiable**: never a pass. Chat (when both endpoints hold it) is compared per
 conversation by message id: author, times, bodies, thread, reactions, edits and
-attachments' hashes, each where both sides keep it. Calendars and contacts (when both
+attachments' hashes, each where both sides keep it, and a channel's visibility (standard,
+private, shared) where both sides say it. Calendars and contacts (when both
 hold them) are compared collection by collection in ``verify_pim``.
 """
 
@@ -41,6 +42,7 @@ from .engine import CopyOptions
 from .errors import CapabilityError, ConnectError, ItemError, MigrateError
 from .model import (
     ChatMessage,
+    Conversation,
     Folder,
     MailMessage,
     MessageSummary,
@@ -156,6 +158,8 @@ class ConversationComparison:
     differ: int = 0
     missing: int = 0
     extra: int = 0
+    #: "private → standard" when both sides say who may see the channel and disagree
+    visibility_change: str | None = None
 
     def count(self, outcome: Outcome) -> int:
         return getattr(self, outcome.value, 0)
@@ -192,7 +196,8 @@ class Comparison:
         the same for chat, calendars and contacts."""
         return all(f.missing == 0 and f.differ == 0 and f.unverifiable == 0
                    and f.error is None for f in self.folders) \
-            and all(c.missing == 0 and c.differ == 0 for c in self.conversations) \
+            and all(c.missing == 0 and c.differ == 0 and c.visibility_change is None
+                    for c in self.conversations) \
             and all(c.ok for c in self.collections)
 
     def pim_total(self, outcome: Outcome | str, kind: str | None = None) -> int:
@@ -615,7 +620,9 @@ def _compare_chat(left: ChatSource, right: ChatSource, checked: set[Aspect],
             name = conversation.name or conversation.source_id
             counts = ConversationComparison(name, conversation.source_id)
             result.conversations.append(counts)
-            future = pool.submit(read, theirs_by_id.pop(conversation.source_id, None))
+            paired = theirs_by_id.pop(conversation.source_id, None)
+            counts.visibility_change = _visibility_change(conversation, paired)
+            future = pool.submit(read, paired)
             ours = [(m.source_id, chat_print(m), _chat_summary(m))
                     for m in left.chat_messages(conversation)]
             theirs = future.result()
@@ -642,6 +649,15 @@ def _compare_chat(left: ChatSource, right: ChatSource, checked: set[Aspect],
             result.conversations.append(counts)
             for _, summary in read(conversation).values():
                 _list_chat(result, counts, Outcome.EXTRA, summary)
+
+
+def _visibility_change(ours: Conversation, theirs: Conversation | None) -> str | None:
+    """How a channel's visibility changed ("private → standard") when both sides say it
+    and they differ; None when they agree or a side does not say (a chat, an old archive)."""
+    if theirs is None or ours.visibility is None or theirs.visibility is None \
+            or ours.visibility == theirs.visibility:
+        return None
+    return f"{ours.visibility.value} → {theirs.visibility.value}"
 
 
 def _list_chat(result: Comparison, counts: ConversationComparison, outcome: Outcome,

@@ -1,6 +1,8 @@
 """Teams for the fake Graph server (tests/fake_graph.py): ``/teams``, ``/teams/{id}``,
-``…/channels``, ``…/channels/{id}/members``, ``…/channels/{id}/messages`` (newest first,
-as Graph lists them), ``…/messages/{id}/replies``, ``/users/{id}``, ``/users/{id}/chats``
+``…/channels`` (each with its ``membershipType``), ``…/allChannels`` (with the shared
+channels other teams share with this one, ``FakeTeam.incoming``; ``all_channels_status``
+refuses it), ``…/channels/{id}/members``, ``…/channels/{id}/messages`` (newest first, as
+Graph lists them), ``…/messages/{id}/replies``, ``/users/{id}``, ``/users/{id}/chats``
 (members with ``$expand=members``), ``/chats/{id}/messages`` and the ``hostedContents/{id}/
 $value`` of channel messages, replies and chat messages. Collections are paged by ``$top``
 with an absolute ``@odata.nextLink`` (``$skiptoken``). The data is a ``FakeTeams`` that a
@@ -62,6 +64,7 @@ class FakeChannel:
     members: list[dict] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)  # first messages of threads
     replies: dict[str, list[dict]] = field(default_factory=dict)  # root id → replies
+    membership: str = "standard"  # Graph's membershipType: standard, private, shared
 
 
 @dataclass
@@ -70,6 +73,9 @@ class FakeTeam:
     name: str
     description: str | None = None
     channels: list[FakeChannel] = field(default_factory=list)
+    #: Shared channels other teams host and share with this one: (host team id, tenant id,
+    #: channel); only ``allChannels`` lists them, as Graph does.
+    incoming: list[tuple[str, str, FakeChannel]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +106,8 @@ class FakeTeams:
     seq: int = 0
     changed: dict[str, int] = field(default_factory=dict)
     delta_filter: bool = True  # a channel delta round accepts $filter=lastModifiedDateTime
+    #: HTTP status allChannels is answered with (e.g. 403: the permission is missing)
+    all_channels_status: int | None = None
 
     def team(self, key: str) -> FakeTeam | None:
         return next((t for t in self.teams if t.id == key), None)
@@ -233,11 +241,32 @@ def _channels(server: FakeGraph, request: Request, match):
     team = _data(server).team(unquote(match.group(1)))
     if team is None:
         return _not_found("team")
-    items = [{"id": c.id, "displayName": c.name, "description": c.description,
-              "createdDateTime": "2024-01-02T08:00:00Z", "membershipType": "standard",
-              "email": "", "webUrl": f"https://teams.microsoft.com/l/channel/{c.id}"}
-             for c in team.channels]
+    items = [_channel_json(c) for c in team.channels]
     return _page(server, request, items, "teams('x')/channels")
+
+
+def _channel_json(channel: FakeChannel) -> dict:
+    """A channel resource as List channels gives it."""
+    return {"id": channel.id, "displayName": channel.name, "description": channel.description,
+            "createdDateTime": "2024-01-02T08:00:00Z", "membershipType": channel.membership,
+            "email": "", "webUrl": f"https://teams.microsoft.com/l/channel/{channel.id}"}
+
+
+@route(r"/teams/([^/]+)/allChannels")
+def _all_channels(server: FakeGraph, request: Request, match):
+    """The team's own channels and the shared channels other teams share with it, each
+    with the ``@odata.id`` (under its host team) and ``tenantId`` List allChannels adds."""
+    team = _data(server).team(unquote(match.group(1)))
+    if team is None:
+        return _not_found("team")
+    server.requests["allChannels"] += 1
+    if (status := _data(server).all_channels_status) is not None:
+        return _error(status, "Forbidden", "Missing role permissions on the request.")
+    hosted = [(team.id, TENANT_ID, c) for c in team.channels]
+    items = [{"@odata.id": f"{GRAPH}/tenants/{tenant}/teams/{host}/channels/{c.id}",
+              **_channel_json(c), "tenantId": tenant}
+             for host, tenant, c in hosted + team.incoming]
+    return _page(server, request, items, "teams('x')/allChannels")
 
 
 @route(r"/teams/([^/]+)/channels/([^/]+)/members")

@@ -7,7 +7,8 @@ Microsoft documents them:
   (``u!`` + unpadded base64url of the file URL). A file with ``status`` 404 or 403 answers
   that, as for a deleted file or one the app may not read.
 - ``GET /teams/{id}/channels/getAllMessages`` and ``GET /users/{id}/chats/getAllMessages``
-  (Teams export APIs): every message and reply of the team's channels (each naming its
+  (Teams export APIs): every message and reply of the team's public and private channels,
+  not shared ones, as Graph documents (each naming its
   ``channelIdentity``) or of the user's chats (each naming its ``chatId``), in an order of
   their own (last modified first), paged by ``$top``; the ``model`` query parameter is
   counted in ``server.requests["getAllMessages model=X"]``; throttled once with
@@ -169,6 +170,8 @@ def _team_export(server: FakeGraph, request: Request, match):
         return _error(404, "NotFound", "team not found")
     found = []
     for channel in team.channels:
+        if channel.membership == "shared":
+            continue  # Graph documents "all the messages in all public and private channels"
         where = {"teamId": team.id, "channelId": channel.id}
         for item in channel.messages + [r for rs in channel.replies.values() for r in rs]:
             found.append({**item, "channelIdentity": item.get("channelIdentity") or where})

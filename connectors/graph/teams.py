@@ -24,7 +24,8 @@ _EXAMPLE = "teams://mairie-exemple.onmicrosoft.com/19a7c1e2-0000-4000-8000-00000
 #: What a 403 on Teams says the app lacks.
 TEAMS_PERMISSIONS = (
     "the application permissions Team.ReadBasic.All, Channel.ReadBasic.All, "
-    "TeamMember.Read.All, ChannelMessage.Read.All and Chat.Read.All with admin consent; "
+    "TeamMember.Read.All, ChannelMember.Read.All, ChannelMessage.Read.All and "
+    "Chat.Read.All with admin consent; "
     "Teams message APIs are protected: Microsoft must also have approved the app "
     "(https://aka.ms/teamsgraph/requestaccess)")
 

@@ -25,6 +25,14 @@ cursor is the latest ``lastModifiedDateTime`` seen: later passes list
 ``$filter=lastModifiedDateTime gt …&$orderby=lastModifiedDateTime desc``, as Graph
 documents for chat messages. An expired delta link (410) lists the channel afresh.
 
+Channels are those the team hosts (``/channels``), standard, private and shared, each with
+its own members and its ``membershipType`` as the conversation's visibility. Shared
+channels other teams host and share with this one appear in ``/allChannels`` only: they
+are logged with their host team and not copied, so that no channel is archived under two
+teams (and Graph reads a channel's messages only from its owner's tenant). With
+``listing=export``, shared channels are still read through their own listings: Graph
+documents ``getAllMessages`` for public and private channels only.
+
 A channel's first messages are listed whole before any is given out (Graph lists them
 newest first); replies are listed per thread. Inline images are fetched with their message
 and so are the SharePoint or OneDrive files it links to (a blob is addressed by the sha256
@@ -37,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,6 +65,7 @@ from migrate.errors import (
 from migrate.model import (
     Blob,
     BlobRef,
+    ChannelVisibility,
     ChatMessage,
     Conversation,
     ConversationKind,
@@ -80,6 +90,10 @@ FULL_PASS_DAYS = 7
 #: How far before a first listing its delta round starts: changes made meanwhile come
 #: again at worst (the copier tells an unchanged message by its content), never missed.
 DELTA_MARGIN = timedelta(minutes=5)
+#: Graph's channel membershipType; another value (unknownFutureValue) is kept as unknown.
+_VISIBILITIES = {v.value: v for v in ChannelVisibility}
+#: The host team in an incoming shared channel's ``@odata.id``.
+_HOST_TEAM = re.compile(r"/teams/([^/]+)/channels/")
 _CHAT_KINDS = {"oneOnOne": ConversationKind.DIRECT_CHAT, "group": ConversationKind.GROUP_CHAT,
                "meeting": ConversationKind.GROUP_CHAT}
 
@@ -128,6 +142,9 @@ class _Where:
     team: str | None
     channel: str | None
     chat: str | None
+    #: a shared channel: Graph's export listing documents public and private channels only,
+    #: so its messages are always read through its own listing
+    shared: bool = False
 
 
 def _query(builder, **values) -> RequestConfiguration:
@@ -200,6 +217,7 @@ class TeamsSource(ChatSource):
             f"team {team_id}")
         workspace = Workspace(team_id, team.get("displayName") or team_id,
                               team.get("description") or None)
+        own: set[str] = set()  # the team's channels (hosted by it)
         for item in self._pages(f"listing the channels of team {team_id}",
                                 lambda c: c.teams.by_team_id(team_id).channels):
             channel = item.data
@@ -209,10 +227,36 @@ class TeamsSource(ChatSource):
                 lambda c, k=key: c.teams.by_team_id(team_id).channels.by_channel_id(k).members)
             people = tuple(p for p in (member(m.data) for m in members) if p is not None)
             self._people.see(people)
-            self._where[key] = _Where(team_id, key, None)
+            visibility = _VISIBILITIES.get(channel.get("membershipType"))
+            self._where[key] = _Where(team_id, key, None,
+                                      visibility is ChannelVisibility.SHARED)
+            own.add(key)
             yield Conversation(key, ConversationKind.CHANNEL, channel.get("displayName"),
                                channel.get("description") or None, people, workspace,
-                               when(channel.get("createdDateTime")))
+                               when(channel.get("createdDateTime")), visibility)
+        self._log_incoming(team_id, own)
+
+    def _log_incoming(self, team_id: str, own: set[str]) -> None:
+        """Say which shared channels another team hosts and shares with this one (in
+        ``allChannels``, not in ``channels``): they are archived with their host team, so
+        they are never copied twice under two teams. Only a log: a refusal is no failure."""
+        try:
+            listed = list(self._pages(f"listing the channels shared with team {team_id}",
+                                      lambda c: c.teams.by_team_id(team_id).all_channels))
+        except (ItemError, AuthError) as exc:
+            log.warning("%s: the channels other teams share with team %s could not be "
+                        "listed (%s); this team's own channels are copied all the same",
+                        self.session.settings.display, team_id, exc)
+            return
+        for item in listed:
+            channel = item.data
+            if channel.get("id") in own:
+                continue
+            log.warning("%s: channel %r (%s) is shared with team %s by its host team %s "
+                        "(tenant %s): it is not copied with this team; archive the host "
+                        "team to keep it", self.session.settings.display,
+                        channel.get("displayName"), channel.get("id"), team_id,
+                        _host_team(channel), channel.get("tenantId") or "?")
 
     def _chats(self, user: str) -> Iterator[Conversation]:
         for item in self._pages(f"listing the chats of {user}",
@@ -239,7 +283,7 @@ class TeamsSource(ChatSource):
         self._known = {m.source_id: m for m in conversation.members}
         self._cursors.pop(conversation.source_id, None)
         self._gaps[conversation.source_id] = []
-        if self.scope.listing == "export":  # export APIs: no cursor, every pass whole
+        if self.scope.listing == "export" and not where.shared:  # no cursor: always whole
             listed = self._exported_messages(where)
         elif where.chat is not None:
             listed = self._chat_messages(where.chat, cursor)
@@ -495,6 +539,12 @@ def _latest_change(items: list[RawItem], since: str | None) -> str | None:
         if moment is not None and (latest is None or moment > latest):
             latest, text = moment, value
     return text
+
+
+def _host_team(channel: dict) -> str:
+    """The id of the team hosting a shared channel, from its ``@odata.id``; "?" if absent."""
+    found = _HOST_TEAM.search(str(channel.get("@odata.id") or ""))
+    return found.group(1) if found else "?"
 
 
 def _created(item: RawItem) -> tuple[datetime, str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..model import (
     BlobRef,
+    ChannelVisibility,
     ChatMessage,
     ChatMessageType,
     Conversation,
@@ -88,14 +89,28 @@ def workspace_from_dict(value: object) -> Workspace:
 
 
 def conversation_to_dict(conversation: Conversation) -> dict:
+    """The conversation record; ``visibility`` only when known, so that conversations
+    without one are written exactly as before it existed."""
     workspace = conversation.workspace
-    return {
+    data = {
         "source_id": conversation.source_id, "kind": conversation.kind.value,
         "name": conversation.name, "topic": conversation.topic,
         "members": [identity_to_dict(m) for m in conversation.members],
         "workspace": workspace_to_dict(workspace) if workspace else None,
         "created": _dt(conversation.created),
     }
+    if conversation.visibility is not None:
+        data["visibility"] = conversation.visibility.value
+    return data
+
+
+def _visibility(data: dict) -> ChannelVisibility | None:
+    """The optional ``visibility`` of a conversation record (absent in older archives)."""
+    value = _opt(data, "visibility")
+    try:
+        return ChannelVisibility(value) if value is not None else None
+    except ValueError:
+        raise ValueError(f"unknown conversation visibility {value!r}") from None
 
 
 def conversation_from_dict(value: object) -> Conversation:
@@ -111,6 +126,7 @@ def conversation_from_dict(value: object) -> Conversation:
         members=tuple(identity_from_dict(m) for m in _list(data, "members")),
         workspace=workspace_from_dict(workspace) if workspace is not None else None,
         created=parse_datetime(data.get("created"), "created"),
+        visibility=_visibility(data),
     )
 
 

@@ -144,6 +144,8 @@ def _write_page(out: TextIO, conversation: Conversation | None, path: Path, titl
               f"</title><style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>")
     if conversation is not None:
         details = [conversation.kind.value]
+        if conversation.visibility is not None:  # "channel (private)"
+            details[0] += f" ({conversation.visibility.value})"
         if conversation.workspace:
             details.append(conversation.workspace.name)
         if conversation.topic:

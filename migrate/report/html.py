@@ -16,7 +16,15 @@ from pathlib import Path
 
 from .. import __version__
 from ..i18n import Texts
-from ..verify import CHAT_OUTCOMES, LISTED, OUTCOMES, Comparison, Item, Outcome
+from ..verify import (
+    CHAT_OUTCOMES,
+    LISTED,
+    OUTCOMES,
+    Comparison,
+    ConversationComparison,
+    Item,
+    Outcome,
+)
 from ..verify_pim import PIM_OUTCOMES
 
 #: Bar colours, each at least 4.5:1 against white.
@@ -126,7 +134,7 @@ def comparison_html(result: Comparison, t: Texts) -> str:
         parts.append(f"<h2>{escape(t('report.conversations'))}</h2>")
         parts.append(table(t("report.conversations.caption"),
                            [t("report.col.conversation"), *[kinds[o] for o in CHAT_OUTCOMES]],
-                           [(c.name, *[c.count(o) for o in CHAT_OUTCOMES])
+                           [(_conversation_name(c, t), *[c.count(o) for o in CHAT_OUTCOMES])
                             for c in result.conversations],
                            numeric=tuple(range(1, 1 + len(CHAT_OUTCOMES)))))
     if result.collections:
@@ -135,6 +143,14 @@ def comparison_html(result: Comparison, t: Texts) -> str:
     parts.append(f"<h2>{escape(t('report.items'))}</h2>")
     parts.append(items_table(result, t))
     return page(t.language, t("report.title"), "".join(parts))
+
+
+def _conversation_name(conversation: ConversationComparison, t: Texts) -> str:
+    """A conversation's name, and how its channel visibility differs if it does."""
+    if conversation.visibility_change is None:
+        return conversation.name
+    return t("report.visibility", name=conversation.name,
+             change=conversation.visibility_change)
 
 
 def collections_table(result: Comparison, t: Texts) -> str:

@@ -34,7 +34,8 @@ def comparison_dict(result: Comparison) -> dict:
                         **{o.value: result.chat_total(o) for o in CHAT_OUTCOMES}},
         "folders": [_folder(f) for f in result.folders],
         "conversations": [{"name": c.name, "source_id": c.source_id,
-                           **{o.value: c.count(o) for o in CHAT_OUTCOMES}}
+                           **{o.value: c.count(o) for o in CHAT_OUTCOMES},
+                           "visibility_change": c.visibility_change}
                           for c in result.conversations],
         "not_compared": [k.value for k in result.not_compared],
         "pim_totals": {kind: {"entries": result.pim_entries(kind),
