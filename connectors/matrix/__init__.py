@@ -1,0 +1,54 @@
+"""``matrix://HOMESERVER`` — Matrix (Synapse, Tchap) as a chat target.
+
+Application-service mode (a self-hosted Synapse): the tool acts as each migrated person
+(their own account from the people mapping, or a puppet) and dates every event with the
+original time. ``connectors.matrix.registration.write_registration`` writes the file the
+admin installs. Parameters: see ``connectors.matrix.settings``.
+"""
+
+from __future__ import annotations
+
+from migrate.connector import Capabilities, Connector, Feature, Kind
+
+from .people import read_mapping
+from .registration import read_registration
+from .settings import MatrixSettings
+
+_EXAMPLE = ("matrix://matrix.mairie-exemple.fr?registration=/etc/synapse/migrate.yaml"
+            "&people=mappings/people.csv")
+
+
+class MatrixConnector(Connector):
+    """A Matrix homeserver, written as an application service."""
+
+    scheme = "matrix"
+    description = "Matrix homeserver (Synapse) through an application service (target)"
+    example = _EXAMPLE
+    max_connections = 1  # one writer: the rooms' order of events is the order of posting
+    capabilities = Capabilities(
+        writes=frozenset({Kind.CHAT}),
+        target_keeps=frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
+                                Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS}),
+        limits={Feature.EDITS: {
+            "en": "a message edited at the source without its former versions is posted "
+                  "in its last version (Matrix shows no edit mark then)",
+            "fr": "un message modifié à la source sans ses versions antérieures est publié "
+                  "dans sa dernière version (Matrix n'affiche alors pas de marque de "
+                  "modification)"}},
+    )
+
+    def open_target(self):
+        from .session import AppserviceSession
+        from .target import MatrixTarget
+
+        settings = MatrixSettings.from_endpoint(self.endpoint)
+        registration = read_registration(settings.registration)  # type: ignore[arg-type]
+        mapping = read_mapping(settings.people) if settings.people else {}
+        session = AppserviceSession(settings, registration)
+        try:  # check the token now, so that a registration not installed fails at once
+            bot = session.intent()
+            session.call("signing in", lambda: bot.whoami())
+        except BaseException:
+            session.close()
+            raise
+        return MatrixTarget(session, mapping)

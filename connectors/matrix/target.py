@@ -1,0 +1,359 @@
+"""Writing chat into Matrix as an application service: each person speaks as themselves
+(their mapped account, or a puppet), at the original time (timestamp massaging, ``ts``).
+
+A team becomes a space, a channel or chat a room (found again by its alias, derived from
+the source id: a rerun reuses it). Members join with membership events dated like the
+conversation, or like their first message. A message is its ``m.room.message`` event, then
+one event per attachment (media uploaded to the repository), its reactions
+(``m.annotation``), its later versions (``m.replace``) and its deletion (a redaction).
+
+Nothing twice: every event carries its source id and part (``content.SOURCE_KEY``) and is
+sent with a transaction id derived from them; before sending a part the tool looks in the
+room's index (``rooms.RoomIndex``), which is read from the timeline whenever this run has
+not itself sent what it looks for. So ``post`` of a message a dead run half sent, and
+``update`` called again, only send the parts that are missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+
+from mautrix.api import Method, Path
+from mautrix.types import EventType, RoomCreatePreset
+
+from migrate.connector import ChatTarget
+from migrate.errors import ItemError
+from migrate.model import Blob, ChatMessage, Conversation, Identity, Person, Workspace
+
+from .content import (
+    MESSAGE_PART,
+    REDACTION_PART,
+    SOURCE_KEY,
+    attachment_content,
+    body_content,
+    part_hash,
+    reaction_key,
+    source_marker,
+)
+from .people import puppet_id
+from .rooms import Room
+from .session import AppserviceSession
+
+_MEMBER = EventType.ROOM_MEMBER
+_PAGE = 500
+
+
+def millis(moment: datetime | None) -> int | None:
+    """A datetime as the milliseconds since the epoch Matrix uses (None stays None)."""
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def alias_localpart(prefix: str, kind: str, source_id: str) -> str:
+    """The alias of the room standing for a source conversation or workspace."""
+    return f"{prefix}_{kind}_{hashlib.sha256(source_id.encode()).hexdigest()[:32]}"
+
+
+class MatrixTarget(ChatTarget):
+    """A homeserver written through the appservice (see the module doc)."""
+
+    def __init__(self, session: AppserviceSession, mapping: dict[str, str]) -> None:
+        self.session, self.mapping = session, mapping
+        self.server_name = session.settings.server_name
+        self.prefix = session.registration.prefix
+        self._rooms: dict[str, Room] = {}
+        self._spaces: dict[str, str] = {}
+        self._media: dict[str, str] = {}  # sha256 → mxc URI of blobs uploaded this run
+        self._named: set[str] = set()  # puppets whose display name is set
+        for account in mapping.values():  # real accounts: never registered by the tool
+            session.call("mapped account", lambda a=account: session.state_store.registered(a))
+
+    # --- people ------------------------------------------------------------------------
+
+    def user_for(self, identity: Identity | None) -> str:
+        """The Matrix user who speaks for ``identity`` (the bot for a system event)."""
+        if identity is None:
+            return self.session.bot_id
+        mapped = self.mapping.get(identity.source_id)
+        if mapped:
+            return mapped
+        user_id = puppet_id(identity.source_id, self.prefix, self.server_name)
+        if user_id not in self._named and identity.display_name:
+            intent = self.session.intent(user_id)
+            self.session.call(f"display name of {user_id}",
+                              lambda: intent.set_displayname(identity.display_name))
+            self._named.add(user_id)
+        return user_id
+
+    def put_people(self, people: Iterable[Person]) -> None:
+        """Give the puppets of everyone seen the name the source's directory knows."""
+        for person in people:
+            if person.display_name:
+                self.user_for(Identity(person.source_id, person.display_name, person.email))
+
+    # --- rooms -------------------------------------------------------------------------
+
+    def _find_or_create(self, kind: str, source_id: str, create) -> str:
+        """The room with the alias of ``source_id``; created by ``create(localpart)`` when
+        there is none."""
+        localpart = alias_localpart(self.prefix, kind, source_id)
+        bot = self.session.intent()
+        alias = f"#{localpart}:{self.server_name}"
+        try:
+            return self.session.call(f"room {alias}",
+                                     lambda: bot.resolve_room_alias(alias)).room_id
+        except ItemError:
+            pass
+        try:
+            return self.session.call(f"creating {alias}", lambda: create(localpart))
+        except ItemError:  # created meanwhile (M_ROOM_IN_USE): it is there now
+            return self.session.call(f"room {alias}",
+                                     lambda: bot.resolve_room_alias(alias)).room_id
+
+    def _space(self, workspace: Workspace, ts: int | None) -> str:
+        if workspace.source_id in self._spaces:
+            return self._spaces[workspace.source_id]
+        bot = self.session.intent()
+
+        def create(localpart: str):
+            return bot.create_room(alias_localpart=localpart, preset=RoomCreatePreset.PRIVATE,
+                                   creation_content={"type": "m.space"})
+        space_id = self._find_or_create("space", workspace.source_id, create)
+        self.session.call("space state", lambda: self.session.state_store.joined(
+            space_id, self.session.bot_id))
+        self._ensure_state(space_id, EventType.ROOM_NAME, {"name": workspace.name}, ts)
+        if workspace.description:
+            self._ensure_state(space_id, EventType.ROOM_TOPIC,
+                               {"topic": workspace.description}, ts)
+        self._spaces[workspace.source_id] = space_id
+        return space_id
+
+    def _ensure_state(self, room_id: str, event_type: EventType, content: dict,
+                      ts: int | None, state_key: str = "") -> None:
+        """Set a state event unless the room already holds that content."""
+        bot = self.session.intent()
+        try:
+            current = self.session.call("room state", lambda: bot.get_state_event(
+                room_id, event_type, state_key))
+            if current is not None and current.serialize() == content:
+                return
+        except ItemError:  # M_NOT_FOUND: not set yet
+            pass
+        self.session.call(f"{event_type} of {room_id}", lambda: bot.send_state_event(
+            room_id, event_type, content, state_key, timestamp=ts))
+
+    def prepare_conversation(self, conversation: Conversation) -> None:
+        """Find or create the conversation's room (and its team's space), name it, and
+        let its members in, dated like the conversation."""
+        if conversation.source_id in self._rooms:
+            return
+        ts = millis(conversation.created)
+        bot = self.session.intent()
+        space = self._space(conversation.workspace, ts) if conversation.workspace else None
+
+        def create(localpart: str):
+            return bot.create_room(
+                alias_localpart=localpart, preset=RoomCreatePreset.PRIVATE,
+                power_level_override={"users": {self.session.bot_id: 100}},
+                creation_content={SOURCE_KEY: {"id": conversation.source_id,
+                                               "kind": str(conversation.kind)}})
+        room_id = self._find_or_create("room", conversation.source_id, create)
+        room = Room(room_id)
+        joined = self.session.call("room members", lambda: bot.get_joined_members(
+            room_id, ensure_joined=False))
+        room.members.update(joined)
+        for user_id in room.members:
+            self.session.call("room state", lambda u=user_id: self.session.state_store.joined(
+                room_id, u))
+        if conversation.name:
+            self._ensure_state(room_id, EventType.ROOM_NAME, {"name": conversation.name}, ts)
+        if conversation.topic:
+            self._ensure_state(room_id, EventType.ROOM_TOPIC, {"topic": conversation.topic},
+                               ts)
+        if space is not None:
+            via = {"via": [self.server_name]}
+            self._ensure_state(space, EventType.SPACE_CHILD, via, ts, room_id)
+            self._ensure_state(room_id, EventType.SPACE_PARENT, {**via, "canonical": True}, ts,
+                               space)
+        self._rooms[conversation.source_id] = room
+        for member in conversation.members:
+            self._join(room, self.user_for(member), ts)
+
+    def _join(self, room: Room, user_id: str, ts: int | None) -> None:
+        """Invite (as the bot) and join ``user_id``, both membership events dated ``ts``."""
+        if user_id in room.members:
+            return
+        bot, intent = self.session.intent(), self.session.intent(user_id)
+        self.session.call(f"inviting {user_id}", lambda: bot.send_state_event(
+            room.room_id, _MEMBER, {"membership": "invite"}, user_id, timestamp=ts))
+        self.session.call(f"{user_id} joining", lambda: intent.send_state_event(
+            room.room_id, _MEMBER, {"membership": "join"}, user_id, timestamp=ts,
+            ensure_joined=False))
+        self.session.call("room state", lambda: self.session.state_store.joined(
+            room.room_id, user_id))
+        room.members.add(user_id)
+
+    def _room(self, conversation: Conversation) -> Room:
+        if conversation.source_id not in self._rooms:
+            self.prepare_conversation(conversation)
+        return self._rooms[conversation.source_id]
+
+    def _load_index(self, room: Room) -> None:
+        """Read the room's timeline once, indexing the events this tool sent."""
+        if room.index.loaded:
+            return
+        bot = self.session.intent()
+        token = None
+        while True:
+            query = {"dir": "b", "limit": str(_PAGE), **({"from": token} if token else {})}
+            page = self.session.call("reading the room", lambda q=query: bot.api.request(
+                Method.GET, Path.v3.rooms[room.room_id].messages, query_params=q))
+            for event in page.get("chunk", []):
+                room.index.add_event(event)
+            token = page.get("end")
+            if not token or not page.get("chunk"):
+                break
+        room.index.loaded = True
+
+    def _lookup(self, room: Room, source_id: str, part: str) -> str | None:
+        found = room.index.get(source_id, part)
+        if found is None and not room.index.loaded:
+            self._load_index(room)
+            found = room.index.get(source_id, part)
+        return found
+
+    # --- events ------------------------------------------------------------------------
+
+    def _send(self, room: Room, conversation: Conversation, user_id: str, source_id: str,
+              part: str, event_type: EventType, content: dict, ts: int | None) -> str:
+        """Send one part of a message unless the room has it; its event id."""
+        known = room.index.get(source_id, part)
+        if known is not None:
+            return known
+        self._join(room, user_id, ts)
+        content = {**content, **source_marker(source_id, part)}
+        txn = "sm" + part_hash(conversation.source_id, source_id, part)
+        intent = self.session.intent(user_id)
+        event_id = self.session.call(
+            f"message {source_id} ({part})", lambda: intent.send_message_event(
+                room.room_id, event_type, content, txn_id=txn, timestamp=ts))
+        room.index.events[(source_id, part)] = event_id
+        return event_id
+
+    def _relation(self, room: Room, message: ChatMessage) -> dict:
+        """Thread (``m.thread``) and reply (``m.in_reply_to``) of a message."""
+        root = message.thread_root_id
+        if root and root != message.source_id:
+            root_event = self._lookup(room, root, MESSAGE_PART)
+            if root_event is None:
+                raise ItemError(f"message {message.source_id}: its thread's first message "
+                                f"{root} is not in the room yet (it is retried next run)")
+            reply = message.reply_to_id if message.reply_to_id not in (None, root) else None
+            reply_event = self._lookup(room, reply, MESSAGE_PART) if reply else None
+            return {"m.relates_to": {"rel_type": "m.thread", "event_id": root_event,
+                                     "is_falling_back": reply_event is None,
+                                     "m.in_reply_to": {"event_id": reply_event or root_event}}}
+        if message.reply_to_id:
+            reply_event = self._lookup(room, message.reply_to_id, MESSAGE_PART)
+            if reply_event:
+                return {"m.relates_to": {"m.in_reply_to": {"event_id": reply_event}}}
+        return {}
+
+    def _mention_users(self, message: ChatMessage) -> dict[str, str]:
+        return {m.source_id: self.user_for(m) for m in message.mentions}
+
+    def put_blob(self, blob: Blob) -> None:
+        """Upload the bytes to the media repository (once per run and blob)."""
+        sha = blob.content.sha256
+        if sha in self._media:
+            return
+        bot = self.session.intent()
+
+        async def chunks() -> AsyncIterator[bytes]:  # streamed: memory stays flat
+            for chunk in blob.content.iter_chunks():
+                yield chunk
+        self._media[sha] = str(self.session.call(
+            f"uploading {blob.name or sha}", lambda: bot.upload_media(
+                chunks(), mime_type=blob.media_type or "application/octet-stream",
+                filename=blob.name, size=blob.content.size)))
+
+    def post(self, conversation: Conversation, message: ChatMessage) -> str:
+        room = self._room(conversation)
+        return self._complete(room, conversation, message)
+
+    def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None:
+        return self._lookup(self._room(conversation), message.source_id, MESSAGE_PART)
+
+    def update(self, conversation: Conversation, message: ChatMessage, key: str) -> str:
+        """Send what the room lacks of ``message``'s current version (idempotent)."""
+        room = self._room(conversation)
+        self._load_index(room)
+        return self._complete(room, conversation, message)
+
+    def _complete(self, room: Room, conversation: Conversation, message: ChatMessage) -> str:
+        """Send every part of ``message`` the room does not hold yet; the message's event."""
+        user_id = self.user_for(message.author)
+        ts = millis(message.created)
+        versions = [*message.edits, message]  # oldest first; the message is the current one
+        first = versions[0]
+        mentions = self._mention_users(message)
+        content = {**body_content(message, first.body_html, first.body_text, mentions),
+                   **self._relation(room, message)}
+        event_id = self._send(room, conversation, user_id, message.source_id, MESSAGE_PART,
+                              EventType.ROOM_MESSAGE, content, ts)
+        relation = content.get("m.relates_to", {})
+        thread = {"m.relates_to": relation} if relation.get("rel_type") == "m.thread" else {}
+        for number, ref in enumerate(message.attachments):
+            mxc = self._media.get(ref.sha256)
+            part = f"attachment:{number}"
+            if room.index.get(message.source_id, part) is not None:
+                continue
+            if mxc is None:
+                raise ItemError(f"message {message.source_id}: attachment {ref.name or ''} "
+                                "was not uploaded")
+            self._send(room, conversation, user_id, message.source_id, part,
+                       EventType.ROOM_MESSAGE, {**attachment_content(ref, mxc), **thread}, ts)
+        for later, when in zip(versions[1:], [e.edited for e in message.edits[1:]]
+                               + [message.edited], strict=True):
+            self._replace(room, conversation, user_id, message, event_id, later, when,
+                          mentions)
+        for reaction in message.reactions:
+            key = reaction_key(reaction.key)
+            part = f"reaction:{part_hash(reaction.author.source_id, key)}"
+            self._send(room, conversation, self.user_for(reaction.author), message.source_id,
+                       part, EventType.REACTION,
+                       {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id,
+                                         "key": key}},
+                       millis(reaction.created) or ts)
+        if message.deleted is not None:
+            self._redact(room, conversation, user_id, message, event_id)
+        return event_id
+
+    def _replace(self, room: Room, conversation: Conversation, user_id: str,
+                 message: ChatMessage, event_id: str, version, when: datetime | None,
+                 mentions: dict[str, str]) -> None:
+        """An ``m.replace`` edit carrying one later version of the body (once)."""
+        part = f"version:{part_hash(version.body_html, version.body_text)}"
+        first = message.edits[0] if message.edits else message
+        if part == f"version:{part_hash(first.body_html, first.body_text)}":
+            return  # the same body as posted
+        new = body_content(message, version.body_html, version.body_text, mentions)
+        content = {**new, "body": f"* {new['body']}", "m.new_content": new,
+                   "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
+        self._send(room, conversation, user_id, message.source_id, part,
+                   EventType.ROOM_MESSAGE, content, millis(when) or millis(message.created))
+
+    def _redact(self, room: Room, conversation: Conversation, user_id: str,
+                message: ChatMessage, event_id: str) -> None:
+        """Redact a message deleted at the source (once), as its author, dated then."""
+        if self._lookup(room, message.source_id, REDACTION_PART) is not None:
+            return
+        intent = self.session.intent(user_id)
+        extra = source_marker(message.source_id, REDACTION_PART)
+        redaction = self.session.call(f"deleting {message.source_id}", lambda: intent.redact(
+            room.room_id, event_id, extra_content=extra, timestamp=millis(message.deleted)))
+        room.index.events[(message.source_id, REDACTION_PART)] = redaction
+
+    def close(self, complete: bool = True) -> None:
+        self.session.close()
