@@ -137,7 +137,7 @@ def synapse(tmp_path_factory, synapse_accounts):
     path = directory / "migrate-appservice.yaml"
     registration = write_registration(path, SERVER_NAME, synapse_accounts)
     server = SynapseServer(directory / "server", path)
-    server.registration, server.registration_path = registration, path
+    server.registration = registration
     server.start()
     yield server
     server.stop()

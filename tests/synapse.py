@@ -46,10 +46,11 @@ def free_port() -> int:
 
 
 class SynapseServer:
-    """One Synapse in ``directory``; ``registration`` is the appservice file it loads."""
+    """One Synapse in ``directory``; ``registration_path`` is the appservice file it loads."""
 
-    def __init__(self, directory: Path, registration: Path) -> None:
-        self.directory, self.registration = directory, registration
+    def __init__(self, directory: Path, registration_path: Path) -> None:
+        self.directory, self.registration_path = directory, registration_path
+        self.registration = None  # the Registration, for tests that use its tokens
         self.port = free_port()
         self.shared_secret = secrets.token_hex(16)
         self.process: subprocess.Popen | None = None
@@ -84,7 +85,7 @@ class SynapseServer:
             "database": {"name": "sqlite3",
                          "args": {"database": str(self.directory / "homeserver.db")}},
             "registration_shared_secret": self.shared_secret,
-            "app_service_config_files": [str(self.registration)],
+            "app_service_config_files": [str(self.registration_path)],
             "media_store_path": str(self.directory / "media"),
             "trusted_key_servers": [],
             "suppress_key_server_warning": True,

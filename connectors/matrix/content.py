@@ -18,6 +18,8 @@ from html.parser import HTMLParser
 from migrate.model import BlobRef, ChatMessage, ChatMessageType
 
 SOURCE_KEY = "de.sovereign-migrate.source"
+#: In a room's creation content: the source conversation it stands for, and its kind.
+CONVERSATION_KEY = "de.sovereign-migrate.conversation"
 MESSAGE_PART = "message"
 REDACTION_PART = "redaction"
 

@@ -21,16 +21,16 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
 from mautrix.api import Method, Path
-from mautrix.types import EventType, RoomCreatePreset
+from mautrix.types import EventType, Membership, MemberStateEventContent, RoomCreatePreset
 
 from migrate.connector import ChatTarget
 from migrate.errors import ItemError
 from migrate.model import Blob, ChatMessage, Conversation, Identity, Person, Workspace
 
 from .content import (
+    CONVERSATION_KEY,
     MESSAGE_PART,
     REDACTION_PART,
-    SOURCE_KEY,
     attachment_content,
     body_content,
     part_hash,
@@ -94,22 +94,22 @@ class MatrixTarget(ChatTarget):
 
     # --- rooms -------------------------------------------------------------------------
 
-    def _find_or_create(self, kind: str, source_id: str, create) -> str:
-        """The room with the alias of ``source_id``; created by ``create(localpart)`` when
-        there is none."""
+    def _find_or_create(self, kind: str, source_id: str, create) -> tuple[str, bool]:
+        """The room with the alias of ``source_id``, and whether ``create(localpart)``
+        created it just now (there was none)."""
         localpart = alias_localpart(self.prefix, kind, source_id)
         bot = self.session.intent()
         alias = f"#{localpart}:{self.server_name}"
         try:
             return self.session.call(f"room {alias}",
-                                     lambda: bot.resolve_room_alias(alias)).room_id
+                                     lambda: bot.resolve_room_alias(alias)).room_id, False
         except ItemError:
             pass
         try:
-            return self.session.call(f"creating {alias}", lambda: create(localpart))
+            return self.session.call(f"creating {alias}", lambda: create(localpart)), True
         except ItemError:  # created meanwhile (M_ROOM_IN_USE): it is there now
             return self.session.call(f"room {alias}",
-                                     lambda: bot.resolve_room_alias(alias)).room_id
+                                     lambda: bot.resolve_room_alias(alias)).room_id, False
 
     def _space(self, workspace: Workspace, ts: int | None) -> str:
         if workspace.source_id in self._spaces:
@@ -119,7 +119,7 @@ class MatrixTarget(ChatTarget):
         def create(localpart: str):
             return bot.create_room(alias_localpart=localpart, preset=RoomCreatePreset.PRIVATE,
                                    creation_content={"type": "m.space"})
-        space_id = self._find_or_create("space", workspace.source_id, create)
+        space_id, _ = self._find_or_create("space", workspace.source_id, create)
         self.session.call("space state", lambda: self.session.state_store.joined(
             space_id, self.session.bot_id))
         self._ensure_state(space_id, EventType.ROOM_NAME, {"name": workspace.name}, ts)
@@ -156,10 +156,11 @@ class MatrixTarget(ChatTarget):
             return bot.create_room(
                 alias_localpart=localpart, preset=RoomCreatePreset.PRIVATE,
                 power_level_override={"users": {self.session.bot_id: 100}},
-                creation_content={SOURCE_KEY: {"id": conversation.source_id,
+                creation_content={CONVERSATION_KEY: {"id": conversation.source_id,
                                                "kind": str(conversation.kind)}})
-        room_id = self._find_or_create("room", conversation.source_id, create)
+        room_id, created = self._find_or_create("room", conversation.source_id, create)
         room = Room(room_id)
+        room.index.loaded = created  # a new room holds nothing yet; an old one is read
         joined = self.session.call("room members", lambda: bot.get_joined_members(
             room_id, ensure_joined=False))
         room.members.update(joined)
@@ -186,10 +187,11 @@ class MatrixTarget(ChatTarget):
             return
         bot, intent = self.session.intent(), self.session.intent(user_id)
         self.session.call(f"inviting {user_id}", lambda: bot.send_state_event(
-            room.room_id, _MEMBER, {"membership": "invite"}, user_id, timestamp=ts))
+            room.room_id, _MEMBER, MemberStateEventContent(Membership.INVITE), user_id,
+            timestamp=ts))
         self.session.call(f"{user_id} joining", lambda: intent.send_state_event(
-            room.room_id, _MEMBER, {"membership": "join"}, user_id, timestamp=ts,
-            ensure_joined=False))
+            room.room_id, _MEMBER, MemberStateEventContent(Membership.JOIN), user_id,
+            timestamp=ts, ensure_joined=False))
         self.session.call("room state", lambda: self.session.state_store.joined(
             room.room_id, user_id))
         room.members.add(user_id)
@@ -279,7 +281,10 @@ class MatrixTarget(ChatTarget):
                 filename=blob.name, size=blob.content.size)))
 
     def post(self, conversation: Conversation, message: ChatMessage) -> str:
+        """Send the message's parts; in a room made by an earlier run, only those missing
+        (its timeline is read once: the state may have been lost, or a run died)."""
         room = self._room(conversation)
+        self._load_index(room)
         return self._complete(room, conversation, message)
 
     def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None:
@@ -287,9 +292,7 @@ class MatrixTarget(ChatTarget):
 
     def update(self, conversation: Conversation, message: ChatMessage, key: str) -> str:
         """Send what the room lacks of ``message``'s current version (idempotent)."""
-        room = self._room(conversation)
-        self._load_index(room)
-        return self._complete(room, conversation, message)
+        return self.post(conversation, message)
 
     def _complete(self, room: Room, conversation: Conversation, message: ChatMessage) -> str:
         """Send every part of ``message`` the room does not hold yet; the message's event."""
@@ -314,8 +317,8 @@ class MatrixTarget(ChatTarget):
                                 "was not uploaded")
             self._send(room, conversation, user_id, message.source_id, part,
                        EventType.ROOM_MESSAGE, {**attachment_content(ref, mxc), **thread}, ts)
-        for later, when in zip(versions[1:], [e.edited for e in message.edits[1:]]
-                               + [message.edited], strict=True):
+        for number, later in enumerate(versions[1:], start=1):
+            when = message.edited if later is message else message.edits[number].edited
             self._replace(room, conversation, user_id, message, event_id, later, when,
                           mentions)
         for reaction in message.reactions:
@@ -346,14 +349,12 @@ class MatrixTarget(ChatTarget):
 
     def _redact(self, room: Room, conversation: Conversation, user_id: str,
                 message: ChatMessage, event_id: str) -> None:
-        """Redact a message deleted at the source (once), as its author, dated then."""
-        if self._lookup(room, message.source_id, REDACTION_PART) is not None:
-            return
-        intent = self.session.intent(user_id)
-        extra = source_marker(message.source_id, REDACTION_PART)
-        redaction = self.session.call(f"deleting {message.source_id}", lambda: intent.redact(
-            room.room_id, event_id, extra_content=extra, timestamp=millis(message.deleted)))
-        room.index.events[(message.source_id, REDACTION_PART)] = redaction
+        """Redact a message deleted at the source (once), as its author, dated then: sent
+        through ``/send`` with ``redacts`` in the content (room versions 11 and later, which
+        the rooms this tool creates are), since ``/redact`` takes no timestamp."""
+        self._send(room, conversation, user_id, message.source_id, REDACTION_PART,
+                   EventType.ROOM_REDACTION, {"redacts": event_id},
+                   millis(message.deleted) or millis(message.created))
 
     def close(self, complete: bool = True) -> None:
         self.session.close()
