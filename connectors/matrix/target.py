@@ -288,7 +288,14 @@ class MatrixTarget(ChatTarget):
         return self._complete(room, conversation, message)
 
     def find_chat(self, conversation: Conversation, message: ChatMessage) -> str | None:
-        return self._lookup(self._room(conversation), message.source_id, MESSAGE_PART)
+        """The message's event if the room holds it with all its attachments (a message
+        whose files a dead run did not send is posted again: only what is missing goes)."""
+        room = self._room(conversation)
+        found = self._lookup(room, message.source_id, MESSAGE_PART)
+        if found is None or any(room.index.get(message.source_id, f"attachment:{n}") is None
+                                for n in range(len(message.attachments))):
+            return None
+        return found
 
     def update(self, conversation: Conversation, message: ChatMessage, key: str) -> str:
         """Send what the room lacks of ``message``'s current version (idempotent)."""
