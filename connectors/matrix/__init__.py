@@ -19,27 +19,24 @@ _EXAMPLE = ("matrix://matrix.mairie-exemple.fr?registration=/etc/synapse/migrate
 
 
 class MatrixConnector(Connector):
-    """A Matrix homeserver, written as an application service."""
+    """A Matrix homeserver, written and read back as an application service."""
 
     scheme = "matrix"
-    description = "Matrix homeserver (Synapse) through an application service (target)"
+    description = "Matrix homeserver (Synapse) through an application service"
     example = _EXAMPLE
     max_connections = 1  # one writer: the rooms' order of events is the order of posting
     capabilities = Capabilities(
+        reads=frozenset({Kind.CHAT}),
         writes=frozenset({Kind.CHAT}),
+        source_keeps=frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
+                                Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS}),
         target_keeps=frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
                                 Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS}),
-        limits={Feature.EDITS: {
-            "en": "a message edited at the source without its former versions is posted "
-                  "in its last version (Matrix shows no edit mark then)",
-            "fr": "un message modifié à la source sans ses versions antérieures est publié "
-                  "dans sa dernière version (Matrix n'affiche alors pas de marque de "
-                  "modification)"}},
     )
 
-    def open_target(self):
+    def _session(self):
+        """The appservice session, signed in (a registration not installed fails now)."""
         from .session import AppserviceSession
-        from .target import MatrixTarget
 
         settings = MatrixSettings.from_endpoint(self.endpoint)
         registration = read_registration(settings.registration)  # type: ignore[arg-type]
@@ -51,4 +48,15 @@ class MatrixConnector(Connector):
         except BaseException:
             session.close()
             raise
-        return MatrixTarget(session, mapping)
+        return session, mapping
+
+    def open_target(self):
+        from .target import MatrixTarget
+
+        return MatrixTarget(*self._session())
+
+    def open_source(self):
+        """The rooms the tool wrote, read back (for ``verify`` and ``roundtrip``)."""
+        from .source import MatrixSource
+
+        return MatrixSource(*self._session())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 
 from migrate.model import BlobRef, ChatMessage, ChatMessageType
@@ -60,8 +61,24 @@ def part_hash(*texts: str | None) -> str:
     return hashlib.sha256("\x00".join(t or "" for t in texts).encode()).hexdigest()[:16]
 
 
-def source_marker(message_id: str, part: str) -> dict:
-    return {SOURCE_KEY: {"id": message_id, "part": part}}
+def source_marker(message_id: str, part: str, carried: dict | None = None) -> dict:
+    """The ``SOURCE_KEY`` field of an event: which message and part it is, and what of the
+    source the event itself cannot say (``carried``), for reading the room back."""
+    return {SOURCE_KEY: {"id": message_id, "part": part, **(carried or {})}}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def carried_fields(message: ChatMessage, body_html: str | None,
+                   body_text: str | None) -> dict:
+    """What a message's event carries of the source beside what Matrix shows: the body as
+    the source wrote it (Matrix shows it converted: pills, no remote images), the subject,
+    the kind, and the edit times (Matrix dates only the edits it holds)."""
+    return {"html": body_html, "text": body_text, "subject": message.subject,
+            "type": str(message.message_type), "edited": _iso(message.edited),
+            "edits_at": [_iso(edit.edited) for edit in message.edits]}
 
 
 def _pill(user_id: str, name: str) -> str:

@@ -33,6 +33,7 @@ from .content import (
     REDACTION_PART,
     attachment_content,
     body_content,
+    carried_fields,
     part_hash,
     reaction_key,
     source_marker,
@@ -118,7 +119,8 @@ class MatrixTarget(ChatTarget):
 
         def create(localpart: str):
             return bot.create_room(alias_localpart=localpart, preset=RoomCreatePreset.PRIVATE,
-                                   creation_content={"type": "m.space"})
+                                   creation_content={"type": "m.space", CONVERSATION_KEY: {
+                                       "id": workspace.source_id, "kind": "workspace"}})
         space_id, _ = self._find_or_create("space", workspace.source_id, create)
         self.session.call("space state", lambda: self.session.state_store.joined(
             space_id, self.session.bot_id))
@@ -228,13 +230,14 @@ class MatrixTarget(ChatTarget):
     # --- events ------------------------------------------------------------------------
 
     def _send(self, room: Room, conversation: Conversation, user_id: str, source_id: str,
-              part: str, event_type: EventType, content: dict, ts: int | None) -> str:
+              part: str, event_type: EventType, content: dict, ts: int | None,
+              carried: dict | None = None) -> str:
         """Send one part of a message unless the room has it; its event id."""
         known = room.index.get(source_id, part)
         if known is not None:
             return known
         self._join(room, user_id, ts)
-        content = {**content, **source_marker(source_id, part)}
+        content = {**content, **source_marker(source_id, part, carried)}
         txn = "sm" + part_hash(conversation.source_id, source_id, part)
         intent = self.session.intent(user_id)
         event_id = self.session.call(
@@ -310,8 +313,9 @@ class MatrixTarget(ChatTarget):
         mentions = self._mention_users(message)
         content = {**body_content(message, first.body_html, first.body_text, mentions),
                    **self._relation(room, message)}
+        carried = carried_fields(message, first.body_html, first.body_text)
         event_id = self._send(room, conversation, user_id, message.source_id, MESSAGE_PART,
-                              EventType.ROOM_MESSAGE, content, ts)
+                              EventType.ROOM_MESSAGE, content, ts, carried)
         relation = content.get("m.relates_to", {})
         thread = {"m.relates_to": relation} if relation.get("rel_type") == "m.thread" else {}
         for number, ref in enumerate(message.attachments):
@@ -323,7 +327,8 @@ class MatrixTarget(ChatTarget):
                 raise ItemError(f"message {message.source_id}: attachment {ref.name or ''} "
                                 "was not uploaded")
             self._send(room, conversation, user_id, message.source_id, part,
-                       EventType.ROOM_MESSAGE, {**attachment_content(ref, mxc), **thread}, ts)
+                       EventType.ROOM_MESSAGE, {**attachment_content(ref, mxc), **thread}, ts,
+                       {"sha256": ref.sha256})
         for number, later in enumerate(versions[1:], start=1):
             when = message.edited if later is message else message.edits[number].edited
             self._replace(room, conversation, user_id, message, event_id, later, when,
@@ -335,9 +340,9 @@ class MatrixTarget(ChatTarget):
                        part, EventType.REACTION,
                        {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id,
                                          "key": key}},
-                       millis(reaction.created) or ts)
+                       millis(reaction.created) or ts, {"key": reaction.key})
         if message.deleted is not None:
-            self._redact(room, conversation, user_id, message, event_id)
+            self._redact(room, conversation, user_id, message, event_id, carried)
         return event_id
 
     def _replace(self, room: Room, conversation: Conversation, user_id: str,
@@ -352,16 +357,18 @@ class MatrixTarget(ChatTarget):
         content = {**new, "body": f"* {new['body']}", "m.new_content": new,
                    "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
         self._send(room, conversation, user_id, message.source_id, part,
-                   EventType.ROOM_MESSAGE, content, millis(when) or millis(message.created))
+                   EventType.ROOM_MESSAGE, content, millis(when) or millis(message.created),
+                   {"html": version.body_html, "text": version.body_text})
 
     def _redact(self, room: Room, conversation: Conversation, user_id: str,
-                message: ChatMessage, event_id: str) -> None:
+                message: ChatMessage, event_id: str, carried: dict) -> None:
         """Redact a message deleted at the source (once), as its author, dated then: sent
         through ``/send`` with ``redacts`` in the content (room versions 11 and later, which
-        the rooms this tool creates are), since ``/redact`` takes no timestamp."""
+        the rooms this tool creates are), since ``/redact`` takes no timestamp. The
+        redaction carries what the redacted event loses (its content)."""
         self._send(room, conversation, user_id, message.source_id, REDACTION_PART,
                    EventType.ROOM_REDACTION, {"redacts": event_id},
-                   millis(message.deleted) or millis(message.created))
+                   millis(message.deleted) or millis(message.created), carried)
 
     def close(self, complete: bool = True) -> None:
         self.session.close()
