@@ -2,8 +2,9 @@
 
 Application-service mode (a self-hosted Synapse): the tool acts as each migrated person
 (their own account from the people mapping, or a puppet) and dates every event with the
-original time. ``connectors.matrix.registration.write_registration`` writes the file the
-admin installs. Parameters: see ``connectors.matrix.settings``.
+original time. The first run writes the registration file the admin installs
+(``registration=PATH``, see ``connectors.matrix.registration``) and stops until it is.
+Parameters: see ``connectors.matrix.settings``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from migrate.connector import Capabilities, Connector, Feature, Kind
 
 from .people import read_mapping
-from .registration import read_registration
+from .registration import ensure_registration
 from .settings import MatrixSettings
 
 _EXAMPLE = ("matrix://matrix.mairie-exemple.fr?registration=/etc/synapse/migrate.yaml"
@@ -39,8 +40,9 @@ class MatrixConnector(Connector):
         from .session import AppserviceSession
 
         settings = MatrixSettings.from_endpoint(self.endpoint)
-        registration = read_registration(settings.registration)  # type: ignore[arg-type]
         mapping = read_mapping(settings.people) if settings.people else {}
+        registration = ensure_registration(settings.registration,  # type: ignore[arg-type]
+                                           settings.server_name, mapping.values())
         session = AppserviceSession(settings, registration)
         try:  # check the token now, so that a registration not installed fails at once
             bot = session.intent()

@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrate.errors import ConfigError
@@ -35,6 +35,7 @@ class Registration:
     hs_token: str
     sender_localpart: str
     prefix: str  # puppets are @<prefix>_…, rooms' aliases #<prefix>_…
+    accounts: frozenset[str] = frozenset()  # mapped accounts the tool may act as
 
     def __repr__(self) -> str:  # the tokens are secrets
         return f"Registration(id={self.id!r}, prefix={self.prefix!r})"
@@ -58,9 +59,11 @@ def write_registration(path: Path, server_name: str, accounts: Iterable[str] = (
         raise ConfigError(f"appservice prefix {prefix!r}: use lower-case letters, digits, "
                           "'.', '_', '=' or '-'")
     known = read_registration(path) if path.exists() else None
-    registration = known or Registration(
+    accounts = frozenset(accounts)
+    registration = replace(known, accounts=accounts) if known else Registration(
         id=f"sovereign-migrate-{prefix}", as_token=secrets.token_urlsafe(32),
-        hs_token=secrets.token_urlsafe(32), sender_localpart=f"{prefix}bot", prefix=prefix)
+        hs_token=secrets.token_urlsafe(32), sender_localpart=f"{prefix}bot", prefix=prefix,
+        accounts=accounts)
     document = {
         "id": registration.id,
         "url": None,  # the tool only sends; the homeserver never has to call it
@@ -70,6 +73,7 @@ def write_registration(path: Path, server_name: str, accounts: Iterable[str] = (
         "rate_limited": False,
         "namespaces": _namespaces(server_name, registration.prefix, accounts),
         "de.sovereign-migrate.prefix": registration.prefix,
+        "de.sovereign-migrate.accounts": sorted(set(accounts)),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
@@ -94,6 +98,24 @@ def read_registration(path: Path) -> Registration:
     try:
         return Registration(document["id"], document["as_token"], document["hs_token"],
                             document["sender_localpart"],
-                            document.get("de.sovereign-migrate.prefix", DEFAULT_PREFIX))
+                            document.get("de.sovereign-migrate.prefix", DEFAULT_PREFIX),
+                            frozenset(document.get("de.sovereign-migrate.accounts") or ()))
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: the appservice registration lacks {exc}") from None
+
+
+def ensure_registration(path: Path, server_name: str, accounts: Iterable[str]) -> Registration:
+    """The registration at ``path`` if it covers every mapped account; otherwise write it
+    (new, or with the accounts added, same tokens) and stop with ConfigError telling the
+    operator to install it: the homeserver only honours it once it is installed."""
+    accounts = frozenset(accounts)
+    known = read_registration(path) if path.exists() else None
+    if known is not None and accounts <= known.accounts:
+        return known
+    write_registration(path, server_name, accounts | (known.accounts if known else set()),
+                       known.prefix if known else DEFAULT_PREFIX)
+    what = "written" if known is None else "updated with the newly mapped accounts"
+    raise ConfigError(f"appservice registration {what}: {path}. Install it on the "
+                      "homeserver (app_service_config_files in homeserver.yaml), restart "
+                      "Synapse, then run this command again. Keep the file private: it "
+                      "holds the appservice's tokens.")
