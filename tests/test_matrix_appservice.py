@@ -72,6 +72,9 @@ def general_messages() -> list[ChatMessage]:
         ChatMessage("1102", GENERAL.source_id, CHLOE, T0 + timedelta(minutes=6),
                     '<p>La photo</p><img src="https://graph.microsoft.com/v1.0/x/$value">',
                     thread_root_id="1001", reply_to_id="1001", attachments=(PNG.ref,)),
+        ChatMessage("1103", GENERAL.source_id, BOB, T0 + timedelta(minutes=8), "",
+                    thread_root_id="1001", reply_to_id="1001",
+                    deleted=T0 + timedelta(minutes=9)),
         ChatMessage("1003", GENERAL.source_id, ALICE, T0 + timedelta(hours=2), "",
                     deleted=T0 + timedelta(hours=2, minutes=30)),
         ChatMessage("1004", GENERAL.source_id, None, T0 + timedelta(hours=3),
@@ -259,7 +262,7 @@ def test_a_rerun_sends_nothing(synapse, archive, people_csv, copied) -> None:
 def test_verify_reads_the_rooms_back(synapse, archive, people_csv, copied) -> None:
     done = run_cli("verify", f"archive:{archive}", endpoint(synapse, people_csv))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Chat: 11 of 11 messages match." in done.stdout
+    assert "Chat: 12 of 12 messages match." in done.stdout
 
 
 def test_roundtrip_through_matrix(synapse, archive, people_csv, copied, tmp_path) -> None:
@@ -270,7 +273,7 @@ def test_roundtrip_through_matrix(synapse, archive, people_csv, copied, tmp_path
                    "--force", "--out", str(tmp_path / "back"), "--certificate",
                    str(tmp_path / "certificate"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Chat: 11 of 11 messages match." in done.stdout
+    assert "Chat: 12 of 12 messages match." in done.stdout
     assert [len(room_events(synapse, c)) for c in (GENERAL, PROJECTS)] == before
     blobs = {p.name for p in (tmp_path / "back" / "data" / "blobs").rglob("*") if p.is_file()}
     assert blobs == {PNG.content.sha256, PDF.content.sha256}  # downloaded, checked
@@ -286,5 +289,5 @@ def test_verify_names_a_message_lost_in_matrix(synapse, archive, people_csv, cop
                     token=synapse.registration.as_token)
     done = run_cli("verify", f"archive:{archive}", endpoint(synapse, people_csv))
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "Chat: 10 of 11 messages match." in done.stdout
+    assert "Chat: 11 of 12 messages match." in done.stdout
     assert "point 3" in done.stdout  # the missing message is named

@@ -189,6 +189,8 @@ class MatrixSource(ChatSource):
         in_reply_to = (relation.get("m.in_reply_to") or {}).get("event_id")
         if in_reply_to:
             reply = source_of_event.get(in_reply_to)
+        if parts.redaction is not None:  # the redaction stripped the relations
+            root, reply = carried.get("thread"), carried.get("reply")
         bodies = [(carried.get("html"), carried.get("text"))] + \
             [(v["content"][SOURCE_KEY].get("html"), v["content"][SOURCE_KEY].get("text"))
              for v in parts.versions]

@@ -365,10 +365,11 @@ class MatrixTarget(ChatTarget):
         """Redact a message deleted at the source (once), as its author, dated then: sent
         through ``/send`` with ``redacts`` in the content (room versions 11 and later, which
         the rooms this tool creates are), since ``/redact`` takes no timestamp. The
-        redaction carries what the redacted event loses (its content)."""
+        redaction carries what the redacted event loses (its content, relations included)."""
+        thread = {"thread": message.thread_root_id, "reply": message.reply_to_id}
         self._send(room, conversation, user_id, message.source_id, REDACTION_PART,
                    EventType.ROOM_REDACTION, {"redacts": event_id},
-                   millis(message.deleted) or millis(message.created), carried)
+                   millis(message.deleted) or millis(message.created), {**carried, **thread})
 
     def close(self, complete: bool = True) -> None:
         self.session.close()
