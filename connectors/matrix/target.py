@@ -66,7 +66,7 @@ class MatrixTarget(ChatTarget):
         self._rooms: dict[str, Room] = {}
         self._spaces: dict[str, str] = {}
         self._media: dict[str, str] = {}  # sha256 → mxc URI of blobs uploaded this run
-        self._named: set[str] = set()  # puppets whose display name is set
+        self._puppets: dict[str, str | None] = {}  # registered this run → display name
         for account in mapping.values():  # real accounts: never registered by the tool
             session.call("mapped account", lambda a=account: session.state_store.registered(a))
 
@@ -80,11 +80,14 @@ class MatrixTarget(ChatTarget):
         if mapped:
             return mapped
         user_id = puppet_id(identity.source_id, self.prefix, self.server_name)
-        if user_id not in self._named and identity.display_name:
+        known = self._puppets.get(user_id, False)
+        if known is False or (identity.display_name and known != identity.display_name):
             intent = self.session.intent(user_id)
-            self.session.call(f"display name of {user_id}",
-                              lambda: intent.set_displayname(identity.display_name))
-            self._named.add(user_id)
+            self.session.call(f"registering {user_id}", intent.ensure_registered)
+            if identity.display_name:
+                self.session.call(f"display name of {user_id}",
+                                  lambda: intent.set_displayname(identity.display_name))
+            self._puppets[user_id] = identity.display_name or known or None
         return user_id
 
     def put_people(self, people: Iterable[Person]) -> None:
