@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from migrate.model import BlobRef, ChatMessage, ChatMessageType
@@ -117,3 +117,13 @@ def attachment_content(ref: BlobRef, mxc: str) -> dict:
         info["mimetype"] = ref.media_type
     return {"msgtype": "m.image" if image else "m.file",
             "body": ref.name or ("image" if image else "file"), "url": mxc, "info": info}
+
+
+def signed(content: dict, author: str, when: datetime) -> dict:
+    """Bot mode: the content with its author and original time written first (the sender
+    and the event's date are the migration account's and the import's)."""
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    html_body = content.get("formatted_body") or html.escape(content["body"])
+    return {**content, "body": f"{author} · {stamp}\n{content['body']}",
+            "format": "org.matrix.custom.html",
+            "formatted_body": f"<p><b>{html.escape(author)}</b> · {stamp}</p>{html_body}"}

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aiohttp
+from mautrix.api import Method, Path
 from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.appservice.state_store import ASStateStore
 from mautrix.client.state_store import MemoryStateStore
@@ -25,6 +26,7 @@ from mautrix.errors import (
     MatrixConnectionError,
     MatrixInvalidToken,
     MatrixRequestError,
+    MForbidden,
     MLimitExceeded,
     MTooLarge,
 )
@@ -32,7 +34,7 @@ from mautrix.errors import (
 from migrate.errors import AuthError, ConnectError, ItemError, RetryableError, TooLargeError
 
 from .loop import LoopThread
-from .registration import Registration
+from .registration import DEFAULT_PREFIX, Registration
 from .settings import MatrixSettings
 
 T = TypeVar("T")
@@ -49,23 +51,45 @@ class _StateStore(ASStateStore, MemoryStateStore):
         MemoryStateStore.__init__(self)
 
 
-class AppserviceSession:
-    """Acts as the appservice's bot and as any user in its namespaces."""
+class MatrixSession:
+    """The homeserver as the appservice (its bot and any user in its namespaces), or, in
+    bot mode, as one ordinary account whose access token this is."""
 
-    def __init__(self, settings: MatrixSettings, registration: Registration) -> None:
+    def __init__(self, settings: MatrixSettings, registration: Registration | None,
+                 token: str | None = None) -> None:
         self.settings, self.registration = settings, registration
-        self.bot_id = f"@{registration.sender_localpart}:{settings.server_name}"
+        if registration is not None:
+            self.bot_id = f"@{registration.sender_localpart}:{settings.server_name}"
+            token = registration.as_token
+        else:
+            self.bot_id = settings.user or ""
+        self.prefix = registration.prefix if registration else DEFAULT_PREFIX
         self._loop = LoopThread("matrix-loop")
         self.state_store = _StateStore()
-        self._api: AppServiceAPI = self._loop.run(self._open())
+        self._api: AppServiceAPI = self._loop.run(self._open(token))
         self._intents: dict[str, IntentAPI] = {}
+        if registration is None:  # an ordinary account: never registered by the tool
+            self._loop.run(self.state_store.registered(self.bot_id))
 
-    async def _open(self) -> AppServiceAPI:
+    @property
+    def bot_mode(self) -> bool:
+        return self.registration is None
+
+    async def _open(self, token: str | None) -> AppServiceAPI:
         session = aiohttp.ClientSession()
-        return AppServiceAPI(self.settings.base_url, bot_mxid=self.bot_id,
-                             token=self.registration.as_token, state_store=self.state_store,
-                             client_session=session, default_retry_count=2,
+        return AppServiceAPI(self.settings.base_url, bot_mxid=self.bot_id, token=token,
+                             state_store=self.state_store, client_session=session,
+                             default_retry_count=2, real_user=self.registration is None,
                              log=logging.getLogger("mautrix.appservice"))
+
+    def sign_in(self, password: str) -> None:
+        """Bot mode without a token: sign in with the account's password (a new device)."""
+        body = {"type": "m.login.password", "password": password,
+                "identifier": {"type": "m.id.user", "user": self.bot_id},
+                "initial_device_display_name": "sovereign-migrate"}
+        done = self.call("signing in", lambda: self._api.request(Method.POST, Path.v3.login,
+                                                                 body))
+        self._api.token = done["access_token"]
 
     def intent(self, user_id: str | None = None) -> IntentAPI:
         """The intent of ``user_id`` (the bot's when None)."""
@@ -84,9 +108,18 @@ class AppserviceSession:
                 wait = (getattr(exc, "retry_after_ms", None) or 1000) / 1000
                 time.sleep(min(wait, 60))
             except MatrixInvalidToken:
+                if self.bot_mode:
+                    raise AuthError(f"{self.settings.display}: the homeserver refuses the "
+                                    f"access token of {self.bot_id}") from None
                 raise AuthError(f"{self.settings.display}: the homeserver refuses the "
                                 "appservice token: is the registration file installed "
                                 "(app_service_config_files) and Synapse restarted?") from None
+            except MForbidden as exc:
+                if what == "signing in":
+                    raise AuthError(f"{self.settings.display}: {self.bot_id} cannot sign in "
+                                    f"({exc.message})") from None
+                raise ItemError(f"{what}: the homeserver refused it: {exc.errcode or ''} "
+                                f"{exc.message}".strip()) from None
             except MTooLarge as exc:
                 raise TooLargeError(f"{what}: the homeserver refuses it as too large "
                                     f"({exc.message})") from None

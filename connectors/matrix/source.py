@@ -39,7 +39,7 @@ from migrate.model import (
 
 from .content import CONVERSATION_KEY, MESSAGE_PART, REDACTION_PART, SOURCE_KEY
 from .people import source_of_puppet
-from .session import AppserviceSession
+from .session import MatrixSession
 
 _PAGE = 500
 
@@ -66,7 +66,7 @@ class _Parts:
 class MatrixSource(ChatSource):
     """The rooms the appservice's bot is in and the tool made (see the module doc)."""
 
-    def __init__(self, session: AppserviceSession, mapping: dict[str, str]) -> None:
+    def __init__(self, session: MatrixSession, mapping: dict[str, str]) -> None:
         self.session = session
         self._account_of = {account: source for source, account in mapping.items()}
         self._room_of: dict[str, str] = {}  # conversation source id → room id
@@ -89,7 +89,7 @@ class MatrixSource(ChatSource):
         if user_id == self.session.bot_id:
             return None
         source = self._account_of.get(user_id) or \
-            source_of_puppet(user_id, self.session.registration.prefix)
+            source_of_puppet(user_id, self.session.prefix)
         return Identity(source or user_id, name)
 
     def conversations(self) -> Iterator[Conversation]:

@@ -16,6 +16,7 @@ not itself sent what it looks for. So ``post`` of a message a dead run half sent
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -36,11 +37,12 @@ from .content import (
     carried_fields,
     part_hash,
     reaction_key,
+    signed,
     source_marker,
 )
 from .people import puppet_id
 from .rooms import Room
-from .session import AppserviceSession
+from .session import MatrixSession
 
 _MEMBER = EventType.ROOM_MEMBER
 _PAGE = 500
@@ -59,10 +61,10 @@ def alias_localpart(prefix: str, kind: str, source_id: str) -> str:
 class MatrixTarget(ChatTarget):
     """A homeserver written through the appservice (see the module doc)."""
 
-    def __init__(self, session: AppserviceSession, mapping: dict[str, str]) -> None:
+    def __init__(self, session: MatrixSession, mapping: dict[str, str]) -> None:
         self.session, self.mapping = session, mapping
         self.server_name = session.settings.server_name
-        self.prefix = session.registration.prefix
+        self.prefix = session.prefix
         self._rooms: dict[str, Room] = {}
         self._spaces: dict[str, str] = {}
         self._media: dict[str, str] = {}  # sha256 → mxc URI of blobs uploaded this run
@@ -73,8 +75,9 @@ class MatrixTarget(ChatTarget):
     # --- people ------------------------------------------------------------------------
 
     def user_for(self, identity: Identity | None) -> str:
-        """The Matrix user who speaks for ``identity`` (the bot for a system event)."""
-        if identity is None:
+        """The Matrix user who speaks for ``identity`` (the bot for a system event, and for
+        everyone in bot mode)."""
+        if identity is None or self.session.bot_mode:
             return self.session.bot_id
         mapped = self.mapping.get(identity.source_id)
         if mapped:
@@ -184,7 +187,24 @@ class MatrixTarget(ChatTarget):
                                space)
         self._rooms[conversation.source_id] = room
         for member in conversation.members:
-            self._join(room, self.user_for(member), ts)
+            if not self.session.bot_mode:
+                self._join(room, self.user_for(member), ts)
+            elif member.source_id in self.mapping:  # bot mode: people with an account
+                self._invite(room, self.mapping[member.source_id])
+
+    def _invite(self, room: Room, user_id: str) -> None:
+        """Bot mode: invite a mapped person (once; one already in the room is fine)."""
+        if user_id in room.members:
+            return
+        bot = self.session.intent()
+        current = None
+        with contextlib.suppress(ItemError):  # never a member
+            current = self.session.call("room state", lambda: bot.get_state_event(
+                room.room_id, _MEMBER, user_id))
+        if current is None or current.membership not in (Membership.INVITE,
+                                                           Membership.JOIN):
+            self.session.call(f"inviting {user_id}", lambda: bot.send_state_event(
+                room.room_id, _MEMBER, MemberStateEventContent(Membership.INVITE), user_id))
 
     def _join(self, room: Room, user_id: str, ts: int | None) -> None:
         """Invite (as the bot) and join ``user_id``, both membership events dated ``ts``."""
@@ -239,6 +259,8 @@ class MatrixTarget(ChatTarget):
         known = room.index.get(source_id, part)
         if known is not None:
             return known
+        if self.session.bot_mode:
+            ts = None  # only an appservice may date events
         self._join(room, user_id, ts)
         content = {**content, **source_marker(source_id, part, carried)}
         txn = "sm" + part_hash(conversation.source_id, source_id, part)
@@ -314,7 +336,7 @@ class MatrixTarget(ChatTarget):
         versions = [*message.edits, message]  # oldest first; the message is the current one
         first = versions[0]
         mentions = self._mention_users(message)
-        content = {**body_content(message, first.body_html, first.body_text, mentions),
+        content = {**self._body(message, first.body_html, first.body_text, mentions),
                    **self._relation(room, message)}
         carried = carried_fields(message, first.body_html, first.body_text)
         event_id = self._send(room, conversation, user_id, message.source_id, MESSAGE_PART,
@@ -338,7 +360,8 @@ class MatrixTarget(ChatTarget):
                           mentions)
         for reaction in message.reactions:
             key = reaction_key(reaction.key)
-            part = f"reaction:{part_hash(reaction.author.source_id, key)}"
+            who = "" if self.session.bot_mode else reaction.author.source_id  # bot: once
+            part = f"reaction:{part_hash(who, key)}"
             self._send(room, conversation, self.user_for(reaction.author), message.source_id,
                        part, EventType.REACTION,
                        {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id,
@@ -348,6 +371,16 @@ class MatrixTarget(ChatTarget):
             self._redact(room, conversation, user_id, message, event_id, carried)
         return event_id
 
+    def _body(self, message: ChatMessage, body_html: str | None, body_text: str | None,
+              mentions: dict[str, str]) -> dict:
+        """A version's content; in bot mode with its author and time written first."""
+        content = body_content(message, body_html, body_text, mentions)
+        if not self.session.bot_mode:
+            return content
+        author = message.author
+        name = (author.display_name or author.source_id) if author else "—"
+        return signed(content, name, message.created)
+
     def _replace(self, room: Room, conversation: Conversation, user_id: str,
                  message: ChatMessage, event_id: str, version, when: datetime | None,
                  mentions: dict[str, str]) -> None:
@@ -356,7 +389,7 @@ class MatrixTarget(ChatTarget):
         first = message.edits[0] if message.edits else message
         if part == f"version:{part_hash(first.body_html, first.body_text)}":
             return  # the same body as posted
-        new = body_content(message, version.body_html, version.body_text, mentions)
+        new = self._body(message, version.body_html, version.body_text, mentions)
         content = {**new, "body": f"* {new['body']}", "m.new_content": new,
                    "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
         self._send(room, conversation, user_id, message.source_id, part,
