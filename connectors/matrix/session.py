@@ -34,11 +34,13 @@ from mautrix.errors import (
 from migrate.errors import AuthError, ConnectError, ItemError, RetryableError, TooLargeError
 
 from .loop import LoopThread
-from .registration import DEFAULT_PREFIX, Registration
+from .registration import Registration
 from .settings import MatrixSettings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+#: Bot mode: the prefix of the rooms' aliases (an appservice's own are exclusive to it).
+BOT_PREFIX = "sovereign-migrate"
 #: Rate-limit answers waited out per request before giving up on it.
 THROTTLE_RETRIES = 10
 
@@ -63,7 +65,7 @@ class MatrixSession:
             token = registration.as_token
         else:
             self.bot_id = settings.user or ""
-        self.prefix = registration.prefix if registration else DEFAULT_PREFIX
+        self.prefix = registration.prefix if registration else BOT_PREFIX
         self._loop = LoopThread("matrix-loop")
         self.state_store = _StateStore()
         self._api: AppServiceAPI = self._loop.run(self._open(token))

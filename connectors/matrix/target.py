@@ -114,9 +114,12 @@ class MatrixTarget(ChatTarget):
             pass
         try:
             return self.session.call(f"creating {alias}", lambda: create(localpart)), True
-        except ItemError:  # created meanwhile (M_ROOM_IN_USE): it is there now
-            return self.session.call(f"room {alias}",
-                                     lambda: bot.resolve_room_alias(alias)).room_id, False
+        except ItemError as refused:  # created meanwhile (M_ROOM_IN_USE)? else say why not
+            try:
+                return self.session.call(f"room {alias}",
+                                         lambda: bot.resolve_room_alias(alias)).room_id, False
+            except ItemError:
+                raise refused from None
 
     def _space(self, workspace: Workspace, ts: int | None) -> str:
         if workspace.source_id in self._spaces:
