@@ -24,6 +24,7 @@ from mautrix.appservice.state_store import ASStateStore
 from mautrix.client.state_store import MemoryStateStore
 from mautrix.errors import (
     MatrixConnectionError,
+    MatrixError,
     MatrixInvalidToken,
     MatrixRequestError,
     MForbidden,
@@ -131,6 +132,8 @@ class MatrixSession:
             except (MatrixConnectionError, aiohttp.ClientError, OSError) as exc:
                 raise ConnectError(f"{self.settings.display}: cannot reach the homeserver "
                                    f"({exc})") from None
+            except MatrixError as exc:  # mautrix's own checks (IntentError …)
+                raise ItemError(f"{what}: {exc}") from None
         raise RetryableError(f"{what}: the homeserver keeps asking to slow down")
 
     def close(self) -> None:

@@ -64,7 +64,7 @@ class _Parts:
 
 
 class MatrixSource(ChatSource):
-    """The rooms the appservice's bot is in and the tool made (see the module doc)."""
+    """The rooms the tool made (and its account is in), read back (see the module doc)."""
 
     def __init__(self, session: MatrixSession, mapping: dict[str, str]) -> None:
         self.session = session
@@ -99,7 +99,9 @@ class MatrixSource(ChatSource):
             if create.get("type") == "m.space":
                 continue
             made = create.get(CONVERSATION_KEY) or {}
-            source_id = made.get("id") or room_id
+            if not made.get("id"):  # a room the tool did not make (the account's own)
+                continue
+            source_id = made["id"]
             kinds = {str(k): k for k in ConversationKind}
             name = (self._state(room_id, "m.room.name") or {}).get("name")
             topic = (self._state(room_id, "m.room.topic") or {}).get("topic")
