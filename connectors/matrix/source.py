@@ -210,12 +210,16 @@ class MatrixSource(ChatSource):
                                    r["content"][SOURCE_KEY].get("key")
                                    or r["content"]["m.relates_to"]["key"],
                                    _time(r["origin_server_ts"])) for r in parts.reactions)
+        # the last edit's time: carried by its m.replace, else by the message (an edit the
+        # source gave without its former version has no m.replace)
+        edited = parts.versions[-1]["content"][SOURCE_KEY].get("edited") if parts.versions \
+            else carried.get("edited")
         kinds = {str(k): k for k in ChatMessageType}
         html, text = bodies[-1]
         return ChatMessage(
             source_id, conversation.source_id, self.identity(event.get("sender", "")),
             _time(event.get("origin_server_ts", 0)), html, text,
-            thread_root_id=root, reply_to_id=reply, edited=_parse(carried.get("edited")),
+            thread_root_id=root, reply_to_id=reply, edited=_parse(edited),
             deleted=_time(parts.redaction["origin_server_ts"]) if parts.redaction else None,
             subject=carried.get("subject"),
             message_type=kinds.get(carried.get("type"), ChatMessageType.MESSAGE),

@@ -271,7 +271,7 @@ class MatrixTarget(ChatTarget):
         event_id = self.session.call(
             f"message {source_id} ({part})", lambda: intent.send_message_event(
                 room.room_id, event_type, content, txn_id=txn, timestamp=ts))
-        room.index.events[(source_id, part)] = event_id
+        room.index.put(source_id, part, event_id)
         return event_id
 
     def _relation(self, room: Room, message: ChatMessage) -> dict:
@@ -344,6 +344,8 @@ class MatrixTarget(ChatTarget):
         carried = carried_fields(message, first.body_html, first.body_text)
         event_id = self._send(room, conversation, user_id, message.source_id, MESSAGE_PART,
                               EventType.ROOM_MESSAGE, content, ts, carried)
+        posted = room.index.posted_bodies.setdefault(
+            message.source_id, part_hash(first.body_html, first.body_text))
         relation = content.get("m.relates_to", {})
         thread = {"m.relates_to": relation} if relation.get("rel_type") == "m.thread" else {}
         for number, ref in enumerate(message.attachments):
@@ -357,22 +359,44 @@ class MatrixTarget(ChatTarget):
             self._send(room, conversation, user_id, message.source_id, part,
                        EventType.ROOM_MESSAGE, {**attachment_content(ref, mxc), **thread}, ts,
                        {"sha256": ref.sha256})
-        for number, later in enumerate(versions[1:], start=1):
-            when = message.edited if later is message else message.edits[number].edited
-            self._replace(room, conversation, user_id, message, event_id, later, when,
-                          mentions)
+        for number, version in enumerate(versions):
+            if message.deleted is not None:
+                break  # emptied by the deletion: the redaction says it, not an edit
+            when = message.edited if version is message else message.edits[number].edited
+            if part_hash(version.body_html, version.body_text) != posted:
+                self._replace(room, conversation, user_id, message, event_id, version, when,
+                              mentions)
+        wanted = set()
         for reaction in message.reactions:
             key = reaction_key(reaction.key)
             who = "" if self.session.bot_mode else reaction.author.source_id  # bot: once
-            part = f"reaction:{part_hash(who, key)}"
+            undone = len(room.index.parts(message.source_id, f"unreaction:{part_hash(who, key)}"))
+            part = f"reaction:{part_hash(who, key)}" + (f":{undone}" if undone else "")
+            wanted.add(part)
             self._send(room, conversation, self.user_for(reaction.author), message.source_id,
                        part, EventType.REACTION,
                        {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id,
                                          "key": key}},
                        millis(reaction.created) or ts, {"key": reaction.key})
+        self._withdraw_reactions(room, conversation, message, wanted)
         if message.deleted is not None:
             self._redact(room, conversation, user_id, message, event_id, carried)
         return event_id
+
+    def _withdraw_reactions(self, room: Room, conversation: Conversation,
+                            message: ChatMessage, wanted: set[str]) -> None:
+        """Redact the reactions withdrawn at the source, as the bot (the rooms' admin: the
+        index does not say who reacted); each once: an ``unreaction`` part, numbered so that
+        a reaction given again later is a new part."""
+        for part, reaction in room.index.parts(message.source_id, "reaction:").items():
+            if part in wanted:
+                continue
+            base = part.split(":")[1]
+            undone = len(room.index.parts(message.source_id, f"unreaction:{base}"))
+            self._send(room, conversation, self.session.bot_id, message.source_id,
+                       f"unreaction:{base}:{undone}", EventType.ROOM_REDACTION,
+                       {"redacts": reaction}, millis(message.edited) or millis(message.created))
+            room.index.drop(message.source_id, part)
 
     def _body(self, message: ChatMessage, body_html: str | None, body_text: str | None,
               mentions: dict[str, str]) -> dict:
@@ -389,15 +413,13 @@ class MatrixTarget(ChatTarget):
                  mentions: dict[str, str]) -> None:
         """An ``m.replace`` edit carrying one later version of the body (once)."""
         part = f"version:{part_hash(version.body_html, version.body_text)}"
-        first = message.edits[0] if message.edits else message
-        if part == f"version:{part_hash(first.body_html, first.body_text)}":
-            return  # the same body as posted
         new = self._body(message, version.body_html, version.body_text, mentions)
         content = {**new, "body": f"* {new['body']}", "m.new_content": new,
                    "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
         self._send(room, conversation, user_id, message.source_id, part,
                    EventType.ROOM_MESSAGE, content, millis(when) or millis(message.created),
-                   {"html": version.body_html, "text": version.body_text})
+                   {"html": version.body_html, "text": version.body_text,
+                    "edited": when.isoformat() if when else None})
 
     def _redact(self, room: Room, conversation: Conversation, user_id: str,
                 message: ChatMessage, event_id: str, carried: dict) -> None:
