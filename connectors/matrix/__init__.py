@@ -51,7 +51,8 @@ class MatrixConnector(Connector):
     ordinary account (bot mode, whose capabilities are ``BOT_CAPABILITIES``)."""
 
     scheme = "matrix"
-    description = "Matrix homeserver (Synapse) through an application service"
+    description = ("Matrix homeserver: as an application service (Synapse), or one bot "
+                   "account (Tchap)")
     example = _EXAMPLE
     max_connections = 1  # one writer: the rooms' order of events is the order of posting
     capabilities = Capabilities(reads=frozenset({Kind.CHAT}), writes=frozenset({Kind.CHAT}),

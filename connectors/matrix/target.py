@@ -335,53 +335,70 @@ class MatrixTarget(ChatTarget):
     def _complete(self, room: Room, conversation: Conversation, message: ChatMessage) -> str:
         """Send every part of ``message`` the room does not hold yet; the message's event."""
         user_id = self.user_for(message.author)
-        ts = millis(message.created)
-        versions = [*message.edits, message]  # oldest first; the message is the current one
-        first = versions[0]
+        first = message.edits[0] if message.edits else message  # as first written
         mentions = self._mention_users(message)
         content = {**self._body(message, first.body_html, first.body_text, mentions),
                    **self._relation(room, message)}
         carried = carried_fields(message, first.body_html, first.body_text)
         event_id = self._send(room, conversation, user_id, message.source_id, MESSAGE_PART,
-                              EventType.ROOM_MESSAGE, content, ts, carried)
-        posted = room.index.posted_bodies.setdefault(
-            message.source_id, part_hash(first.body_html, first.body_text))
+                              EventType.ROOM_MESSAGE, content, millis(message.created),
+                              carried)
+        room.index.posted_bodies.setdefault(message.source_id,
+                                            part_hash(first.body_html, first.body_text))
         relation = content.get("m.relates_to", {})
         thread = {"m.relates_to": relation} if relation.get("rel_type") == "m.thread" else {}
+        self._send_attachments(room, conversation, user_id, message, thread)
+        if message.deleted is None:  # (emptied by a deletion: the redaction says it)
+            self._send_versions(room, conversation, user_id, message, event_id, mentions)
+        self._send_reactions(room, conversation, message, event_id)
+        if message.deleted is not None:
+            self._redact(room, conversation, user_id, message, event_id, carried)
+        return event_id
+
+    def _send_attachments(self, room: Room, conversation: Conversation, user_id: str,
+                          message: ChatMessage, thread: dict) -> None:
+        """One ``m.image`` / ``m.file`` per attachment, in the message's thread."""
         for number, ref in enumerate(message.attachments):
-            mxc = self._media.get(ref.sha256)
             part = f"attachment:{number}"
             if room.index.get(message.source_id, part) is not None:
                 continue
+            mxc = self._media.get(ref.sha256)
             if mxc is None:
                 raise ItemError(f"message {message.source_id}: attachment {ref.name or ''} "
                                 "was not uploaded")
             self._send(room, conversation, user_id, message.source_id, part,
-                       EventType.ROOM_MESSAGE, {**attachment_content(ref, mxc), **thread}, ts,
-                       {"sha256": ref.sha256})
-        for number, version in enumerate(versions):
-            if message.deleted is not None:
-                break  # emptied by the deletion: the redaction says it, not an edit
-            when = message.edited if version is message else message.edits[number].edited
+                       EventType.ROOM_MESSAGE, {**attachment_content(ref, mxc), **thread},
+                       millis(message.created), {"sha256": ref.sha256})
+
+    def _send_versions(self, room: Room, conversation: Conversation, user_id: str,
+                       message: ChatMessage, event_id: str, mentions: dict[str, str]) -> None:
+        """An ``m.replace`` for each version whose body is not the one posted (the former
+        versions the source gave, then the current one)."""
+        posted = room.index.posted_bodies[message.source_id]
+        dated = [*((edit, edit.edited) for edit in message.edits), (message, message.edited)]
+        for version, when in dated:
             if part_hash(version.body_html, version.body_text) != posted:
                 self._replace(room, conversation, user_id, message, event_id, version, when,
                               mentions)
+
+    def _send_reactions(self, room: Room, conversation: Conversation, message: ChatMessage,
+                        event_id: str) -> None:
+        """Each reaction as its author's ``m.annotation`` (in bot mode: once per emoji, as
+        the account), and the withdrawn ones redacted."""
         wanted = set()
         for reaction in message.reactions:
             key = reaction_key(reaction.key)
-            who = "" if self.session.bot_mode else reaction.author.source_id  # bot: once
-            undone = len(room.index.parts(message.source_id, f"unreaction:{part_hash(who, key)}"))
-            part = f"reaction:{part_hash(who, key)}" + (f":{undone}" if undone else "")
+            base = part_hash("" if self.session.bot_mode else reaction.author.source_id, key)
+            undone = len(room.index.parts(message.source_id, f"unreaction:{base}"))
+            part = f"reaction:{base}" + (f":{undone}" if undone else "")
             wanted.add(part)
             self._send(room, conversation, self.user_for(reaction.author), message.source_id,
                        part, EventType.REACTION,
                        {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id,
                                          "key": key}},
-                       millis(reaction.created) or ts, {"key": reaction.key})
+                       millis(reaction.created) or millis(message.created),
+                       {"key": reaction.key})
         self._withdraw_reactions(room, conversation, message, wanted)
-        if message.deleted is not None:
-            self._redact(room, conversation, user_id, message, event_id, carried)
-        return event_id
 
     def _withdraw_reactions(self, room: Room, conversation: Conversation,
                             message: ChatMessage, wanted: set[str]) -> None:
