@@ -89,3 +89,13 @@ def test_puppet_ids_are_valid_and_reversible() -> None:
         assert set(localpart) <= set("abcdefghijklmnopqrstuvwxyz0123456789._=-/")
         assert source_of_puppet(user_id, "migrate") == source
     assert escape_localpart("aad:A") == "aad=3a=41"
+
+
+def test_times_without_offset_are_utc() -> None:
+    from connectors.matrix.content import signed
+    from connectors.matrix.target import millis
+
+    naive, aware = datetime(2024, 3, 1, 10, 0), datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+    assert millis(naive) == millis(aware) == 1709287200000
+    content = signed({"body": "x"}, "Bob", naive)
+    assert content["body"] == "Bob · 2024-03-01 10:00 UTC\nx"

@@ -122,7 +122,8 @@ def attachment_content(ref: BlobRef, mxc: str) -> dict:
 def signed(content: dict, author: str, when: datetime) -> dict:
     """Bot mode: the content with its author and original time written first (the sender
     and the event's date are the migration account's and the import's)."""
-    stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    utc = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    stamp = utc.strftime("%Y-%m-%d %H:%M UTC")
     html_body = content.get("formatted_body") or html.escape(content["body"])
     return {**content, "body": f"{author} · {stamp}\n{content['body']}",
             "format": "org.matrix.custom.html",

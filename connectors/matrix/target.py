@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mautrix.api import Method, Path
 from mautrix.types import EventType, Membership, MemberStateEventContent, RoomCreatePreset
@@ -49,8 +49,13 @@ _PAGE = 500
 
 
 def millis(moment: datetime | None) -> int | None:
-    """A datetime as the milliseconds since the epoch Matrix uses (None stays None)."""
-    return None if moment is None else int(moment.timestamp() * 1000)
+    """A datetime as the milliseconds since the epoch Matrix uses (None stays None; a time
+    without offset, as some sources give, is taken as UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def alias_localpart(prefix: str, kind: str, source_id: str) -> str:
