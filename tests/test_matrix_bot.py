@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 from conftest import run_cli
@@ -24,6 +25,8 @@ from test_matrix_appservice import (
 
 from connectors.matrix.session import BOT_PREFIX
 from connectors.matrix.target import alias_localpart
+from migrate.archive import ArchiveWriter
+from migrate.model import ChatMessage, Conversation, ConversationKind
 
 BOT = "@migration:localhost"
 
@@ -117,3 +120,31 @@ def test_plan_names_what_bot_mode_cannot_keep(synapse, accounts, config,
     assert done.returncode == 0, done.stdout + done.stderr
     assert "l'auteur est écrit en tête du texte" in done.stdout
     assert "l'heure d'origine est écrite en tête du texte" in done.stdout
+
+
+def test_a_refused_room_fails_its_messages_not_the_run(synapse, accounts, config,
+                                                       tmp_path) -> None:
+    """Someone else already holds the alias of one conversation's room (the account is not
+    in it): that conversation's messages fail, named; the other conversation is copied."""
+    taken = Conversation("19:prise@thread.v2", ConversationKind.GROUP_CHAT, "Prise", None)
+    free = Conversation("19:libre@thread.v2", ConversationKind.GROUP_CHAT, "Libre", None)
+    alice = synapse.login("alice.martin", "mot-de-passe")
+    synapse.request("POST", "/_matrix/client/v3/createRoom",
+                    {"room_alias_name": alias_localpart(BOT_PREFIX, "room", taken.source_id)},
+                    token=alice)
+    path = tmp_path / "archive"
+    with ArchiveWriter.open(path) as writer:
+        for conversation in (taken, free):
+            writer.prepare_conversation(conversation)
+            writer.post(conversation, ChatMessage(f"{conversation.name}-1",
+                                                  conversation.source_id, ALICE,
+                                                  datetime(2024, 6, 1, tzinfo=UTC), None,
+                                                  f"dans {conversation.name}"))
+        writer.commit()
+    done = run_cli("--config", str(config), "copy", f"archive:{path}", "tchap-token",
+                   "--state", str(tmp_path / "state.db"), "-q",
+                   env={"MATRIX_TOKEN": accounts})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Prise" in done.stdout and "could not be prepared" in done.stdout
+    found = by_part(events(synapse, accounts, free))
+    assert ("Libre-1", "message") in found

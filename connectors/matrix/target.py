@@ -72,6 +72,7 @@ class MatrixTarget(ChatTarget):
         self.prefix = session.prefix
         self._rooms: dict[str, Room] = {}
         self._spaces: dict[str, str] = {}
+        self._broken: dict[str, ItemError] = {}  # conversations whose room was refused
         self._media: dict[str, str] = {}  # sha256 → mxc URI of blobs uploaded this run
         self._puppets: dict[str, str | None] = {}  # registered this run → display name
         for account in mapping.values():  # real accounts: never registered by the tool
@@ -161,9 +162,17 @@ class MatrixTarget(ChatTarget):
 
     def prepare_conversation(self, conversation: Conversation) -> None:
         """Find or create the conversation's room (and its team's space), name it, and
-        let its members in, dated like the conversation."""
+        let its members in, dated like the conversation. A room the homeserver refuses
+        fails that conversation's messages (recorded, retried next run), not the run."""
         if conversation.source_id in self._rooms:
             return
+        self._broken.pop(conversation.source_id, None)
+        try:
+            self._prepare(conversation)
+        except ItemError as exc:
+            self._broken[conversation.source_id] = exc
+
+    def _prepare(self, conversation: Conversation) -> None:
         ts = millis(conversation.created)
         bot = self.session.intent()
         space = self._space(conversation.workspace, ts) if conversation.workspace else None
@@ -232,6 +241,10 @@ class MatrixTarget(ChatTarget):
     def _room(self, conversation: Conversation) -> Room:
         if conversation.source_id not in self._rooms:
             self.prepare_conversation(conversation)
+        if conversation.source_id in self._broken:
+            name = conversation.name or conversation.source_id
+            raise ItemError(f"conversation {name}: its room could not be prepared: "
+                            f"{self._broken[conversation.source_id]}")
         return self._rooms[conversation.source_id]
 
     def _load_index(self, room: Room) -> None:
