@@ -11,7 +11,7 @@ SAMPLE := samples/mairie-exemple
 $(BIN)/migrate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,graph,pst]'
+	$(BIN)/python -m pip install --quiet -e '.[test,graph,pst,matrix]'
 	touch $@
 
 demo: $(BIN)/migrate

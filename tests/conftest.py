@@ -114,3 +114,30 @@ def outlook_ost() -> Path:
     from pst_data import pst_file
 
     return pst_file("pstextractortest@outlook.com.ost")
+
+
+# --- Matrix: a private Synapse (tests/synapse.py) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synapse_accounts() -> list[str]:
+    """Real Matrix accounts the appservice may act as (a test module overrides it)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def synapse(tmp_path_factory, synapse_accounts):
+    """A Synapse for a test module, with the appservice registration the tool wrote
+    (``synapse.registration``, its path ``synapse.registration_path``)."""
+    from synapse import SERVER_NAME, SynapseServer
+
+    from connectors.matrix.registration import write_registration
+
+    directory = tmp_path_factory.mktemp("synapse")
+    path = directory / "migrate-appservice.yaml"
+    registration = write_registration(path, SERVER_NAME, synapse_accounts)
+    server = SynapseServer(directory / "server", path)
+    server.registration = registration
+    server.start()
+    yield server
+    server.stop()
