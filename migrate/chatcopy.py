@@ -61,11 +61,11 @@ class ChatCopier:
         folder_id, cursor = self.state.folder(self.job_id, marker, marker, None)
         result = FolderResult(folder, folder)
         self.result.folders.append(result)
-        writer.prepare_conversation(conversation)
-        listed = reader.chat_messages(conversation, cursor) if cursor is not None \
-            else reader.chat_messages(conversation)
         roots: list[str] = []
         try:
+            writer.prepare_conversation(conversation)
+            listed = reader.chat_messages(conversation, cursor) if cursor is not None \
+                else reader.chat_messages(conversation)
             for message in listed:
                 self._copy_chat_message(reader, writer, conversation, message, folder_id,
                                         result)
@@ -73,7 +73,8 @@ class ChatCopier:
                     roots.append(message.source_id)
         except ConnectError:
             raise
-        except MigrateError as exc:  # the listing broke off: record it, go on with the next
+        except MigrateError as exc:  # the target refused the conversation or the listing
+            # broke off: record it, go on with the next conversation
             writer.commit()
             error = f"conversation stopped: {exc}"
             self.state.record_failure(self.job_id, folder_id, STOPPED_KEY, error)

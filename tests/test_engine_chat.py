@@ -16,8 +16,9 @@ from test_archive_chat import (  # noqa: F401 (chat_archive is a fixture)
 
 from connectors.archive import ArchiveSource, ArchiveTarget
 from migrate.archive import ArchiveWriter, open_archive, validate
-from migrate.chatcopy import ChatCopier
+from migrate.chatcopy import STOPPED_KEY, ChatCopier
 from migrate.connector import ChatTarget
+from migrate.errors import ItemError
 from migrate.model import ChatMessage
 from migrate.results import CopyResult
 from migrate.state import AuditEntry, StateDB
@@ -96,3 +97,24 @@ def test_a_target_that_cannot_update_gets_the_change_reported_not_dropped(
     with state.session() as session:
         events = list(session.scalars(select(AuditEntry.event)))
     assert events.count("chat-change-not-carried") == 1
+
+
+class _RefusingChannel(ArchiveTarget):
+    """An archive target that refuses one conversation, as a homeserver may refuse a room."""
+
+    def prepare_conversation(self, conversation) -> None:
+        if conversation.source_id == CHANNEL.source_id:
+            raise ItemError(f"room for {conversation.name!r} refused")
+        super().prepare_conversation(conversation)
+
+
+def test_a_conversation_the_target_refuses_fails_alone(chat_archive, tmp_path):  # noqa: F811
+    target, state = tmp_path / "copy", StateDB.open(tmp_path / "s.db")
+    job = state.job(f"archive:{chat_archive}", f"archive:{target}")
+    result = CopyResult(job, state.start_run("copy", None, None, {}))
+    writer = _RefusingChannel(ArchiveWriter.open(target))
+    ChatCopier(state, job, result).copy(ArchiveSource(open_archive(chat_archive)), writer)
+    writer.close()
+    (failure,) = result.failures
+    assert failure.key == STOPPED_KEY and "refused" in failure.error
+    assert result.copied == len(direct_messages())  # the other conversation went on
