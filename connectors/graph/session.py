@@ -30,7 +30,6 @@ Secrets (client secret, tokens) are scrubbed from every error text.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import itertools
 import logging
@@ -54,6 +53,7 @@ from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerO
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from migrate.asyncloop import LoopThread
 from migrate.endpoint import Secret
 from migrate.errors import (
     AuthError,
@@ -170,10 +170,7 @@ class Session:
         self.credential = credential_for(settings, secrets, password)
         self._slots = _mailbox_slots(settings)
         self.http = self._http_client()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="graph-loop")
-        self._thread.start()
+        self._loop = LoopThread("graph-loop")
         provider = AzureIdentityAuthenticationProvider(self.credential, scopes=[settings.scope])
         self.adapter = GraphRequestAdapter(provider, client=self.http)
         self.adapter.base_url = settings.graph_url
@@ -189,7 +186,7 @@ class Session:
         return GraphClientFactory.create_with_default_middleware(client=client, options=options)
 
     def _run(self, coroutine: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        return self._loop.run(coroutine)
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -350,13 +347,11 @@ class Session:
 
     def close(self) -> None:
         """Close the HTTP client, the credential and the event loop."""
-        if self._loop.is_closed():
+        if self._loop.closed:
             return
         try:
             self._run(self.http.aclose())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
             self._loop.close()
             close = getattr(self.credential, "close", None)
             if close is not None:

@@ -32,9 +32,9 @@ from mautrix.errors import (
     MTooLarge,
 )
 
+from migrate.asyncloop import LoopThread
 from migrate.errors import AuthError, ConnectError, ItemError, RetryableError, TooLargeError
 
-from .loop import LoopThread
 from .registration import Registration
 from .settings import MatrixSettings
 

@@ -1,5 +1,5 @@
-"""An asyncio event loop in a thread of its own, so that the synchronous engine can call
-mautrix's coroutines (the pattern of ``connectors.graph.session`` for msgraph)."""
+"""An asyncio event loop in a thread of its own, so that the synchronous engine can call an
+asynchronous SDK (msgraph-sdk, mautrix) from its own thread."""
 
 from __future__ import annotations
 
@@ -22,7 +22,12 @@ class LoopThread:
     def run(self, coroutine: Awaitable[T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
+    @property
+    def closed(self) -> bool:
+        return self._loop.is_closed()
+
     def close(self) -> None:
+        """Stop the loop and its thread; closing twice is fine."""
         if self._loop.is_closed():
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
