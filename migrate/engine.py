@@ -380,13 +380,7 @@ class Copier:
                         result: FolderResult) -> None:
         """Record the messages copied earlier that the source says were deleted since the
         last pass: their copies are kept (see ``_delete_removed``)."""
-        gone = reader.removed(src)
-        while chunk := list(itertools.islice(gone, 500)):
-            known = self.state.lookup(folder_id, chunk)
-            removed = [key for key in chunk if (record := known.get(key)) is not None
-                       and record.status not in (ItemStatus.REMOVED, ItemStatus.DELETED)]
-            self.state.mark_removed(self.job_id, folder_id, removed)
-            result.removed += len(removed)
+        result.removed += self.state.mark_removed(self.job_id, folder_id, reader.removed(src))
 
     def _delete_removed(self, writer: MailTarget, folder_id: int, src: Folder, dst: Folder,
                         result: FolderResult) -> None:

@@ -162,13 +162,8 @@ class PimCopier:
                         result: FolderResult) -> None:
         """Record the entries copied earlier that the source says were deleted since the
         last pass (audited by the state); their copies are kept unless ``--delete``."""
-        gone = reader.removed_entries(collection)
-        while chunk := list(itertools.islice(gone, 500)):
-            known = self.state.lookup(folder_id, chunk)
-            removed = [key for key in chunk if (record := known.get(key)) is not None
-                       and record.status not in (ItemStatus.REMOVED, ItemStatus.DELETED)]
-            self.state.mark_removed(self.job_id, folder_id, removed)
-            result.removed += len(removed)
+        result.removed += self.state.mark_removed(self.job_id, folder_id,
+                                                  reader.removed_entries(collection))
 
     def _delete_removed(self, writer: PimTarget, collection: Collection, folder_id: int,
                         result: FolderResult) -> None:

@@ -9,6 +9,7 @@ stored by their ``display`` form.
 from __future__ import annotations
 
 import getpass
+import itertools
 import json
 import os
 import socket
@@ -446,12 +447,21 @@ class StateDB:
                     [{"b_folder": folder_id, "b_key": key, "b_error": error}
                      for key, error in failed])
 
-    def mark_removed(self, job_id: int, folder_id: int, keys: Sequence[str]) -> None:
-        """Record items deleted at the source (their copies kept), and audit it."""
-        if not keys:
-            return
-        self._set_status(folder_id, keys, ItemStatus.REMOVED)
-        self.audit("source-deleted", job_id=job_id, folder_id=folder_id, count=len(keys))
+    def mark_removed(self, job_id: int, folder_id: int, keys: Iterable[str]) -> int:
+        """Record the items the source says it deleted (their copies kept) and audit it;
+        keys never copied or already recorded are passed over. Returns how many were new."""
+        count = 0
+        gone = iter(keys)
+        while chunk := list(itertools.islice(gone, 500)):
+            known = self.lookup(folder_id, chunk)
+            removed = [key for key in chunk if (record := known.get(key)) is not None
+                       and record.status not in (ItemStatus.REMOVED, ItemStatus.DELETED)]
+            if removed:
+                self._set_status(folder_id, removed, ItemStatus.REMOVED)
+                self.audit("source-deleted", job_id=job_id, folder_id=folder_id,
+                           count=len(removed))
+                count += len(removed)
+        return count
 
     def mark_deleted(self, folder_id: int, key: str) -> None:
         """Record that the copy of an item deleted at the source was deleted too."""
