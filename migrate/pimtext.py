@@ -25,7 +25,7 @@ class EntryLabel:
     start: str | None = None  # DTSTART as written (with its TZID parameter, if any)
 
 
-def _unfold(head: bytes) -> list[bytes]:
+def unfold(head: bytes) -> list[bytes]:
     """Content lines with RFC 5545/6350 folding undone (CRLF or bare LF line ends)."""
     lines: list[bytes] = []
     for raw in head.replace(b"\r\n", b"\n").split(b"\n"):
@@ -36,19 +36,25 @@ def _unfold(head: bytes) -> list[bytes]:
     return lines
 
 
-def _value(text: str) -> str | None:
-    """A property value unescaped (``\\,`` ``\\;`` ``\\n``), one line, bounded."""
+def unescape(text: str) -> str:
+    """A TEXT value with its backslash escapes undone (``\\,`` ``\\;`` ``\\n``; RFC 5545
+    3.3.11, RFC 6350 3.4)."""
     out, i = [], 0
     while i < len(text):
         char = text[i]
         if char == "\\" and i + 1 < len(text):
             nxt = text[i + 1]
-            out.append(" " if nxt in "nN" else nxt)
+            out.append("\n" if nxt in "nN" else nxt)
             i += 2
             continue
         out.append(char)
         i += 1
-    value = " ".join("".join(out).split())
+    return "".join(out)
+
+
+def _value(text: str) -> str | None:
+    """A property value unescaped, on one line, bounded."""
+    value = " ".join(unescape(text).split())
     return value[:MAX_LABEL] or None
 
 
@@ -58,7 +64,7 @@ def entry_label(data: bytes) -> EntryLabel:
     fields: dict[str, str | None] = {"UID": None, "SUMMARY": None, "FN": None, "DTSTART": None}
     depth = 0  # 1 inside the first item component, more inside its sub-components
     done = False
-    for line in _unfold(data[:HEAD]):
+    for line in unfold(data[:HEAD]):
         name, _, rest = line.partition(b":")
         base = name.split(b";", 1)[0].strip().upper()
         if base == b"BEGIN":
@@ -96,7 +102,7 @@ def entry_names(data: bytes) -> frozenset[str]:
     compares of two translations of one entry."""
     names: set[str] = set()
     depth = 0
-    for line in _unfold(data[:HEAD]):
+    for line in unfold(data[:HEAD]):
         name, _, rest = line.partition(b":")
         base = name.split(b";", 1)[0].strip().upper().decode("ascii", "replace")
         if base == "BEGIN":

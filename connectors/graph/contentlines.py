@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migrate.errors import BadInputError
-from migrate.pimtext import _unfold as unfold
+from migrate.pimtext import unescape, unfold
 
 
 @dataclass(frozen=True)
@@ -62,20 +62,6 @@ class Component:
 
     def sub(self, name: str) -> list[Component]:
         return [c for c in self.components if c.name == name]
-
-
-def unescape(value: str) -> str:
-    out, i = [], 0
-    while i < len(value):
-        char = value[i]
-        if char == "\\" and i + 1 < len(value):
-            nxt = value[i + 1]
-            out.append("\n" if nxt in "nN" else nxt)
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
 
 
 def split(value: str, separator: str) -> list[str]:
