@@ -156,13 +156,8 @@ class GraphPimTarget(PimTarget):
     def _pim_find_calendar(self, name: str) -> _Book | None:
         query = CalendarsRequestBuilder.CalendarsRequestBuilderGetQueryParameters(
             select=["id", "name"], top=100)
-        builder = self._pim_me(self._session.client).calendars
-        first = functools.partial(builder.get, configuration(query))
-        for calendar in _pages(self._session, "listing the calendars", first,
-                               builder.with_url):
-            if calendar.name and calendar.name.casefold() == name.casefold():
-                return _Book(CollectionKind.CALENDAR, calendar.id, calendar.name, False)
-        return None
+        return self._pim_find(self._pim_me(self._session.client).calendars, query,
+                              "calendars", name, CollectionKind.CALENDAR)
 
     def _pim_contact_folder(self, path: tuple[str, ...]) -> _Book:
         if path[0].casefold() in MAIN_COLLECTION_NAMES[CollectionKind.CONTACTS]:
@@ -189,12 +184,17 @@ class GraphPimTarget(PimTarget):
     def _pim_find_contact_folder(self, name: str) -> _Book | None:
         query = ContactFoldersRequestBuilder.ContactFoldersRequestBuilderGetQueryParameters(
             select=["id", "displayName"], top=100)
-        builder = self._pim_me(self._session.client).contact_folders
+        return self._pim_find(self._pim_me(self._session.client).contact_folders, query,
+                              "contact folders", name, CollectionKind.CONTACTS)
+
+    def _pim_find(self, builder, query, what: str, name: str,
+                  kind: CollectionKind) -> _Book | None:
+        """The calendar or contact folder named ``name`` (case ignored), listed page by page."""
         first = functools.partial(builder.get, configuration(query))
-        for folder in _pages(self._session, "listing the contact folders", first,
-                             builder.with_url):
-            if folder.display_name and folder.display_name.casefold() == name.casefold():
-                return _Book(CollectionKind.CONTACTS, folder.id, folder.display_name, False)
+        for found in _pages(self._session, f"listing the {what}", first, builder.with_url):
+            shown = getattr(found, "name", None) or getattr(found, "display_name", None)
+            if shown and shown.casefold() == name.casefold():
+                return _Book(kind, found.id, shown, False)
         return None
 
     def _pim_items(self, book: _Book, client=None):
