@@ -153,7 +153,11 @@ def wait_until_running(batch: subprocess.Popen, state: Path, also_done: bool = F
             if owners:
                 return status.stdout, owners
         time.sleep(0.2)
-    raise AssertionError("the batch never showed a running job: it ended too soon")
+    if batch.poll() is not None:
+        out, err = batch.communicate()
+        raise AssertionError(f"the batch ended (exit {batch.returncode}) before a job was "
+                             f"seen running:\n{out}{err}")
+    raise AssertionError("the batch never showed a running job within 60 s")
 
 
 def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_resumes_it(dovecot, tmp_path):
