@@ -210,15 +210,110 @@ def test_a_damaged_copy_copies_the_readable_messages_and_lists_the_rest(enron_ps
     assert run_cli("archive", "validate", str(archive)).returncode == 0
 
 
-def test_a_truncated_copy_is_named_with_what_is_missing(enron_pst, tmp_path):
+def full_file_messages(path: Path) -> dict[str, tuple[str | None, list[int]]]:
+    """Message-ID → (subject, attachment sizes) as the normal (libpff) reader gives them."""
+    source = read_source(f"pst:{path}")
+    try:
+        found = {}
+        for folder in source.folders():
+            for message in source.messages(folder):
+                parsed = message_from_bytes(message.content.read(), policy=policy.default)
+                found[parsed["Message-ID"]] = (parsed["Subject"],
+                                               attachment_sizes(message.content.read()))
+        return found
+    finally:
+        source.close()
+
+
+def test_a_truncated_copy_copies_what_its_intact_blocks_hold_and_names_the_rest(
+        enron_pst, tmp_path):
+    """libpff cannot open a PST cut at 60 % (its B-tree roots are at the end): the
+    messages whose blocks are intact are read from them, rebuilt, marked derived, once."""
     truncated = tmp_path / "cut.pst"
     truncated.write_bytes(enron_pst.read_bytes()[: int(enron_pst.stat().st_size * 0.6)])
-    done = run_cli("copy", f"pst:{truncated}", f"archive:{tmp_path / 'A'}", "--state",
-                   str(tmp_path / "s.db"))
+    archive, state = tmp_path / "A", str(tmp_path / "s.db")
+    done = run_cli("copy", f"pst:{truncated}", f"archive:{archive}", "--state", state,
+                   "--report-json", str(tmp_path / "r.json"))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert "cut.pst" in done.stdout and "truncated" in done.stdout
     assert f"of the {enron_pst.stat().st_size} its header announces" in done.stdout
+    assert "51 messages were read from its intact blocks" in done.stdout
+    assert 'go to the folder "Recovered (truncated file)"' in done.stderr  # logged, en+fr
+    assert "vont dans le dossier « Recovered (truncated file) »" in done.stderr
+    assert run_cli("archive", "validate", str(archive)).returncode == 0
+
+    full = full_file_messages(enron_pst)
+    records = [json.loads(line) for line in
+               (archive / "data/index/messages.jsonl").read_text().splitlines()]
+    assert len(records) == 51  # of 71: a good share; the rest was past the cut
+    for record in records:
+        assert record["folder"] == ["Recovered (truncated file)"]
+        assert record["source_id"].startswith("recovered:")
+        derived = record["derived_from"]
+        assert derived["kind"] == "derived" and derived["file"] == "cut.pst"
+        assert derived["item_id"] == record["source_id"]
+        data = (archive / record["path"]).read_bytes()
+        parsed = message_from_bytes(data, policy=policy.default)
+        assert not [d for part in parsed.walk() for d in part.defects], record["source_id"]
+        assert parsed.get_body() is not None
+        # the same message as the whole file's, attachments whole
+        assert full[parsed["Message-ID"]] == (parsed["Subject"], attachment_sizes(data))
+    assert len({r["source_id"] for r in records}) == 51
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [f["error"] for f in report["failures"]] == [
+        f"folder stopped: {truncated}: this Outlook data file cannot be opened: it is "
+        f"truncated ({truncated.stat().st_size} bytes of the {enron_pst.stat().st_size} "
+        "its header announces) (libpff: pypff_file_open: unable to open file) (51 messages "
+        "were read from its intact blocks; what its missing "
+        f"{enron_pst.stat().st_size - truncated.stat().st_size} bytes held cannot be listed)"]
+
+    rerun = run_cli("copy", f"pst:{truncated}", f"archive:{archive}", "--state", state)
+    assert rerun.returncode == 1 and "Copied 0 messages" in rerun.stdout
+    assert "51 already there" in rerun.stdout
+    assert len((archive / "data/index/messages.jsonl").read_text().splitlines()) == 51
+
+
+def test_messages_seen_in_a_truncated_file_but_unreadable_are_failures_with_why(
+        enron_pst, tmp_path):
+    """Cut at 90 %: the index pages naming three messages' subnodes are gone, so their
+    transport headers cannot be found: each is one failure, saying why."""
+    truncated = tmp_path / "cut90.pst"
+    truncated.write_bytes(enron_pst.read_bytes()[: int(enron_pst.stat().st_size * 0.9)])
+    source = read_source(f"pst:{truncated}")
+    try:
+        [folder] = list(source.folders())
+        assert folder.path == ("Recovered (truncated file)",)
+        assert source.stats(folder).messages == 61
+        read, failed = [], []
+        with pytest.raises(BadInputError, match=r"cut90\.pst.*truncated"):
+            for message in source.messages(folder):
+                try:
+                    read.append(message.content.read())
+                except BadInputError as exc:
+                    failed.append(str(exc))
+    finally:
+        source.close()
+    assert len(read) == 58 and len(failed) == 3
+    for reason in failed:
+        assert reason.startswith("cut90.pst: a message cannot be read (damaged): recovered:")
+        assert "is in a subnode, and the index page naming the message's subnodes is past " \
+            "the end of the file or damaged" in reason
+    full = full_file_messages(enron_pst)
+    noted = []
+    for data in read:
+        parsed = message_from_bytes(data, policy=policy.default)
+        names = [part.get_filename() for part in parsed.iter_attachments()]
+        if names == ["attachment (not kept).txt"]:  # said in the message itself, en + fr
+            noted.append(parsed["Subject"])
+            note = next(parsed.iter_attachments()).get_content()
+            assert "index page naming the message's attachments is past the end" in note
+            assert "manquante ou abîmée" in note
+            assert full[parsed["Message-ID"]][0] == parsed["Subject"]
+            continue
+        assert full[parsed["Message-ID"]] == (parsed["Subject"], attachment_sizes(data))
+    assert noted == ["Rose Rec"]
 
 
 def test_a_directory_is_a_batch_one_top_folder_per_file(enron_pst, tmp_path):
