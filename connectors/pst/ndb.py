@@ -117,15 +117,19 @@ class BlockFile:
         expected = struct.unpack_from("<Q", head, 0xB8)[0]
         self.damage = Damage(bytes_missing=max(0, expected - len(self._map)))
         self.blocks: dict[int, Block] = {}
-        self.nodes: dict[int, NodeEntry] = {}  # by bid_data
+        #: The node index's entries by their data block id, each node as the newest
+        #: surviving page lists it; ``superseded``: data blocks of a node's older versions
+        #: (stale pages name them: a message changed since, its old copy not to be read).
+        self.nodes: dict[int, NodeEntry] = {}
+        self.superseded: set[int] = set()
         self._scan()
 
     def _scan(self) -> None:
         data, size = self._map, len(self._map)
-        page_bids: dict[int, int] = {}  # bid_data → the id of the page that listed it
+        versions: dict[int, list[tuple[int, NodeEntry]]] = {}  # nid → (page id, entry)
         for end in range(_BLOCK_ALIGN, size + 1, _BLOCK_ALIGN):
             cb, sig, found_crc, bid = struct.unpack_from("<HHIQ", data, end - _TRAILER)
-            if end % _PAGE_SIZE == 0 and self._page(end - _PAGE_SIZE, page_bids):
+            if end % _PAGE_SIZE == 0 and self._page(end - _PAGE_SIZE, versions):
                 continue
             if not cb or cb > _MAX_BLOCK_DATA:
                 continue
@@ -136,10 +140,16 @@ class BlockFile:
                 self.damage.crc_mismatch += 1
                 continue
             self.blocks.setdefault(bid & ~0x1, Block(bid, start, cb))
+        for seen in versions.values():
+            seen.sort(key=lambda version: version[0])
+            newest = seen[-1][1]
+            self.nodes[newest.bid_data] = newest
+            self.superseded.update(entry.bid_data for _, entry in seen
+                                   if entry.bid_data != newest.bid_data)
 
-    def _page(self, start: int, page_bids: dict[int, int]) -> bool:
-        """Read an intact leaf page of the node B-tree at ``start``; newer pages (higher
-        ids) win over stale copies of the same entries."""
+    def _page(self, start: int, versions: dict[int, list[tuple[int, NodeEntry]]]) -> bool:
+        """Read an intact leaf page of the node B-tree at ``start`` into ``versions``
+        (page ids grow: the newest page says what a node is now)."""
         trailer = self._map[start + 496:start + 512]
         ptype, repeat, sig, found_crc, bid = struct.unpack("<BBHIQ", trailer)
         if ptype != _PTYPE_NBT or repeat != ptype or sig != signature(start, bid):
@@ -153,11 +163,8 @@ class BlockFile:
             return True
         for at in range(0, min(count, 488 // 32) * 32, 32):
             nid, bid_data, bid_sub, parent = struct.unpack_from("<QQQI", page, at)
-            bid_data &= ~0x1
-            if page_bids.get(bid_data, -1) < bid:
-                page_bids[bid_data] = bid
-                self.nodes[bid_data] = NodeEntry(nid & 0xFFFFFFFF, bid_data, bid_sub & ~0x1,
-                                                 parent)
+            entry = NodeEntry(nid & 0xFFFFFFFF, bid_data & ~0x1, bid_sub & ~0x1, parent)
+            versions.setdefault(entry.nid, []).append((bid, entry))
         return True
 
     def read(self, bid: int) -> bytes | None:

@@ -89,14 +89,14 @@ class Recovery:
         found: set[int] = set()
         for block in blocks.data_blocks():
             bid = block.bid & ~0x1
-            if bid in continued or bid in subnode_data:
+            if bid in continued or bid in subnode_data or bid in blocks.superseded:
                 continue
             first = blocks.read(bid)
             if first is not None and client_signature(first) == PC_SIG:
                 self._consider(bid, [first])
                 found.add(bid)
         for bid in trees:  # heaps that span several blocks (XBLOCK)
-            if bid in subnode_data or bid in continued:
+            if bid in subnode_data or bid in continued or bid in blocks.superseded:
                 continue
             try:
                 pages = node_blocks(blocks, bid, "message")
