@@ -123,6 +123,13 @@ def test_an_ansi_file_is_refused_clearly(tmp_path):
         BlockFile(path)
 
 
+def test_an_ost_with_4k_pages_is_refused_clearly(tmp_path):
+    path = tmp_path / "cache.ost"
+    path.write_bytes(bytes(pst_bytes([], version=36)))
+    with pytest.raises(BadInputError, match=r"cache\.ost: .*version 36"):
+        BlockFile(path)
+
+
 def test_the_cyclic_encoding_is_refused_clearly(tmp_path):
     path = tmp_path / "cyclic.pst"
     path.write_bytes(bytes(pst_bytes([], crypt=2)))

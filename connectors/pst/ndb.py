@@ -109,6 +109,11 @@ class BlockFile:
                 raise BadInputError(f"{path.name}: the recovery of a damaged file reads only "
                                     f"Unicode PST files (Outlook 2003 and later); this one "
                                     f"is an older ANSI file")
+            if version != 23:
+                raise BadInputError(f"{path.name}: the recovery of a damaged file reads only "
+                                    f"Unicode PST files (format version 23); this one is "
+                                    f"version {version} (an .ost of Outlook 2013 or later, "
+                                    f"with 4 KB pages)")
             self.crypt = head[_CRYPT_AT]
             if self.crypt not in (CRYPT_NONE, CRYPT_PERMUTE):
                 raise BadInputError(f"{path.name}: its blocks use the 'cyclic' encoding, "
