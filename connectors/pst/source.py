@@ -45,6 +45,8 @@ from .store import FileIdentity, PstFile, PstFolder, file_identity, first_reason
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".pst", ".ost")
+#: The key of the failure that stands for what a damaged file's lost part held.
+_FILE_FAILURE = "recovered:rest-of-file"
 
 
 @dataclass
@@ -157,8 +159,11 @@ class PstSource(MailSource, PimSource):
         place = self._place(folder.path, "mail")
         if place.recovery is not None:
             yield from self._recovered_messages(place.recovery)
+            # then the file's own failure, as an item (not the folder's: verify still
+            # compares what was read): reported, tried again next run
             assert place.error is not None
-            raise place.error  # after what could be read: reported, tried again next run
+            yield MailMessage(Content.deferred(_raise(place.error)), _FILE_FAILURE)
+            return
         if place.handle is None or place.file is None:
             return
         with place.file.reading(f"folder {folder.display()!r}"):
