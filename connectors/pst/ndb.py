@@ -66,7 +66,7 @@ def is_internal(bid: int) -> bool:
     return bool(bid & 0x2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Block:
     """An intact block: where its data starts in the file and how long it is."""
 
