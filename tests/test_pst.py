@@ -388,3 +388,43 @@ def test_sigkill_during_a_batch_then_rerun_ends_with_every_message_once(enron_ps
     assert run_cli("archive", "validate", str(archive)).returncode == 0
     again = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
     assert "Copied 0 messages" in again.stdout
+
+
+@pytest.mark.slow
+def test_sigkill_while_copying_truncated_files_then_rerun_ends_with_each_once(
+        enron_pst, tmp_path):
+    """Real copy processes of a batch of truncated files, killed with SIGKILL while they
+    write the messages recovered from blocks: the rerun ends with each exactly once."""
+    batch = tmp_path / "partage"
+    batch.mkdir()
+    files, recovered = 4, 51
+    cut = enron_pst.read_bytes()[: int(enron_pst.stat().st_size * 0.6)]
+    for number in range(files):
+        (batch / f"agent-{number}.pst").write_bytes(cut)
+    archive, state = tmp_path / "A", tmp_path / "s.db"
+    index = archive / "data/index/messages.jsonl"
+    killed = 0
+    for at_least in (10, 70, 150):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "migrate", "copy", f"pst:{batch}", f"archive:{archive}",
+             "--state", str(state), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if index.exists() and index.read_bytes().count(b"\n") >= at_least:
+                os.kill(process.pid, signal.SIGKILL)
+                killed += 1
+                break
+            time.sleep(0.005)
+        process.wait()
+    assert killed >= 1, "no copy was killed mid-run"
+
+    final = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
+    assert final.returncode == 1, final.stdout + final.stderr  # the files' lost parts
+    records = [json.loads(line) for line in index.read_text().splitlines()]
+    keys = [(tuple(r["folder"]), r["source_id"]) for r in records]
+    assert len(keys) == len(set(keys)) == files * recovered
+    assert run_cli("archive", "validate", str(archive)).returncode == 0
+    again = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
+    assert "Copied 0 messages" in again.stdout
+    assert f"{files * recovered} already there" in again.stdout
