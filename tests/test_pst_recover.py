@@ -1,5 +1,6 @@
-"""The block scanner of the PST recovery on hand-built bytes: MS-PST's CRC (5.3), the
-block signature (5.5), the permutative encoding (5.1) and the block trailer (2.2.2.8.1)."""
+"""The PST recovery reader on hand-built bytes: MS-PST's CRC (5.3), the block signature
+(5.5), the permutative encoding (5.1), the block trailer (2.2.2.8.1), and a property
+context (2.3.3) with a value in a subnode."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.pst.ltp import MissingBlock, client_signature, property_context
 from connectors.pst.ndb import (
     CRYPT_PERMUTE,
     DECODE_PERMUTE,
@@ -16,6 +18,7 @@ from connectors.pst.ndb import (
     crc,
     signature,
 )
+from connectors.pst.props import Properties
 from migrate.errors import BadInputError
 
 
@@ -67,7 +70,8 @@ def pst_bytes(blocks: list[tuple[int, bytes]], crypt: int = CRYPT_PERMUTE,
     struct.pack_into("<H", out, 10, version)
     out[0x201] = crypt
     for bid, plain in blocks:
-        stored = plain.translate(ENCODE_PERMUTE) if crypt == CRYPT_PERMUTE else plain
+        encoded = crypt == CRYPT_PERMUTE and not bid & 0x2  # internal blocks never are
+        stored = plain.translate(ENCODE_PERMUTE) if encoded else plain
         start = len(out)
         size = (len(stored) + 16 + 63) // 64 * 64
         out += stored + bytes(size - 16 - len(stored))
@@ -144,5 +148,61 @@ def test_the_real_file_scans_to_intact_blocks(enron_pst: Path):
         messages = [n for n in found.nodes.values() if n.nid & 0x1F == 0x04]
         assert len(messages) == 71
         assert all(n.bid_data in found.blocks for n in messages)
+    finally:
+        found.close()
+
+
+def heap(items: list[bytes], root: int) -> bytes:
+    """A one-page heap-on-node holding a property context (MS-PST 2.3.1): header,
+    ``items`` (heap ids 0x20, 0x40, …), then the page map; ``root`` is hidUserRoot."""
+    body = bytearray(struct.pack("<HBBI4s", 0, 0xEC, 0xBC, root, bytes(4)))
+    offsets = []
+    for item in items:
+        offsets.append(len(body))
+        body += item
+    offsets.append(len(body))
+    if len(body) % 2:
+        body += b"\0"
+    struct.pack_into("<H", body, 0, len(body))
+    body += struct.pack(f"<HH{len(offsets)}H", len(items), 0, *offsets)
+    return bytes(body)
+
+
+def message_pc(records: list[tuple[int, int, int]], extra: list[bytes]) -> bytes:
+    """A property context: its B-tree header (item 1), leaf records (item 2), ``extra``
+    items (3, …) the records may point at by heap id."""
+    bth = struct.pack("<BBBBI", 0xB5, 2, 6, 0, 2 << 5)
+    leaf = b"".join(struct.pack("<HHI", tag, kind, value) for tag, kind, value in records)
+    return heap([bth, leaf, *extra], 1 << 5)
+
+
+def test_a_property_context_with_a_value_in_a_subnode(tmp_path):
+    body = "Bonjour, ceci est le corps.".encode("utf-16-le")
+    subnode_nid = (1 << 5) | 0x1F  # an LTP-internal node id
+    pc = message_pc([(0x001A, 0x001F, 3 << 5), (0x0E07, 0x0003, 0x11),
+                     (0x1000, 0x001F, subnode_nid)], ["IPM.Note".encode("utf-16-le")])
+    sl = struct.pack("<BBHI", 0x02, 0, 1, 0) + struct.pack("<QQQ", subnode_nid, 0x28, 0)
+    path = tmp_path / "hand.pst"
+    path.write_bytes(bytes(pst_bytes([(0x24, pc), (0x26, sl), (0x28, body)])))
+    found = BlockFile(path)
+    try:
+        page = found.read(0x24)
+        assert client_signature(page) == 0xBC
+        props = Properties(property_context(found, [page], 0x26, "hand"))
+        assert props.text(0x001A) == "IPM.Note"
+        assert props.integer(0x0E07) == 0x11
+        assert props.text(0x1000) == "Bonjour, ceci est le corps."
+        only = property_context(found, [page], 0x26, "hand", {0x001A})
+        assert set(only) == {0x001A}
+        with pytest.raises(MissingBlock, match=r"subnode.*index page"):
+            property_context(found, [page], None, "hand")  # subnode list unknown
+    finally:
+        found.close()
+    path.write_bytes(bytes(pst_bytes([(0x24, pc), (0x26, sl)])))  # the body's block gone
+    found = BlockFile(path)
+    try:
+        with pytest.raises(MissingBlock, match=r"block 0x28, which is past the end of the "
+                                               r"file or damaged"):
+            property_context(found, [found.read(0x24)], 0x26, "hand")
     finally:
         found.close()
