@@ -187,5 +187,9 @@ class BlockFile:
         return (b for b in sorted(self.blocks.values(), key=lambda b: b.offset)
                 if not is_internal(b.bid))
 
+    @property
+    def closed(self) -> bool:
+        return self._map.closed
+
     def close(self) -> None:
         self._map.close()

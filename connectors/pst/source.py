@@ -215,6 +215,9 @@ class PstSource(MailSource, PimSource):
                 identity = file_identity(recovery.path)
 
             def build(found: RecoveredMessage = found) -> Content:
+                if recovery.blocks.closed:
+                    raise ItemError(f"{name}: message {found.key} was not read before the "
+                                    f"file was closed")
                 try:
                     return Content.from_chunks(render(recovery.parts(found)))
                 except BadInputError as exc:
