@@ -435,6 +435,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     "pst.lost.embedded": {
         "en": "it is an attached message that libpff-python cannot open",
         "fr": "c'est un message joint que libpff-python ne sait pas ouvrir"},
+    "pst.lost.damaged": {
+        "en": "its data is in a part of the Outlook file that is missing or damaged ({why})",
+        "fr": "ses données sont dans une partie du fichier Outlook manquante ou abîmée "
+              "({why})"},
+    "pst.recovered": {
+        "en": "{file} cannot be opened normally (truncated or damaged): {count} messages "
+              "read from its intact blocks go to the folder \"{folder}\"; {lost} seen but "
+              "unreadable are listed as failures",
+        "fr": "{file} ne s'ouvre pas normalement (tronqué ou abîmé) : {count} messages lus "
+              "dans ses blocs intacts vont dans le dossier « {folder} » ; {lost} vus mais "
+              "illisibles sont listés en échec"},
     "pst.lost.link": {
         "en": "it is a link to {where}, whose content the Outlook file does not hold",
         "fr": "c'est un lien vers {where}, dont le fichier Outlook ne contient pas le "

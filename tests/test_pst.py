@@ -210,15 +210,119 @@ def test_a_damaged_copy_copies_the_readable_messages_and_lists_the_rest(enron_ps
     assert run_cli("archive", "validate", str(archive)).returncode == 0
 
 
-def test_a_truncated_copy_is_named_with_what_is_missing(enron_pst, tmp_path):
+def full_file_messages(path: Path) -> dict[str, tuple[str | None, list[int]]]:
+    """Message-ID → (subject, attachment sizes) as the normal (libpff) reader gives them."""
+    source = read_source(f"pst:{path}")
+    try:
+        found = {}
+        for folder in source.folders():
+            for message in source.messages(folder):
+                parsed = message_from_bytes(message.content.read(), policy=policy.default)
+                found[parsed["Message-ID"]] = (parsed["Subject"],
+                                               attachment_sizes(message.content.read()))
+        return found
+    finally:
+        source.close()
+
+
+def test_a_truncated_copy_copies_what_its_intact_blocks_hold_and_names_the_rest(
+        enron_pst, tmp_path):
+    """libpff cannot open a PST cut at 60 % (its B-tree roots are at the end): the
+    messages whose blocks are intact are read from them, rebuilt, marked derived, once."""
     truncated = tmp_path / "cut.pst"
     truncated.write_bytes(enron_pst.read_bytes()[: int(enron_pst.stat().st_size * 0.6)])
-    done = run_cli("copy", f"pst:{truncated}", f"archive:{tmp_path / 'A'}", "--state",
-                   str(tmp_path / "s.db"))
+    archive, state = tmp_path / "A", str(tmp_path / "s.db")
+    done = run_cli("copy", f"pst:{truncated}", f"archive:{archive}", "--state", state,
+                   "--report-json", str(tmp_path / "r.json"))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert "cut.pst" in done.stdout and "truncated" in done.stdout
     assert f"of the {enron_pst.stat().st_size} its header announces" in done.stdout
+    assert "51 messages were read from its intact blocks" in done.stdout
+    assert 'go to the folder "Recovered (truncated file)"' in done.stderr  # logged, en+fr
+    assert "vont dans le dossier « Recovered (truncated file) »" in done.stderr
+    assert run_cli("archive", "validate", str(archive)).returncode == 0
+
+    full = full_file_messages(enron_pst)
+    records = [json.loads(line) for line in
+               (archive / "data/index/messages.jsonl").read_text().splitlines()]
+    assert len(records) == 51  # of 71: a good share; the rest was past the cut
+    for record in records:
+        assert record["folder"] == ["Recovered (truncated file)"]
+        assert record["source_id"].startswith("recovered:")
+        derived = record["derived_from"]
+        assert derived["kind"] == "derived" and derived["file"] == "cut.pst"
+        assert derived["item_id"] == record["source_id"]
+        data = (archive / record["path"]).read_bytes()
+        parsed = message_from_bytes(data, policy=policy.default)
+        assert not [d for part in parsed.walk() for d in part.defects], record["source_id"]
+        assert parsed.get_body() is not None
+        # the same message as the whole file's, attachments whole
+        assert full[parsed["Message-ID"]] == (parsed["Subject"], attachment_sizes(data))
+    assert len({r["source_id"] for r in records}) == 51
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [f["error"] for f in report["failures"]] == [
+        f"{truncated}: this Outlook data file cannot be opened: it is "
+        f"truncated ({truncated.stat().st_size} bytes of the {enron_pst.stat().st_size} "
+        "its header announces) (libpff: pypff_file_open: unable to open file) (51 messages "
+        "were read from its intact blocks; what its missing "
+        f"{enron_pst.stat().st_size - truncated.stat().st_size} bytes held cannot be listed)"]
+
+    rerun = run_cli("copy", f"pst:{truncated}", f"archive:{archive}", "--state", state)
+    assert rerun.returncode == 1 and "Copied 0 messages" in rerun.stdout
+    assert "51 already there" in rerun.stdout
+    assert len((archive / "data/index/messages.jsonl").read_text().splitlines()) == 51
+
+    # The rebuild from blocks is deterministic: the cut file verifies against the archive;
+    # what it lost is unverifiable, never a pass.
+    checked = run_cli("verify", f"pst:{truncated}", f"archive:{archive}", "--report-json",
+                      str(tmp_path / "v.json"))
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    totals = json.loads((tmp_path / "v.json").read_text())["totals"]
+    assert totals["match"] == 51 and totals["unverifiable"] == 1
+    assert totals["missing"] == totals["differ"] == 0
+
+
+def test_messages_seen_in_a_truncated_file_but_unreadable_are_failures_with_why(
+        enron_pst, tmp_path):
+    """Cut at 90 %: the index pages naming three messages' subnodes are gone, so their
+    transport headers cannot be found: each is one failure, saying why."""
+    truncated = tmp_path / "cut90.pst"
+    truncated.write_bytes(enron_pst.read_bytes()[: int(enron_pst.stat().st_size * 0.9)])
+    source = read_source(f"pst:{truncated}")
+    try:
+        [folder] = list(source.folders())
+        assert folder.path == ("Recovered (truncated file)",)
+        assert source.stats(folder).messages == 61
+        read, failed = [], []
+        for message in source.messages(folder):
+            try:
+                read.append(message.content.read())
+            except BadInputError as exc:
+                failed.append(str(exc))
+    finally:
+        source.close()
+    assert len(read) == 58 and len(failed) == 3 + 1
+    assert "cut90.pst" in failed[-1] and "truncated" in failed[-1]  # the file's own
+    for reason in failed[:-1]:
+        assert reason.startswith("cut90.pst: a message cannot be read (damaged): recovered:")
+        assert "is in a subnode, and the index page naming the message's subnodes is past " \
+            "the end of the file or damaged" in reason
+    full = full_file_messages(enron_pst)
+    noted = []
+    for data in read:
+        parsed = message_from_bytes(data, policy=policy.default)
+        names = [part.get_filename() for part in parsed.iter_attachments()]
+        if names == ["attachment (not kept).txt"]:  # said in the message itself, en + fr
+            noted.append(parsed["Subject"])
+            note = next(parsed.iter_attachments()).get_content()
+            assert "index page naming the message's attachments is past the end" in note
+            assert "manquante ou abîmée" in note
+            assert full[parsed["Message-ID"]][0] == parsed["Subject"]
+            continue
+        assert full[parsed["Message-ID"]] == (parsed["Subject"], attachment_sizes(data))
+    assert noted == ["Rose Rec"]
 
 
 def test_a_directory_is_a_batch_one_top_folder_per_file(enron_pst, tmp_path):
@@ -236,8 +340,10 @@ def test_a_directory_is_a_batch_one_top_folder_per_file(enron_pst, tmp_path):
         assert ("b-agent.pst", "lokay-m", "MLOKAY (Non-Privileged)", "Personal") in \
             [f.path for f in folders]
         assert all(f.role is None for f in folders)  # two files cannot both hold the Inbox
+        assert folders[-1].path == ("c-cut.pst", "Recovered (truncated file)")
+        *_, rest = source.messages(folders[-1])  # read from blocks, then the file's failure
         with pytest.raises(BadInputError, match=r"c-cut\.pst.*truncated"):
-            list(source.messages(folders[-1]))
+            rest.content.read()
     finally:
         source.close()
     done = run_cli("copy", f"pst:{batch}", f"archive:{tmp_path / 'A'}", "--state",
@@ -282,3 +388,43 @@ def test_sigkill_during_a_batch_then_rerun_ends_with_every_message_once(enron_ps
     assert run_cli("archive", "validate", str(archive)).returncode == 0
     again = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
     assert "Copied 0 messages" in again.stdout
+
+
+@pytest.mark.slow
+def test_sigkill_while_copying_truncated_files_then_rerun_ends_with_each_once(
+        enron_pst, tmp_path):
+    """Real copy processes of a batch of truncated files, killed with SIGKILL while they
+    write the messages recovered from blocks: the rerun ends with each exactly once."""
+    batch = tmp_path / "partage"
+    batch.mkdir()
+    files, recovered = 4, 51
+    cut = enron_pst.read_bytes()[: int(enron_pst.stat().st_size * 0.6)]
+    for number in range(files):
+        (batch / f"agent-{number}.pst").write_bytes(cut)
+    archive, state = tmp_path / "A", tmp_path / "s.db"
+    index = archive / "data/index/messages.jsonl"
+    killed = 0
+    for at_least in (10, 70, 150):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "migrate", "copy", f"pst:{batch}", f"archive:{archive}",
+             "--state", str(state), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if index.exists() and index.read_bytes().count(b"\n") >= at_least:
+                os.kill(process.pid, signal.SIGKILL)
+                killed += 1
+                break
+            time.sleep(0.005)
+        process.wait()
+    assert killed >= 1, "no copy was killed mid-run"
+
+    final = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
+    assert final.returncode == 1, final.stdout + final.stderr  # the files' lost parts
+    records = [json.loads(line) for line in index.read_text().splitlines()]
+    keys = [(tuple(r["folder"]), r["source_id"]) for r in records]
+    assert len(keys) == len(set(keys)) == files * recovered
+    assert run_cli("archive", "validate", str(archive)).returncode == 0
+    again = run_cli("copy", f"pst:{batch}", f"archive:{archive}", "--state", str(state))
+    assert "Copied 0 messages" in again.stdout
+    assert f"{files * recovered} already there" in again.stdout

@@ -25,7 +25,17 @@ _TO, _CC, _BCC = 1, 2, 3
 
 def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
     """Everything needed to write ``item`` (a pypff message or an attached one) as MIME."""
-    props = Properties.of(item, names)
+    parts = parts_of(Properties.of(item, names), seed)
+    _recipients(item, parts)
+    for index in range(_count(item, "number_of_attachments")):
+        parts.attachments.append(
+            _attachment(item.get_attachment(index), f"{seed}/{index}", names))
+    return parts
+
+
+def parts_of(props: Properties, seed: str) -> MessageParts:
+    """A message's header fields and bodies from its properties (without recipients and
+    attachments, which libpff and the recovery reader each find their own way)."""
     parts = MessageParts(
         seed=seed, transport_headers=props.text(P.TRANSPORT_HEADERS),
         subject=props.subject(), sender=_sender(props),
@@ -45,10 +55,6 @@ def message_parts(item: Any, seed: str, names: NameMap) -> MessageParts:
                 raise
             log.warning("message %s: its RTF body is left out (%s); the plain text is kept",
                         seed, exc)
-    _recipients(item, parts)
-    for index in range(_count(item, "number_of_attachments")):
-        parts.attachments.append(
-            _attachment(item.get_attachment(index), f"{seed}/{index}", names))
     return parts
 
 

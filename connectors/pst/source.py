@@ -39,11 +39,14 @@ from .mime import render
 from .pim import Attendee, contact_vcf, event_ics
 from .props import Properties
 from .reader import message_parts
-from .store import PstFile, PstFolder, first_reason
+from .recover import FOLDER, RecoveredMessage, Recovery
+from .store import FileIdentity, PstFile, PstFolder, file_identity, first_reason
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".pst", ".ost")
+#: The key of the failure that stands for what a damaged file's lost part held.
+_FILE_FAILURE = "recovered:rest-of-file"
 
 
 @dataclass
@@ -56,6 +59,7 @@ class _Place:
     handle: Any = None
     error: ItemError | None = None
     batch: bool = False
+    recovery: Recovery | None = None  # a file libpff cannot open, read from its blocks
 
     @property
     def kind(self) -> str | None:
@@ -77,6 +81,7 @@ class PstSource(MailSource, PimSource):
         else:
             raise ConnectError(f"{root}: no such file or directory")
         self._opened: list[PstFile] = []
+        self._recovered: list[Recovery] = []
         self._listing: list[_Place] | None = None
 
     # --- listing ---------------------------------------------------------------------
@@ -97,7 +102,7 @@ class PstSource(MailSource, PimSource):
             listed = list(pst.folders())
         except BadInputError as exc:
             log.warning("%s", exc)
-            return [_Place((path.name,), None, error=exc)]
+            return self._recover(path, prefix, exc)
         places = [_Place(prefix, pst, batch=True)] if prefix else []
         for found, handle in listed:
             place = _Place((*prefix, *found.path), pst, found, handle, batch=self._batch)
@@ -114,10 +119,29 @@ class PstSource(MailSource, PimSource):
             places.append(place)
         return places
 
+    def _recover(self, path: Path, prefix: tuple[str, ...],
+                 error: BadInputError) -> list[_Place]:
+        """A file libpff cannot open: its messages still readable from intact blocks,
+        in one folder; the file's error is kept and reported after them."""
+        try:
+            recovery = Recovery.scan(path)
+        except BadInputError as exc:
+            log.warning("%s", exc)
+            return [_Place((path.name,), None, error=error)]
+        self._recovered.append(recovery)
+        read = f"{len(recovery.messages)} messages were read from its intact blocks"
+        missing = recovery.blocks.damage.bytes_missing
+        lost = f"; what its missing {missing} bytes held cannot be listed" if missing else ""
+        whole = BadInputError(f"{error} ({read}{lost})")
+        places = [_Place(prefix, None, batch=True)] if prefix else []
+        places.append(_Place((*prefix, FOLDER), None, error=whole, batch=self._batch,
+                             recovery=recovery))
+        return places
+
     def _place(self, path: tuple[str, ...], kind: str) -> _Place:
         for place in self._places():
             if place.path == path and place.kind == kind:
-                if place.error is not None:
+                if place.error is not None and place.recovery is None:
                     raise place.error
                 return place
         raise ItemError(f"no {kind} folder {'/'.join(path)!r} in the Outlook data files")
@@ -128,11 +152,18 @@ class PstSource(MailSource, PimSource):
         for place in self._places():
             if place.kind == "mail":
                 role = None if place.batch or place.found is None else place.found.role
-                source_id = str(place.found.nid) if place.found else place.path[0]
+                source_id = str(place.found.nid) if place.found else "/".join(place.path)
                 yield Folder(place.path, role, source_id)
 
     def messages(self, folder: Folder, cursor: str | None = None) -> Iterator[MailMessage]:
         place = self._place(folder.path, "mail")
+        if place.recovery is not None:
+            yield from self._recovered_messages(place.recovery)
+            # then the file's own failure, as an item (not the folder's: verify still
+            # compares what was read): reported, tried again next run
+            assert place.error is not None
+            yield MailMessage(Content.deferred(_raise(place.error)), _FILE_FAILURE)
+            return
         if place.handle is None or place.file is None:
             return
         with place.file.reading(f"folder {folder.display()!r}"):
@@ -174,10 +205,40 @@ class PstSource(MailSource, PimSource):
         return MailMessage(Content.deferred(build), ident, flags_of(props),
                            received_date(props), provenance=provenance)
 
+    def _recovered_messages(self, recovery: Recovery) -> Iterator[MailMessage]:
+        """The messages read from a damaged file's blocks, then one failure for each
+        message seen there that cannot be read."""
+        name = recovery.path.name
+        identity: FileIdentity | None = None
+        for found in recovery.messages:
+            if identity is None:
+                identity = file_identity(recovery.path)
+
+            def build(found: RecoveredMessage = found) -> Content:
+                if recovery.blocks.closed:
+                    raise ItemError(f"{name}: message {found.key} was not read before the "
+                                    f"file was closed")
+                try:
+                    return Content.from_chunks(render(recovery.parts(found)))
+                except BadInputError as exc:
+                    raise BadInputError(f"{name}: message {found.key} cannot be read "
+                                        f"(damaged): {exc}") from None
+
+            provenance = Provenance(identity.name, identity.size, identity.sha256, found.key)
+            yield MailMessage(Content.deferred(build), found.key, flags_of(found.props),
+                              received_date(found.props), provenance=provenance)
+        for lost in recovery.unreadable:
+            error = BadInputError(f"{name}: a message cannot be read (damaged): {lost.reason}")
+            yield MailMessage(Content.deferred(_raise(error)), lost.key)
+
     def stats(self, folder: Folder) -> FolderStats:
         """Messages counted by libpff; bytes from PidTagMessageSize (what Outlook counts,
         close to the rebuilt size), without rebuilding anything."""
         place = self._place(folder.path, "mail")
+        if place.recovery is not None:
+            return FolderStats(len(place.recovery.messages) + len(place.recovery.unreadable),
+                               sum(m.props.integer(P.MESSAGE_SIZE) or 0
+                                   for m in place.recovery.messages))
         if place.handle is None or place.file is None:
             return FolderStats(0, 0)
         count = size = 0
@@ -232,7 +293,10 @@ class PstSource(MailSource, PimSource):
     def close(self) -> None:
         for pst in self._opened:
             pst.close()
+        for recovery in self._recovered:
+            recovery.close()
         self._opened.clear()
+        self._recovered.clear()
         self._listing = None
 
 

@@ -106,12 +106,7 @@ class PstFile:
     def identity(self) -> FileIdentity:
         """The file's name, size and sha256 (hashed once, streaming)."""
         if self._identity is None:
-            digest = hashlib.sha256()
-            with open(self.path, "rb") as stream:
-                while chunk := stream.read(1024 * 1024):
-                    digest.update(chunk)
-            self._identity = FileIdentity(self.path.name, self.path.stat().st_size,
-                                          digest.hexdigest())
+            self._identity = file_identity(self.path)
         return self._identity
 
     @contextmanager
@@ -246,6 +241,15 @@ _ROLE_NAMES = {
     "outbox": Role.OUTBOX, "boîte d'envoi": Role.OUTBOX,
     "archive": Role.ARCHIVE, "archives": Role.ARCHIVE,
 }
+
+
+def file_identity(path: Path) -> FileIdentity:
+    """A file's name, size and sha256, hashed streaming."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    return FileIdentity(path.name, path.stat().st_size, digest.hexdigest())
 
 
 def _subfolders(folder: Any) -> tuple[list[Any], str | None]:

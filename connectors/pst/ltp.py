@@ -1,0 +1,178 @@
+"""Property contexts read straight from a PST's blocks (MS-PST 2.3): the heap-on-node
+(2.3.1), its B-tree (2.3.2) and the property context on top (2.3.3), with node data that
+spans several blocks (XBLOCK/XXBLOCK, 2.2.2.8.3.2) and values kept in subnodes
+(SLBLOCK/SIBLOCK, 2.2.2.8.3.3), all found by block id among the intact blocks a scan
+found (``ndb.BlockFile``), so the file's B-trees are not needed."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from migrate.errors import BadInputError
+
+from .ndb import BlockFile, is_internal
+
+_HN_SIG, PC_SIG, _BTH_SIG = 0xEC, 0xBC, 0xB5
+_XBLOCK, _SLBLOCK = 0x01, 0x02
+#: Property types whose value sits in the B-tree record itself (2.3.3.3).
+_INLINE = {0x0002: 2, 0x0003: 4, 0x0004: 4, 0x000A: 4, 0x000B: 1}
+
+
+class MissingBlock(BadInputError):
+    """Data a node needs is in a block no longer intact in the file."""
+
+
+def missing(bid: int, what: str) -> MissingBlock:
+    return MissingBlock(f"{what} is in block {bid:#x}, which is past the end of the file "
+                        f"or damaged (CRC mismatch)")
+
+
+def node_blocks(blocks: BlockFile, bid: int, what: str) -> list[bytes]:
+    """A node's data as its data blocks (decoded), following XBLOCK and XXBLOCK."""
+    data = blocks.read(bid)
+    if data is None:
+        raise missing(bid, what)
+    if not is_internal(bid):
+        return [data]
+    if len(data) < 8 or data[0] != _XBLOCK:
+        raise BadInputError(f"{what}: block {bid:#x} is not a data tree (XBLOCK)")
+    level, count = data[1], struct.unpack_from("<H", data, 2)[0]
+    found: list[bytes] = []
+    for child in struct.unpack_from(f"<{count}Q", data, 8):
+        if level == 1:
+            chunk = blocks.read(child)
+            if chunk is None:
+                raise missing(child, what)
+            found.append(chunk)
+        else:
+            found += node_blocks(blocks, child, what)
+    return found
+
+
+@dataclass(frozen=True)
+class Subnode:
+    """An entry of a node's subnode tree (SLENTRY, 2.2.2.8.3.3.1.1)."""
+
+    nid: int
+    bid_data: int
+    bid_sub: int
+
+
+def subnodes(blocks: BlockFile, bid: int, what: str) -> dict[int, Subnode]:
+    """A node's subnodes by node id, from its SLBLOCK (or SIBLOCK over SLBLOCKs)."""
+    if not bid:
+        return {}
+    data = blocks.read(bid)
+    if data is None:
+        raise missing(bid, what)
+    if len(data) < 8 or data[0] != _SLBLOCK:
+        raise BadInputError(f"{what}: block {bid:#x} is not a subnode list (SLBLOCK)")
+    level, count = data[1], struct.unpack_from("<H", data, 2)[0]
+    found: dict[int, Subnode] = {}
+    if level == 0:
+        for at in range(8, 8 + count * 24, 24):
+            nid, bid_data, bid_sub = struct.unpack_from("<QQQ", data, at)
+            found[nid & 0xFFFFFFFF] = Subnode(nid & 0xFFFFFFFF, bid_data, bid_sub)
+        return found
+    for at in range(8, 8 + count * 16, 16):
+        found.update(subnodes(blocks, struct.unpack_from("<Q", data, at + 8)[0], what))
+    return found
+
+
+def client_signature(first_block: bytes) -> int | None:
+    """What a heap-on-node holds (0xBC a property context, 0x7C a table), None when the
+    block does not start a heap."""
+    if len(first_block) >= 12 and first_block[2] == _HN_SIG:
+        return first_block[3]
+    return None
+
+
+class Heap:
+    """A heap-on-node (2.3.1): its items by heap id (HID)."""
+
+    def __init__(self, pages: list[bytes]) -> None:
+        self._pages = pages
+
+    def item(self, hid: int) -> bytes:
+        index, page_number = (hid >> 5) & 0x7FF, hid >> 16
+        if hid & 0x1F or page_number >= len(self._pages) or not index:
+            raise BadInputError(f"heap id {hid:#x} does not name a heap item")
+        page = self._pages[page_number]
+        at = struct.unpack_from("<H", page, 0)[0]
+        count = struct.unpack_from("<H", page, at)[0]
+        if index > count:
+            raise BadInputError(f"heap id {hid:#x} is past the heap's {count} items")
+        start, end = struct.unpack_from("<HH", page, at + 4 + (index - 1) * 2)
+        return page[start:end]
+
+    @property
+    def user_root(self) -> int:
+        return struct.unpack_from("<I", self._pages[0], 4)[0]
+
+
+@dataclass(frozen=True)
+class RawProperty:
+    """One property as the recovery reads it, shaped like a libpff record entry so that
+    ``props.Properties`` reads it (``data_as_string`` is left to its fallback)."""
+
+    entry_type: int
+    value_type: int
+    data: bytes
+
+    @property
+    def data_as_string(self) -> str:
+        raise ValueError("decoded by Properties.text")
+
+
+def property_context(blocks: BlockFile, pages: list[bytes], bid_sub: int | None,
+                     what: str, wanted: set[int] | None = None) -> dict[int, RawProperty]:
+    """The properties of a property context (2.3.3) whose node data is ``pages``; values
+    in subnodes are read through the subnode tree at ``bid_sub`` (None: unknown, so such
+    values are missing). ``wanted`` limits what is read; a value whose block is gone
+    raises ``MissingBlock``."""
+    heap = Heap(pages)
+    header = heap.item(heap.user_root)
+    kind, key_size, entry_size, levels, root = struct.unpack_from("<BBBBI", header)
+    if kind != _BTH_SIG or key_size != 2 or entry_size != 6:
+        raise BadInputError(f"{what}: not a property context")
+    records: list[tuple[int, int, int]] = []
+    _records(heap, root, levels, records)
+    children: dict[int, Subnode] | None = None
+    found: dict[int, RawProperty] = {}
+    for tag, value_type, hnid in records:
+        if wanted is not None and tag not in wanted:
+            continue
+        if value_type in _INLINE:
+            data = struct.pack("<I", hnid)[:_INLINE[value_type]]
+        elif hnid == 0:
+            data = b""
+        elif hnid & 0x1F == 0:
+            data = heap.item(hnid)
+        else:
+            if children is None:
+                if bid_sub is None:
+                    raise MissingBlock(f"{what}: property {tag:#06x} is in a subnode, and "
+                                       f"the index page naming the message's subnodes is "
+                                       f"past the end of the file or damaged")
+                children = subnodes(blocks, bid_sub, what)
+            child = children.get(hnid)
+            if child is None:
+                raise BadInputError(f"{what}: property {tag:#06x} names subnode {hnid:#x}, "
+                                    f"which the message does not have")
+            data = b"".join(node_blocks(blocks, child.bid_data, f"{what}, property "
+                                        f"{tag:#06x}"))
+        found[tag] = RawProperty(tag, value_type, data)
+    return found
+
+
+def _records(heap: Heap, hid: int, levels: int, into: list[tuple[int, int, int]]) -> None:
+    if not hid:
+        return
+    data = heap.item(hid)
+    if levels == 0:
+        for at in range(0, len(data) - 7, 8):
+            into.append(struct.unpack_from("<HHI", data, at))
+        return
+    for at in range(0, len(data) - 5, 6):
+        _records(heap, struct.unpack_from("<I", data, at + 2)[0], levels - 1, into)

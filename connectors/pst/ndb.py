@@ -1,0 +1,195 @@
+"""The node database layer of a Unicode PST read without its B-trees (MS-PST 2.2.2).
+
+A truncated file usually lacks the roots of its node and block B-trees (they sit near the
+end), so libpff cannot open it. Every block still carries its own trailer (BLOCKTRAILER,
+2.2.2.8.1: size, signature, CRC, block id), and every B-tree page its page trailer
+(2.2.2.7.1): scanning the file at the 64-byte (block) and 512-byte (page) boundaries finds
+the ones that are intact, so blocks can be looked up by id without the block B-tree, and
+the surviving leaf pages of the node B-tree still say which node a block belongs to.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.errors import BadInputError
+
+_BLOCK_ALIGN, _PAGE_SIZE, _TRAILER = 64, 512, 16
+_MAX_BLOCK_DATA = 8192 - _TRAILER
+_PTYPE_NBT = 0x81
+_CRYPT_AT = 0x201  # bCryptMethod in the Unicode header (2.2.2.6)
+CRYPT_NONE, CRYPT_PERMUTE, CRYPT_CYCLIC = 0, 1, 2
+
+# MS-PST 5.1, mpbbCrypt's first table (mpbbR, used to encode); decoding uses its inverse.
+_ENCODE = bytes((
+    65, 54, 19, 98, 168, 33, 110, 187, 244, 22, 204, 4, 127, 100, 232, 93,
+    30, 242, 203, 42, 116, 197, 94, 53, 210, 149, 71, 158, 150, 45, 154, 136,
+    76, 125, 132, 63, 219, 172, 49, 182, 72, 95, 246, 196, 216, 57, 139, 231,
+    35, 59, 56, 142, 200, 193, 223, 37, 177, 32, 165, 70, 96, 78, 156, 251,
+    170, 211, 86, 81, 69, 124, 85, 0, 7, 201, 43, 157, 133, 155, 9, 160,
+    143, 173, 179, 15, 99, 171, 137, 75, 215, 167, 21, 90, 113, 102, 66, 191,
+    38, 74, 107, 152, 250, 234, 119, 83, 178, 112, 5, 44, 253, 89, 58, 134,
+    126, 206, 6, 235, 130, 120, 87, 199, 141, 67, 175, 180, 28, 212, 91, 205,
+    226, 233, 39, 79, 195, 8, 114, 128, 207, 176, 239, 245, 40, 109, 190, 48,
+    77, 52, 146, 213, 14, 60, 34, 50, 229, 228, 249, 159, 194, 209, 10, 129,
+    18, 225, 238, 145, 131, 118, 227, 151, 230, 97, 138, 23, 121, 164, 183, 220,
+    144, 122, 92, 140, 2, 166, 202, 105, 222, 80, 26, 17, 147, 185, 82, 135,
+    88, 252, 237, 29, 55, 73, 27, 106, 224, 41, 51, 153, 189, 108, 217, 148,
+    243, 64, 84, 111, 240, 198, 115, 184, 214, 62, 101, 24, 68, 31, 221, 103,
+    16, 241, 12, 25, 236, 174, 3, 161, 20, 123, 169, 11, 255, 248, 163, 192,
+    162, 1, 247, 46, 188, 36, 104, 117, 13, 254, 186, 47, 181, 208, 218, 61,
+))
+_DECODE = bytes(_ENCODE.index(value) for value in range(256))
+ENCODE_PERMUTE = bytes.maketrans(bytes(range(256)), _ENCODE)
+DECODE_PERMUTE = bytes.maketrans(bytes(range(256)), _DECODE)
+
+
+def crc(data: bytes) -> int:
+    """MS-PST's CRC-32 (5.3): the 0xEDB88320 table, started at 0, not inverted at the end
+    (zlib's CRC-32 is the same table, started and finished inverted)."""
+    return zlib.crc32(data, 0xFFFFFFFF) ^ 0xFFFFFFFF
+
+
+def signature(offset: int, bid: int) -> int:
+    """The wSig a block or page at ``offset`` with id ``bid`` carries (5.5, ComputeSig)."""
+    mixed = (offset ^ bid) & 0xFFFFFFFF
+    return ((mixed >> 16) ^ mixed) & 0xFFFF
+
+
+def is_internal(bid: int) -> bool:
+    """An internal block (XBLOCK, XXBLOCK, SLBLOCK, SIBLOCK) is never encoded (2.2.2.2)."""
+    return bool(bid & 0x2)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """An intact block: where its data starts in the file and how long it is."""
+
+    bid: int
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """A leaf entry of the node B-tree (NBTENTRY, 2.2.2.7.7.4)."""
+
+    nid: int
+    bid_data: int
+    bid_sub: int
+    nid_parent: int
+
+
+@dataclass
+class Damage:
+    """What the scan saw of blocks that cannot be used, for the report."""
+
+    crc_mismatch: int = 0   # a trailer that names its block, whose bytes are not intact
+    bytes_missing: int = 0  # what the header says the file should have and it lacks
+
+
+class BlockFile:
+    """The intact blocks and node B-tree leaf entries of one Unicode PST, found by
+    scanning it (memory-mapped: the file is never read whole into memory)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with open(path, "rb") as stream:
+            head = stream.read(0x204)
+            if len(head) < 0x204 or not head.startswith(b"!BDN"):
+                raise BadInputError(f"{path.name}: not an Outlook data file, or too short "
+                                    f"to hold its header")
+            version = struct.unpack_from("<H", head, 10)[0]
+            if version < 23:
+                raise BadInputError(f"{path.name}: the recovery of a damaged file reads only "
+                                    f"Unicode PST files (Outlook 2003 and later); this one "
+                                    f"is an older ANSI file")
+            if version != 23:
+                raise BadInputError(f"{path.name}: the recovery of a damaged file reads only "
+                                    f"Unicode PST files (format version 23); this one is "
+                                    f"version {version} (an .ost of Outlook 2013 or later, "
+                                    f"with 4 KB pages)")
+            self.crypt = head[_CRYPT_AT]
+            if self.crypt not in (CRYPT_NONE, CRYPT_PERMUTE):
+                raise BadInputError(f"{path.name}: its blocks use the 'cyclic' encoding, "
+                                    f"which the recovery does not read")
+            self._map = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+        expected = struct.unpack_from("<Q", head, 0xB8)[0]
+        self.damage = Damage(bytes_missing=max(0, expected - len(self._map)))
+        self.blocks: dict[int, Block] = {}
+        #: The node index's entries by their data block id, each node as the newest
+        #: surviving page lists it; ``superseded``: data blocks of a node's older versions
+        #: (stale pages name them: a message changed since, its old copy not to be read).
+        self.nodes: dict[int, NodeEntry] = {}
+        self.superseded: set[int] = set()
+        self._scan()
+
+    def _scan(self) -> None:
+        data, size = self._map, len(self._map)
+        versions: dict[int, list[tuple[int, NodeEntry]]] = {}  # nid → (page id, entry)
+        for end in range(_BLOCK_ALIGN, size + 1, _BLOCK_ALIGN):
+            cb, sig, found_crc, bid = struct.unpack_from("<HHIQ", data, end - _TRAILER)
+            if end % _PAGE_SIZE == 0 and self._page(end - _PAGE_SIZE, versions):
+                continue
+            if not cb or cb > _MAX_BLOCK_DATA:
+                continue
+            start = end - ((cb + _TRAILER + _BLOCK_ALIGN - 1) // _BLOCK_ALIGN) * _BLOCK_ALIGN
+            if start < 0 or sig != signature(start, bid):
+                continue
+            if crc(data[start:start + cb]) != found_crc:
+                self.damage.crc_mismatch += 1
+                continue
+            self.blocks.setdefault(bid & ~0x1, Block(bid, start, cb))
+        for seen in versions.values():
+            seen.sort(key=lambda version: version[0])
+            newest = seen[-1][1]
+            self.nodes[newest.bid_data] = newest
+            self.superseded.update(entry.bid_data for _, entry in seen
+                                   if entry.bid_data != newest.bid_data)
+
+    def _page(self, start: int, versions: dict[int, list[tuple[int, NodeEntry]]]) -> bool:
+        """Read an intact leaf page of the node B-tree at ``start`` into ``versions``
+        (page ids grow: the newest page says what a node is now)."""
+        trailer = self._map[start + 496:start + 512]
+        ptype, repeat, sig, found_crc, bid = struct.unpack("<BBHIQ", trailer)
+        if ptype != _PTYPE_NBT or repeat != ptype or sig != signature(start, bid):
+            return False
+        page = self._map[start:start + 496]
+        if crc(page) != found_crc:
+            self.damage.crc_mismatch += 1
+            return True
+        count, _, size, level = page[488], page[489], page[490], page[491]
+        if level != 0 or size != 32:
+            return True
+        for at in range(0, min(count, 488 // 32) * 32, 32):
+            nid, bid_data, bid_sub, parent = struct.unpack_from("<QQQI", page, at)
+            entry = NodeEntry(nid & 0xFFFFFFFF, bid_data & ~0x1, bid_sub & ~0x1, parent)
+            versions.setdefault(entry.nid, []).append((bid, entry))
+        return True
+
+    def read(self, bid: int) -> bytes | None:
+        """A block's data by id, decoded; None when no intact block has that id."""
+        block = self.blocks.get(bid & ~0x1)
+        if block is None:
+            return None
+        data = self._map[block.offset:block.offset + block.size]
+        if self.crypt == CRYPT_PERMUTE and not is_internal(block.bid):
+            data = data.translate(DECODE_PERMUTE)
+        return data
+
+    def data_blocks(self) -> Iterator[Block]:
+        """The intact data (not internal) blocks, in file order."""
+        return (b for b in sorted(self.blocks.values(), key=lambda b: b.offset)
+                if not is_internal(b.bid))
+
+    @property
+    def closed(self) -> bool:
+        return self._map.closed
+
+    def close(self) -> None:
+        self._map.close()
