@@ -340,6 +340,7 @@ def _write_reports(obj: Context, result, report_json: str | None,
 
 
 def _print_comparison(obj: Context, result, report: str | None) -> None:
+    from .connector import reason_text
     from .report import describe
     from .verify import CHAT_OUTCOMES, OUTCOMES
     from .verify_pim import PIM_OUTCOMES
@@ -381,6 +382,11 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
         click.echo(t("verify.unverifiable",
                      features=", ".join(t(f"feature.{f.value}")
                                         for f in result.unverifiable_features)))
+    if result.not_held:
+        click.echo(t("verify.not_held", target=result.target))
+        for feature, reason in result.not_held:
+            click.echo(t("plan.lost.item", feature=t(f"feature.{feature.value}"),
+                         reason=reason_text(reason, t.language)))
     if result.not_compared:
         click.echo(t("verify.not_compared",
                      kinds=", ".join(t(f"kind.{k.value}") for k in result.not_compared)))

@@ -61,6 +61,7 @@ class Feature(StrEnum):
     REACTIONS = "reactions"
     EDITS = "edits"
     ATTACHMENTS = "attachments"
+    SOURCE_RECORD = "source-record"  # the source's own record of a message (Graph's JSON)
     # calendars and contacts: what of an entry's iCalendar / vCard a target holds
     EVENT_DETAILS = "event-details"
     CONTACT_DETAILS = "contact-details"
@@ -80,7 +81,8 @@ class Transformation(StrEnum):
 
 
 _CHAT_FEATURES = frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
-                            Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS})
+                            Feature.REACTIONS, Feature.EDITS, Feature.ATTACHMENTS,
+                            Feature.SOURCE_RECORD})
 #: Every source of events or contacts gives whole iCalendar / vCard entries, so it
 #: provides these; a target loses them only where its ``limits`` say so (one that stores
 #: the entry's bytes, or uploads them as they are, declares nothing).

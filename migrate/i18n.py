@@ -302,6 +302,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "copy.failures.none": {"en": "None: every item was copied or already there.",
                            "fr": "Aucun : chaque élément a été copié ou était déjà présent."},
     "report.written": {"en": "Report written: {path}", "fr": "Rapport écrit : {path}"},
+    "verify.not_held": {"en": "{target} cannot hold (named, not counted as lost):",
+                        "fr": "{target} ne peut pas conserver (nommé, non compté comme perdu) :"},
     "verify.unverifiable": {"en": "Not comparable here (kept by only one side): {features}",
                             "fr": "Non comparable ici (conservé d'un seul côté) : {features}"},
     "archive.valid": {"en": "Archive {path} is valid and sealed.",
@@ -423,6 +425,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "feature.reactions": {"en": "reactions", "fr": "réactions"},
     "feature.edits": {"en": "edit history", "fr": "historique des modifications"},
     "feature.attachments": {"en": "attachments", "fr": "pièces jointes"},
+    "feature.source-record": {"en": "the source's own record of each message (e.g. Graph's "
+                                    "JSON)",
+                              "fr": "l'enregistrement d'origine de chaque message (par "
+                                    "exemple le JSON de Graph)"},
     "feature.event-details": {"en": "event details", "fr": "détails des événements"},
     "feature.contact-details": {"en": "contact details", "fr": "détails des contacts"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},

@@ -154,9 +154,11 @@ def roundtrip(archive: Path, via: Connector, *, out: Path | None = None,
                 raise MigrateError(f"the copy {source.endpoint.display} → "
                                    f"{target.endpoint.display} failed for {result.failed} "
                                    "items (`migrate status` lists them)")
-        dropped = frozenset(f for f, _ in original.capabilities.lost_between(via.capabilities))
-        policy = Policy(via.capabilities.transforms, dropped, via.role_folder)
+        not_held = original.capabilities.lost_between(via.capabilities)
+        policy = Policy(via.capabilities.transforms, frozenset(f for f, _ in not_held),
+                        via.role_folder)
         comparison = compare(original, back, options, policy)
+        comparison.not_held = not_held  # what the round trip's target cannot hold
         chat = ChatCheck(comparison.chat_messages, comparison.chat_total("match"),
                          Kind.CHAT in via.capabilities.writes)
         pim = PimCheck(comparison.pim_entries(), comparison.pim_total("match"),

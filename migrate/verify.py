@@ -36,6 +36,7 @@ from .connector import (
     Kind,
     MailSource,
     PimSource,
+    Reason,
     Transformation,
 )
 from .engine import CopyOptions
@@ -189,6 +190,9 @@ class Comparison:
     #: Kinds the source reads that the target cannot be read for (e.g. calendars at an
     #: IMAP target): not compared, said so in every report.
     not_compared: list[Kind] = field(default_factory=list)
+    #: What the source provides that the target (or a round trip's target) cannot hold,
+    #: with the reason it declares: named in every report, not counted as lost.
+    not_held: list[tuple[Feature, Reason]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -267,6 +271,7 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
                             unverifiable_features=_unverifiable(source, target, checked))
         result.not_compared = sorted(source.capabilities.reads - target.capabilities.reads,
                                      key=list(Kind).index)
+        result.not_held = source.capabilities.lost_between(target.capabilities)
         if mail:
             walker = _Walker(left, right, checked, policy, bytes_comparable, result)
             walker.run(options, policy.role_folder or target.role_folder)
@@ -574,7 +579,9 @@ def _change(before: frozenset[str], after: frozenset[str]) -> str:
 def _chat_checked(source: Connector, target: Connector) -> set[Aspect]:
     both = source.capabilities.source_keeps & target.capabilities.target_keeps \
         & target.capabilities.source_keeps
-    chat = {Aspect(f.value) for f in both if f.kind is Kind.CHAT}
+    # the source's own record is carried, not compared: its neutral fields are
+    chat = {Aspect(f.value) for f in both
+            if f.kind is Kind.CHAT and f is not Feature.SOURCE_RECORD}
     return chat | {Aspect.BODY}
 
 

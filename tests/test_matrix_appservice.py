@@ -11,6 +11,7 @@ reactions, files and edits; the deletion is a redaction; a rerun sends nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -275,6 +276,10 @@ def test_roundtrip_through_matrix(synapse, archive, people_csv, copied, tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Chat: 12 of 12 messages match." in done.stdout
     assert [len(room_events(synapse, c)) for c in (GENERAL, PROJECTS)] == before
+    certificate = json.loads((tmp_path / "certificate.json").read_text("utf-8"))
+    assert certificate["ok"] is True
+    not_held = {entry["feature"] for entry in certificate["not_held"]}
+    assert not_held == {"source-record"}  # an appservice keeps authors, times, reactions
     blobs = {p.name for p in (tmp_path / "back" / "data" / "blobs").rglob("*") if p.is_file()}
     assert blobs == {PNG.content.sha256, PDF.content.sha256}  # downloaded, checked
 

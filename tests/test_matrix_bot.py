@@ -110,6 +110,10 @@ def test_verify_in_bot_mode(synapse, accounts, config, archive, copied) -> None:
                    env={"MATRIX_TOKEN": accounts})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Chat: 12 of 12 messages match." in done.stdout
+    # what a bot account cannot hold is named, with the reason, not counted as lost
+    named = done.stdout.split("cannot hold (named, not counted as lost):", 1)[1]
+    for feature in ("original authors", "original times", "reactions", "the source's own"):
+        assert f"  - {feature}" in named, done.stdout
 
 
 def test_plan_names_what_bot_mode_cannot_keep(synapse, accounts, config,

@@ -66,7 +66,8 @@ class TeamsConnector(Connector):
     capabilities = Capabilities(
         reads=frozenset({Kind.CHAT}),
         source_keeps=frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS,
-                                Feature.REACTIONS, Feature.ATTACHMENTS}),
+                                Feature.REACTIONS, Feature.ATTACHMENTS,
+                                Feature.SOURCE_RECORD}),
         limits={Feature.EDITS: {
             "en": "Graph gives when a message was last edited, not its former versions",
             "fr": "Graph donne la date de dernière modification, pas les versions "

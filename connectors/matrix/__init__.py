@@ -24,12 +24,21 @@ _EXAMPLE = ("matrix://matrix.mairie-exemple.fr?registration=/etc/synapse/migrate
 _KEPT = frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS, Feature.REACTIONS,
                    Feature.EDITS, Feature.ATTACHMENTS})
 _BOT_KEPT = frozenset({Feature.THREADS, Feature.EDITS, Feature.ATTACHMENTS})
+#: What Matrix cannot hold in either mode.
+_LIMITS = {
+    Feature.SOURCE_RECORD: {
+        "en": "each message's record from the source (e.g. Teams' Graph JSON) is not "
+              "posted to Matrix: its neutral fields are, and the archive keeps the record",
+        "fr": "l'enregistrement d'origine de chaque message (par exemple le JSON Graph de "
+              "Teams) n'est pas publié dans Matrix : ses champs neutres le sont, et "
+              "l'archive garde l'enregistrement"}}
 
 #: Bot-account mode: what one ordinary account cannot do for everyone.
 BOT_CAPABILITIES = Capabilities(
     reads=frozenset({Kind.CHAT}), writes=frozenset({Kind.CHAT}),
     source_keeps=_BOT_KEPT, target_keeps=_BOT_KEPT,
     limits={
+        **_LIMITS,
         Feature.AUTHORS: {
             "en": "one migration account posts every message: the author is written at the "
                   "start of the text",
@@ -56,7 +65,7 @@ class MatrixConnector(Connector):
     example = _EXAMPLE
     max_connections = 1  # one writer: the rooms' order of events is the order of posting
     capabilities = Capabilities(reads=frozenset({Kind.CHAT}), writes=frozenset({Kind.CHAT}),
-                                source_keeps=_KEPT, target_keeps=_KEPT)
+                                source_keeps=_KEPT, target_keeps=_KEPT, limits=_LIMITS)
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(endpoint)

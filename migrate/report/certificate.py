@@ -7,7 +7,15 @@ from html import escape
 
 from ..i18n import Texts
 from ..roundtrip import ArchiveHashes, Certificate
-from .html import bar_chart, collections_table, items_table, page, table, write_page
+from .html import (
+    bar_chart,
+    collections_table,
+    items_table,
+    not_held_list,
+    page,
+    table,
+    write_page,
+)
 from .json import comparison_dict, write_document
 
 FORMAT = "sovereign-migrate/reversibility-certificate"
@@ -32,6 +40,7 @@ def certificate_dict(cert: Certificate) -> dict:
         "calendars_contacts": {"entries": cert.pim.entries, "returned": cert.pim.returned,
                                "carried": list(cert.pim.carried), "lost": cert.pim.lost,
                                "translated": cert.pim.translated},
+        "not_held": comparison_dict(cert.comparison)["not_held"],
         "comparison": comparison_dict(cert.comparison),
     }
 
@@ -70,6 +79,7 @@ def certificate_html(cert: Certificate, t: Texts) -> str:
     parts.append(table(t("cert.transformations.caption"),
                        [t("report.col.transformation"), t("cert.col.value")], rows)
                  if rows else f"<p>{escape(t('cert.transformations.none'))}</p>")
+    parts.append(not_held_list(cert.comparison, t))
     parts += [f"<h2>{escape(t('cert.attestation'))}</h2>",
               table(t("cert.attestation.caption"), [t("cert.col.what"), t("cert.col.value")],
                     [(t("cert.archive.tags"), cert.archive.tagmanifest_sha256),

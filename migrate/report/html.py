@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 
 from .. import __version__
+from ..connector import reason_text
 from ..i18n import Texts
 from ..verify import (
     CHAT_OUTCOMES,
@@ -123,6 +124,7 @@ def comparison_html(result: Comparison, t: Texts) -> str:
     if result.unverifiable_features:
         features = ", ".join(t(f"feature.{f.value}") for f in result.unverifiable_features)
         parts.append(f"<p>{escape(t('verify.unverifiable', features=features))}</p>")
+    parts.append(not_held_list(result, t))
     parts.append(f"<h2>{escape(t('report.folders'))}</h2>")
     parts.append(table(t("report.folders.caption"),
                        [t("report.col.folder"), t("report.col.target"),
@@ -201,3 +203,14 @@ def write_page(text: str, path: str | os.PathLike) -> None:
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(target)
+
+
+def not_held_list(result: Comparison, t: Texts) -> str:
+    """What the target cannot hold, each with its reason (empty when it holds everything)."""
+    if not result.not_held:
+        return ""
+    items = "".join(
+        "<li>" + escape(t("plan.lost.item", feature=t(f"feature.{feature.value}"),
+                          reason=reason_text(reason, t.language)).strip().removeprefix("- "))
+        + "</li>" for feature, reason in result.not_held)
+    return f"<p>{escape(t('verify.not_held', target=result.target))}</p><ul>{items}</ul>"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
+from ..connector import reason_text
 from ..verify import CHAT_OUTCOMES, OUTCOMES, Comparison, FolderComparison, Item
 from ..verify_pim import PIM_OUTCOMES
 
@@ -38,6 +39,9 @@ def comparison_dict(result: Comparison) -> dict:
                            "visibility_change": c.visibility_change}
                           for c in result.conversations],
         "not_compared": [k.value for k in result.not_compared],
+        "not_held": [{"feature": feature.value,
+                      "reason": {lang: reason_text(reason, lang) for lang in ("en", "fr")}}
+                     for feature, reason in result.not_held],
         "pim_totals": {kind: {"entries": result.pim_entries(kind),
                               **{o.value: result.pim_total(o, kind) for o in PIM_OUTCOMES}}
                        for kind in ("calendar", "contacts")},
