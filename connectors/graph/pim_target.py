@@ -127,20 +127,9 @@ class GraphPimTarget(PimTarget):
                 return main
             path = path[1:]
         name = "/".join(path)
-        found = self._pim_find_calendar(name)
-        if found is not None:
-            return found
-        try:
-            made = self._session.call(f"creating calendar {name!r}", lambda c: self._pim_me(c)
-                                      .calendars.post(Calendar(name=name), configuration()))
-        except Conflict:  # made meanwhile by another writer
-            found = self._pim_find_calendar(name)
-            if found is None:
-                raise ItemError(f"cannot create calendar {name!r}: the server says it "
-                                "exists but does not list it") from None
-            return found
-        log.info("created calendar %r", name)
-        return _Book(CollectionKind.CALENDAR, made.id, name, True)
+        return self._pim_find_or_create(
+            "calendar", name, self._pim_find_calendar, CollectionKind.CALENDAR,
+            lambda c: self._pim_me(c).calendars.post(Calendar(name=name), configuration()))
 
     def _pim_default_calendar(self) -> _Book:
         books = self._pim_books()
@@ -165,21 +154,28 @@ class GraphPimTarget(PimTarget):
                 return _Book(CollectionKind.CONTACTS, "", path[0], False)
             path = path[1:]
         name = "/".join(path)
-        found = self._pim_find_contact_folder(name)
+        return self._pim_find_or_create(
+            "contact folder", name, self._pim_find_contact_folder, CollectionKind.CONTACTS,
+            lambda c: self._pim_me(c).contact_folders.post(ContactFolder(display_name=name),
+                                                           configuration()))
+
+    def _pim_find_or_create(self, what: str, name: str, find, kind: CollectionKind,
+                            create) -> _Book:
+        """The calendar or contact folder named ``name``, found, else created (one made
+        meanwhile by another writer is found again)."""
+        found = find(name)
         if found is not None:
             return found
         try:
-            made = self._session.call(
-                f"creating contact folder {name!r}", lambda c: self._pim_me(c).contact_folders
-                .post(ContactFolder(display_name=name), configuration()))
+            made = self._session.call(f"creating {what} {name!r}", create)
         except Conflict:
-            found = self._pim_find_contact_folder(name)
+            found = find(name)
             if found is None:
-                raise ItemError(f"cannot create contact folder {name!r}: the server says it "
-                                "exists but does not list it") from None
+                raise ItemError(f"cannot create {what} {name!r}: the server says it exists "
+                                "but does not list it") from None
             return found
-        log.info("created contact folder %r", name)
-        return _Book(CollectionKind.CONTACTS, made.id, name, True)
+        log.info("created %s %r", what, name)
+        return _Book(kind, made.id, name, True)
 
     def _pim_find_contact_folder(self, name: str) -> _Book | None:
         query = ContactFoldersRequestBuilder.ContactFoldersRequestBuilderGetQueryParameters(

@@ -154,36 +154,18 @@ class PstFile:
 
     def _find(self, root: Any, nid: int | None) -> Any | None:
         """The folder with node id ``nid``: a child of the root in a PST, deeper in an
-        OST ("Root - Mailbox/IPM_SUBTREE"); searched breadth first, three levels down."""
+        OST ("Root - Mailbox/IPM_SUBTREE")."""
         if nid is None:
             return None
-        level = [root]
-        for _ in range(3):
-            below = []
-            for folder in level:
-                for index in range(folder.number_of_sub_folders):
-                    child = folder.get_sub_folder(index)
-                    if child.identifier == nid:
-                        return child
-                    below.append(child)
-            level = below
-        return None
+        return next((child for _, child in _below(root) if child.identifier == nid), None)
 
     def _inbox_parent(self, root: Any) -> Any | None:
         """The IPM subtree when the store does not name it (an OST): the parent of the
         Inbox, the folder that carries the special folders' entry ids."""
-        level = [root]
-        for _ in range(3):
-            below = []
-            for folder in level:
-                for index in range(folder.number_of_sub_folders):
-                    child = folder.get_sub_folder(index)
-                    found = Properties.of(child)
-                    if folder is not root and (P.IPM_DRAFTS in found
-                                               or P.IPM_CALENDAR in found):
-                        return folder
-                    below.append(child)
-            level = below
+        for parent, child in _below(root):
+            found = Properties.of(child)
+            if parent is not root and (P.IPM_DRAFTS in found or P.IPM_CALENDAR in found):
+                return parent
         return None
 
     def _roles(self, root: Any, subtree: Any) -> dict[int, Role]:
@@ -297,3 +279,17 @@ def _check_header(path: Path) -> str | None:
 def first_reason(exc: BaseException) -> str:
     """libpff's error chain is long; its first sentence says the most."""
     return str(exc).split(". ")[0]
+
+
+def _below(root: Any, depth: int = 3) -> Iterator[tuple[Any, Any]]:
+    """(parent, child) of every folder down to ``depth`` levels under ``root``, breadth
+    first (the special folders sit one level down in a PST, deeper in an OST)."""
+    level = [root]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            for index in range(folder.number_of_sub_folders):
+                child = folder.get_sub_folder(index)
+                yield folder, child
+                below.append(child)
+        level = below
