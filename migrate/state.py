@@ -213,6 +213,9 @@ _APPEND_ONLY_POSTGRESQL = [
 def state_url(value: str | os.PathLike) -> str:
     """A SQLAlchemy URL from ``--state``: a URL as is, a plain path as a SQLite file."""
     text_value = str(value)
+    if text_value.startswith(("postgresql://", "postgres://")):
+        # The ``postgresql`` extra installs psycopg 3; SQLAlchemy's default is psycopg2.
+        return "postgresql+psycopg://" + text_value.split("://", 1)[1]
     if "://" in text_value:
         return text_value
     return f"sqlite:///{Path(text_value).expanduser().resolve()}"
@@ -585,6 +588,53 @@ class StateDB:
             session.execute(update(Job).where(Job.id == job_id)
                             .values(lease_owner=owner, lease_expires=None))
             return True
+
+    def take_over_job(self, job_id: int, owner: str) -> str | None:
+        """Take the job's lease whoever holds it, and return the previous owner: only for a
+        job the queue found stalled (its worker stopped its heartbeat: dead or cut off)."""
+        with self.session() as session, session.begin():
+            held = session.scalar(select(Job.lease_owner).where(Job.id == job_id)
+                                  .with_for_update())
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(lease_owner=owner, lease_expires=None))
+            return held
+
+    def close_batch_if_complete(self, batch_id: int) -> bool:
+        """Finish a queued pass once every one of its jobs ended (done or failed); True for
+        the one caller that finished it. Workers call it after each job."""
+        with self.session() as session, session.begin():
+            run = session.scalar(select(Run).where(Run.id == batch_id).with_for_update())
+            if run is None or run.outcome is not None:
+                return False
+            entries = list(session.scalars(select(BatchEntry)
+                                           .where(BatchEntry.batch_id == batch_id)))
+            final = (BatchStatus.DONE, BatchStatus.FAILED)
+            if not entries or any(entry.status not in final for entry in entries):
+                return False
+            failed = any(entry.status != BatchStatus.DONE or entry.failed for entry in entries)
+            run.finished, run.outcome = utcnow(), "failed-items" if failed else "done"
+            run.copied = sum(entry.copied for entry in entries)
+            run.failed = sum(entry.failed for entry in entries)
+            session.add(AuditEntry(run_id=batch_id, operator=self.operator,
+                                   event="run-finished",
+                                   detail={"outcome": run.outcome, "copied": run.copied,
+                                           "failed": run.failed}))
+            return True
+
+    def batch_entries(self, batch_id: int) -> list[BatchEntry]:
+        """Every ``batch_jobs`` row of a pass, in jobs-file order (detached)."""
+        with self.session() as session:
+            return list(session.scalars(select(BatchEntry)
+                                        .where(BatchEntry.batch_id == batch_id)
+                                        .order_by(BatchEntry.line)))
+
+    def audit_entries(self, event_name: str | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first (detached), optionally one kind of event."""
+        with self.session() as session:
+            query = select(AuditEntry).order_by(AuditEntry.id)
+            if event_name is not None:
+                query = query.where(AuditEntry.event == event_name)
+            return list(session.scalars(query))
 
     def release_job(self, job_id: int, owner: str) -> None:
         with self.session() as session, session.begin():
