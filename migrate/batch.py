@@ -77,7 +77,18 @@ def pass_key(jobs_file: str | os.PathLike, window: DateWindow) -> str:
     return f"{Path(jobs_file).resolve()}|since={since}|before={before}"
 
 
-def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int) -> JobOutcome:
+@dataclass(frozen=True)
+class Takeover:
+    """A queued job run again because its worker stopped its heartbeat (died, cut off):
+    the new run takes the lease whoever holds it, and says so in the audit log."""
+
+    queue_job: int  # the queue's id for the job
+    worker: str  # the worker taking it over (``host:pid``)
+    attempt: int
+
+
+def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int,
+            takeover: Takeover | None = None) -> JobOutcome:
     """Copy one pair of a batch and record the outcome; never raises for a job's error
     (a bad mailbox is recorded and the batch goes on), only for Ctrl-C."""
     from . import engine
@@ -88,7 +99,12 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int) -> Job
     job_id = state.job(spec.source_display, spec.target_display, spec.label)
     owner = lease_owner()
     started = time.monotonic()
-    if not state.claim_job(job_id, owner):
+    if takeover is not None:
+        previous = state.take_over_job(job_id, owner)
+        state.audit("batch-job-taken-over", batch_id, job_id, job=spec.name,
+                    queue_job=takeover.queue_job, attempt=takeover.attempt,
+                    dead_worker=previous, new_worker=owner, worker=takeover.worker)
+    elif not state.claim_job(job_id, owner):
         error = "another process is copying this pair right now; it was left to it"
         state.update_batch_entry(batch_id, job_id, status=BatchStatus.FAILED, exit_code=1,
                                  error=error, finished=utcnow())
@@ -143,20 +159,8 @@ def run_batch(specs: list[JobSpec], state: StateDB, config_path: str | None,
     known), ``on_finished(outcome, finished, total)`` as each pair ends, both in this
     process.
     """
-    batch_id, resumed = state.open_batch(key, jobs_file)
-    result = BatchResult(batch_id, resumed)
-    queue: list[tuple[JobSpec, int]] = []
-    for spec in specs:
-        job_id = state.job(spec.source_display, spec.target_display, spec.label)
-        if spec.label:
-            state.update_job(job_id, label=spec.label)
-        if state.batch_entry(batch_id, job_id, spec.line, spec.to_dict()) == BatchStatus.DONE:
-            result.skipped.append(spec)
-            continue
-        state.update_job(job_id, status=JobStatus.PENDING)
-        queue.append((spec, job_id))
-    state.audit("batch-started", batch_id, jobs=len(queue), skipped=len(result.skipped),
-                resumed=resumed)
+    result, queue = open_pass(specs, state, key, jobs_file)
+    batch_id = result.batch_id
     if on_started is not None:
         on_started(result)
     queue.reverse()
@@ -190,6 +194,27 @@ def run_batch(specs: list[JobSpec], state: StateDB, config_path: str | None,
         state.finish_run(batch_id, outcome_name, sum(o.copied for o in result.outcomes),
                          sum(o.failed for o in result.outcomes))
     return result
+
+
+def open_pass(specs: list[JobSpec], state: StateDB, key: str, jobs_file: str
+              ) -> tuple[BatchResult, list[tuple[JobSpec, int]]]:
+    """Open (or resume) the pass of a jobs file: a ``batch_jobs`` row per pair; returns the
+    pass and the pairs still to run (those it finished are in ``skipped``)."""
+    batch_id, resumed = state.open_batch(key, jobs_file)
+    result = BatchResult(batch_id, resumed)
+    queue: list[tuple[JobSpec, int]] = []
+    for spec in specs:
+        job_id = state.job(spec.source_display, spec.target_display, spec.label)
+        if spec.label:
+            state.update_job(job_id, label=spec.label)
+        if state.batch_entry(batch_id, job_id, spec.line, spec.to_dict()) == BatchStatus.DONE:
+            result.skipped.append(spec)
+            continue
+        state.update_job(job_id, status=JobStatus.PENDING)
+        queue.append((spec, job_id))
+    state.audit("batch-started", batch_id, jobs=len(queue), skipped=len(result.skipped),
+                resumed=resumed)
+    return result, queue
 
 
 def _raise_interrupt(_signum, _frame) -> None:
