@@ -2,11 +2,12 @@
 
 A pass of a jobs file is a run (command ``batch``) in the state DB, and each of its pairs
 a ``batch_jobs`` row beside the pair's job. ``run_job`` copies one pair and records what it
-did: it is the one function a worker calls, here in a child process, later from a shared
-(PostgreSQL) queue. Processes, not threads: the engine is synchronous, and one job that
-crashes or is killed leaves the others running. Each child dies with its parent (Linux
-``PR_SET_PDEATHSIG``), so a killed batch never leaves a copy running behind a rerun; a
-job's lease (``host:pid:start``) keeps a second process off a job that is still being copied.
+did: it is the one function a worker calls, here in a child process, or from the shared
+PostgreSQL queue (``queue.py``, ``migrate worker``). Processes, not threads: the engine is
+synchronous, and one job that crashes or is killed leaves the others running. Each child
+dies with its parent (Linux ``PR_SET_PDEATHSIG``), so a killed batch never leaves a copy
+running behind a rerun; a job's lease (``host:pid:start``) keeps a second process off a job
+that is still being copied.
 
 A rerun of the same pass (same file, same dates) after a kill or Ctrl-C resumes it: the
 pairs it finished are skipped, the others resume from the state. A rerun after a pass that
