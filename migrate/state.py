@@ -31,11 +31,12 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -213,12 +214,23 @@ _APPEND_ONLY_POSTGRESQL = [
 def state_url(value: str | os.PathLike) -> str:
     """A SQLAlchemy URL from ``--state``: a URL as is, a plain path as a SQLite file."""
     text_value = str(value)
-    if text_value.startswith(("postgresql://", "postgres://")):
-        # The ``postgresql`` extra installs psycopg 3; SQLAlchemy's default is psycopg2.
-        return "postgresql+psycopg://" + text_value.split("://", 1)[1]
     if "://" in text_value:
         return text_value
     return f"sqlite:///{Path(text_value).expanduser().resolve()}"
+
+
+def _engine_url(url: str) -> str:
+    """``postgresql://`` with psycopg 3, the driver the ``postgresql`` extra installs
+    (SQLAlchemy's default for it is psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+#: PostgreSQL advisory lock key under which one process at a time sets the schema up
+#: (several workers start at once).
+_SCHEMA_LOCK = 0x6D6967726174_00
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -248,12 +260,16 @@ class StateDB:
         self.url = url
         self.operator = _operator()
         try:
-            self.engine: Engine = create_engine(url, future=True)
+            self.engine: Engine = create_engine(_engine_url(url), future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            Base.metadata.create_all(self.engine)
-            self._install_append_only()
-            self._check_schema()
+            with self.engine.begin() as connection:
+                if self.engine.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                       {"key": _SCHEMA_LOCK})
+                Base.metadata.create_all(connection)
+                self._install_append_only(connection)
+                self._check_schema(connection)
         except ImportError as exc:
             raise StateError(f"the state database {self.safe_url} needs a driver that is not "
                              f"installed ({exc.name}); for PostgreSQL: pip install "
@@ -275,21 +291,24 @@ class StateDB:
 
         return make_url(self.url).render_as_string(hide_password=True)
 
-    def _install_append_only(self) -> None:
+    def _install_append_only(self, connection: Connection) -> None:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql" and connection.scalar(text(
+                "SELECT 1 FROM pg_trigger WHERE tgname = 'audit_append_only'")):
+            return  # (replacing it would lock the audit table against every writer)
         statements = {"sqlite": _APPEND_ONLY_SQLITE,
-                      "postgresql": _APPEND_ONLY_POSTGRESQL}.get(self.engine.dialect.name, [])
-        with self.engine.begin() as connection:
-            for statement in statements:
-                connection.execute(text(statement))
+                      "postgresql": _APPEND_ONLY_POSTGRESQL}.get(dialect, [])
+        for statement in statements:
+            connection.execute(text(statement))
 
-    def _check_schema(self) -> None:
-        with Session(self.engine) as session, session.begin():
-            row = session.get(Meta, "schema_version")
-            if row is None:
-                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row.value) > SCHEMA_VERSION:
-                raise StateError(f"the state database {self.safe_url} was written by a newer "
-                                 f"version (schema {row.value}); upgrade sovereign-migrate")
+    def _check_schema(self, connection: Connection) -> None:
+        version = connection.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        if version is None:
+            connection.execute(insert(Meta).values(key="schema_version",
+                                                   value=str(SCHEMA_VERSION)))
+        elif int(version) > SCHEMA_VERSION:
+            raise StateError(f"the state database {self.safe_url} was written by a newer "
+                             f"version (schema {version}); upgrade sovereign-migrate")
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
