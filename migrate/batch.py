@@ -208,10 +208,12 @@ def open_pass(specs: list[JobSpec], state: StateDB, key: str, jobs_file: str
         job_id = state.job(spec.source_display, spec.target_display, spec.label)
         if spec.label:
             state.update_job(job_id, label=spec.label)
-        if state.batch_entry(batch_id, job_id, spec.line, spec.to_dict()) == BatchStatus.DONE:
+        entry = state.batch_entry(batch_id, job_id, spec.line, spec.to_dict())
+        if entry == BatchStatus.DONE:
             result.skipped.append(spec)
             continue
-        state.update_job(job_id, status=JobStatus.PENDING)
+        if entry != BatchStatus.RUNNING:  # (a queue worker may be copying it right now)
+            state.update_job(job_id, status=JobStatus.PENDING)
         queue.append((spec, job_id))
     state.audit("batch-started", batch_id, jobs=len(queue), skipped=len(result.skipped),
                 resumed=resumed)

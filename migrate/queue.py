@@ -98,7 +98,8 @@ class Enqueued:
 
 def enqueue(state: StateDB, batch_id: int, pending: list[tuple[JobSpec, int]]) -> Enqueued:
     """Put each pair still to run into the queue, once: a pair already waiting (same
-    queueing lock) or running is left as it is, so that a rerun enqueues nothing twice."""
+    queueing lock: procrastinate refuses it), running or just done is left as it is, so
+    that a rerun enqueues nothing twice."""
     from procrastinate.exceptions import AlreadyEnqueued
 
     ensure_schema(state)
@@ -108,17 +109,32 @@ def enqueue(state: StateDB, batch_id: int, pending: list[tuple[JobSpec, int]]) -
         task = app.tasks[TASK_NAME]
         for _spec, job_id in pending:
             queueing_lock = f"migrate-batch-{batch_id}-job-{job_id}"
-            if list(app.job_manager.list_jobs(queueing_lock=queueing_lock, status="doing")):
-                already += 1
-                continue
             try:
-                task.configure(queueing_lock=queueing_lock, lock=f"migrate-job-{job_id}"
-                               ).defer(batch_id=batch_id, job_id=job_id)
-                queued += 1
+                new = task.configure(queueing_lock=queueing_lock, lock=f"migrate-job-{job_id}"
+                                     ).defer(batch_id=batch_id, job_id=job_id)
             except AlreadyEnqueued:
                 already += 1
+                continue
+            if _taken_meanwhile(app, state, batch_id, job_id, queueing_lock, new):
+                app.job_manager.cancel_job_by_id(new, delete_job=True)
+                already += 1
+            else:
+                queued += 1
     state.audit("batch-enqueued", batch_id, queued=queued, already=already)
     return Enqueued(queued, already)
+
+
+def _taken_meanwhile(app, state: StateDB, batch_id: int, job_id: int, queueing_lock: str,
+                     new: int) -> bool:
+    """Whether a pair just queued was already being copied, or ended done, by an earlier
+    queue job: the queueing lock only covers jobs waiting, so look after queueing (a job
+    that moved from waiting to running before this look is seen running; one that ended
+    has written its pair's outcome first)."""
+    running = app.job_manager.list_jobs(queueing_lock=queueing_lock, status="doing")
+    if any(job.id != new for job in running):
+        return True
+    entry = state.batch_entry_row(batch_id, job_id)
+    return entry is not None and entry.status == BatchStatus.DONE
 
 
 def _copy_pair(context, batch_id: int, job_id: int) -> None:

@@ -90,8 +90,10 @@ def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, 
                 worker.send_signal(signal.SIGTERM)
         outputs = [worker.communicate(timeout=60) for worker in workers]
     for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert "takes pairs from postgresql" in out
         if worker.pid != victim_pid:
             assert worker.returncode == 0, out + err
+            assert "stopped." in out
         assert PASSWORD not in out + err
 
     for source, target in pairs:
@@ -109,10 +111,21 @@ def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, 
     assert taken[0].detail["new_worker"] != victim_lease
     assert int(taken[0].detail["new_worker"].split(":")[1]) in {w.pid for w in workers}
     assert taken[0].detail["attempt"] == 1
-    assert all(job.status == "done" and not job.lease_owner for job in state.jobs())
+    assert [(job.label, job.status, job.lease_owner) for job in state.jobs()
+            if job.status != "done" or job.lease_owner] == []
     batch_id = stalled[0].run_id
     closed = [e for e in state.audit_entries("run-finished") if e.run_id == batch_id]
     assert len(closed) == 1 and closed[0].detail["outcome"] == "done"  # closed once
+
+    with state.engine.connect() as db:  # the queue holds ids, never a credential
+        queued = db.execute(text("SELECT args, status, attempts FROM procrastinate_jobs")).all()
+    assert len(queued) == 13 and all(set(args) == {"batch_id", "job_id"}
+                                     for args, _, _ in queued)
+    # (procrastinate counts the run that finished a job as an attempt: one more for the
+    # attempt the dead worker never finished)
+    assert sorted(attempts for _, _, attempts in queued) == [1] * 12 + [2]
+    assert next(attempts for args, _, attempts in queued if args["job_id"] == big_job.id) == 2
+    assert all(job_status == "succeeded" for _, job_status, _ in queued)
 
     status = run_cli("status", "--state", state_url)
     assert status.returncode == 0, status.stdout + status.stderr
