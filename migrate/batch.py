@@ -101,10 +101,7 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int,
     owner = lease_owner()
     started = time.monotonic()
     if takeover is not None:
-        previous = state.take_over_job(job_id, owner)
-        state.audit("batch-job-taken-over", batch_id, job_id, job=spec.name,
-                    queue_job=takeover.queue_job, attempt=takeover.attempt,
-                    dead_worker=previous, new_worker=owner, worker=takeover.worker)
+        take_over(state, batch_id, job_id, spec, takeover)
     elif not state.claim_job(job_id, owner):
         error = "another process is copying this pair right now; it was left to it"
         state.update_batch_entry(batch_id, job_id, status=BatchStatus.FAILED, exit_code=1,
@@ -139,6 +136,17 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int,
                            f"unexpected error: {type(exc).__name__}: {exc}", started)
     finally:
         state.release_job(job_id, owner)
+
+
+def take_over(state: StateDB, batch_id: int, job_id: int, spec: JobSpec, takeover: Takeover,
+              already_done: bool = False) -> None:
+    """Take a stalled job's lease for this process, whoever holds it, and write the takeover
+    (the dead worker's lease, the new one) to the audit log."""
+    owner = lease_owner()
+    previous = state.take_over_job(job_id, owner)
+    state.audit("batch-job-taken-over", batch_id, job_id, job=spec.name,
+                queue_job=takeover.queue_job, attempt=takeover.attempt, dead_worker=previous,
+                new_worker=owner, worker=takeover.worker, already_done=already_done)
 
 
 def _job_failed(state: StateDB, batch_id: int, spec: JobSpec, job_id: int, code: int,

@@ -25,11 +25,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .batch import Takeover, run_job
+from .batch import Takeover, run_job, take_over
 from .endpoint import Config
 from .errors import StateError
 from .jobs_csv import JobSpec
-from .state import BatchEntry, BatchStatus, StateDB
+from .state import BatchEntry, BatchStatus, StateDB, lease_owner
 
 TASK_NAME = "migrate.copy_pair"
 QUEUE = "migrate"
@@ -146,12 +146,15 @@ def _copy_pair(context, batch_id: int, job_id: int) -> None:
     if entry is None:
         raise StateError(f"pair {job_id} of batch {batch_id} is not in the state database "
                          "this worker uses: check --state")
+    spec = JobSpec.from_dict(entry.spec)
+    takeover = None
+    if context.job.attempts > 0:
+        takeover = Takeover(context.job.id, setup.name, context.job.attempts)
     if entry.status != BatchStatus.DONE:
-        takeover = None
-        if context.job.attempts > 0:
-            takeover = Takeover(context.job.id, setup.name, context.job.attempts)
-        run_job(state, Config.load(setup.config_path), JobSpec.from_dict(entry.spec),
-                batch_id, takeover)
+        run_job(state, Config.load(setup.config_path), spec, batch_id, takeover)
+    elif takeover is not None:  # its worker died after the copy, before letting it go
+        take_over(state, batch_id, job_id, spec, takeover, already_done=True)
+        state.release_job(job_id, lease_owner())
     state.close_batch_if_complete(batch_id)
 
 

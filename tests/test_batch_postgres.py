@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,14 @@ from test_batch import ENV, PASSWORD, mail_at, make_pairs
 
 from migrate.state import StateDB
 
-STALLED_AFTER = "4"  # seconds without heartbeat before a worker is taken for dead
+STALLED_AFTER = "4"
+DB_PASSWORD = "Pg-Secret-42"  # seconds without heartbeat before a worker is taken for dead
 
 
-def start_worker(config: Path, state: str) -> subprocess.Popen:
+def start_worker(config: Path, state: str, concurrency: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "migrate", "--config", str(config),
-                             "worker", "--state", state, "--stalled-after", STALLED_AFTER],
+                             "worker", "--state", state, "--stalled-after", STALLED_AFTER,
+                             "--concurrency", str(concurrency)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "LANG": "C.UTF-8", **ENV})
 
@@ -56,7 +59,9 @@ def wait_for_running(state: StateDB, label: str, timeout: float = 120) -> str:
 
 def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, postgres,
                                                                         tmp_path):
-    state_url = postgres.create_database("scaleout")
+    # (trust authentication ignores it: a password in the URL must never be shown)
+    state_url = postgres.create_database("scaleout").replace("postgres@",
+                                                             f"postgres:{DB_PASSWORD}@")
     config, jobs, pairs = make_pairs(dovecot, tmp_path, "q", 12,
                                      [synthetic_message(8000 + n, 300) for n in range(3)])
     big = add_big_pair(dovecot, config, jobs, 400)
@@ -72,7 +77,7 @@ def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, 
     assert "Queued 0 pairs" in again.stdout and "13 already queued" in again.stdout
 
     state = StateDB.open(state_url)
-    workers = [start_worker(config, state_url) for _ in range(3)]
+    workers = [start_worker(config, state_url, concurrency) for concurrency in (1, 2, 1)]
     try:
         victim_lease = wait_for_running(state, "Agent big")
         victim_pid = int(victim_lease.split(":")[1])
@@ -84,6 +89,9 @@ def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, 
         assert waiter.returncode == 0, waiter.stdout + waiter.stderr
         assert "13 pairs run, 13 done, 0 not done" in waiter.stdout
         assert "Pass 1: 13/13 done" in waiter.stdout
+        assert "postgres:***@" in first.stdout
+        assert not any(DB_PASSWORD in done.stdout + done.stderr
+                       for done in (first, again, waiter))
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -94,7 +102,7 @@ def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, 
         if worker.pid != victim_pid:
             assert worker.returncode == 0, out + err
             assert "stopped." in out
-        assert PASSWORD not in out + err
+        assert PASSWORD not in out + err and DB_PASSWORD not in out + err
 
     for source, target in pairs:
         at_target = mail_at(dovecot, target)
@@ -121,16 +129,25 @@ def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, 
         queued = db.execute(text("SELECT args, status, attempts FROM procrastinate_jobs")).all()
     assert len(queued) == 13 and all(set(args) == {"batch_id", "job_id"}
                                      for args, _, _ in queued)
-    # (procrastinate counts the run that finished a job as an attempt: one more for the
-    # attempt the dead worker never finished)
-    assert sorted(attempts for _, _, attempts in queued) == [1] * 12 + [2]
-    assert next(attempts for args, _, attempts in queued if args["job_id"] == big_job.id) == 2
+    # procrastinate counts the run that finished a job as an attempt, and one more for
+    # each attempt a dead worker never finished: the killed one may have held two pairs.
+    stalled_ids = Counter(e.job_id for e in state.audit_entries("batch-job-stalled"))
+    taken_ids = Counter(e.job_id for e in state.audit_entries("batch-job-taken-over"))
+    assert stalled_ids == taken_ids and stalled_ids[big_job.id] == 1
+    assert {args["job_id"]: attempts for args, _, attempts in queued} == \
+        {job.id: 1 + stalled_ids[job.id] for job in state.jobs()}
     assert all(job_status == "succeeded" for _, job_status, _ in queued)
 
     status = run_cli("status", "--state", state_url)
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count(" done ") == 13
     assert "13 jobs (done 13)" in status.stdout
+    with state.engine.connect() as db:  # nor stored anywhere in the state
+        assert not db.execute(text("SELECT 1 FROM runs WHERE CAST(options AS TEXT) LIKE :pw"
+                                   " OR source LIKE :pw OR target LIKE :pw"),
+                              {"pw": f"%{DB_PASSWORD}%"}).first()
+        assert not db.execute(text("SELECT 1 FROM audit WHERE CAST(detail AS TEXT) LIKE :pw"),
+                              {"pw": f"%{DB_PASSWORD}%"}).first()
 
 
 def test_copy_on_postgresql_state_and_its_audit_log_is_append_only(postgres, tmp_path):
@@ -164,3 +181,58 @@ def test_queue_and_worker_refuse_a_sqlite_state(tmp_path):
         for lang, words in (("en", "needs a PostgreSQL state"), ("fr", "demande une base")):
             done = run_cli("--lang", lang, *args)
             assert done.returncode == 2 and words in done.stderr, done.stdout + done.stderr
+
+
+def test_a_stalled_job_of_another_host_is_handed_back_and_its_lease_taken_over(postgres,
+                                                                                tmp_path):
+    """Through procrastinate's own worker records: a worker that fetched a pair and went
+    silent; the pair had been copied (its worker died before letting the lease go), and the
+    lease names another host (which a plain claim takes as alive)."""
+    import asyncio
+
+    from procrastinate.job_context import JobContext
+
+    from migrate.batch import open_pass
+    from migrate.endpoint import Config
+    from migrate.jobs_csv import load_jobs
+    from migrate.queue import QUEUE, WorkerSetup, _copy_pair, enqueue, queue_app, retry_stalled
+    from migrate.state import BatchStatus
+
+    state = StateDB.open(postgres.create_database("handback"))
+    write_mbox(tmp_path / "a.mbox", [synthetic_message(1)])
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"source,target,label\nmbox:{tmp_path / 'a.mbox'},"
+                    f"maildir:{tmp_path / 'a'},Accueil\n")
+    result, pending = open_pass(load_jobs(jobs, Config()), state, "test-pass", str(jobs))
+    assert enqueue(state, result.batch_id, pending).queued == 1
+    job_id = pending[0][1]
+    elsewhere = "mairie-autre-hote:4242:99"
+    assert state.claim_job(job_id, elsewhere)
+    assert not state.claim_job(job_id, "this-host:1:1")  # another host's lease: alive
+    state.update_batch_entry(result.batch_id, job_id, status=BatchStatus.DONE)
+    app = queue_app(state)
+
+    async def silent_worker_then_another():
+        async with app.open_async():
+            silent = await app.job_manager.register_worker()
+            assert (await app.job_manager.fetch_job([QUEUE], silent)) is not None
+            await asyncio.sleep(2.5)
+            assert await retry_stalled(app, state, "looker:1", 2.0) == 1
+            assert await retry_stalled(app, state, "looker:1", 2.0) == 0  # once
+            return await app.job_manager.fetch_job([QUEUE], await app.job_manager
+                                                   .register_worker())
+
+    retried = asyncio.run(silent_worker_then_another())
+    assert retried is not None and retried.attempts == 1
+    context = JobContext(app=app, job=retried, start_timestamp=time.time(),
+                         abort_reason=lambda: None,
+                         additional_context={"setup": WorkerSetup(state, None, "new:2")})
+    _copy_pair(context, result.batch_id, job_id)
+
+    assert not next(job for job in state.jobs() if job.id == job_id).lease_owner
+    stalled = state.audit_entries("batch-job-stalled")
+    taken = state.audit_entries("batch-job-taken-over")
+    assert [e.detail["dead_worker"] for e in stalled] == [elsewhere]
+    assert [(e.detail["dead_worker"], e.detail["already_done"]) for e in taken] == \
+        [(elsewhere, True)]
+    assert [e.run_id for e in state.audit_entries("run-finished")] == [result.batch_id]
