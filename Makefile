@@ -11,7 +11,7 @@ SAMPLE := samples/mairie-exemple
 $(BIN)/migrate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,graph,pst,matrix]'
+	$(BIN)/python -m pip install --quiet -e '.[test,graph,pst,matrix,postgresql]'
 	touch $@
 
 demo: $(BIN)/migrate
@@ -25,13 +25,17 @@ demo: $(BIN)/migrate
 	$(BIN)/migrate status --state $(OUT)/state.db
 
 # The IMAP tests run a private Dovecot (tests/dovecot.py), the report tests a headless
-# Chromium: install Debian's when they are missing.
+# Chromium, the queued-batch tests a private PostgreSQL (tests/postgres.py): install
+# Debian's when they are missing.
 test: $(BIN)/migrate
 	@if [ ! -x /usr/sbin/dovecot ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
 	fi
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

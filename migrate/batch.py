@@ -2,11 +2,12 @@
 
 A pass of a jobs file is a run (command ``batch``) in the state DB, and each of its pairs
 a ``batch_jobs`` row beside the pair's job. ``run_job`` copies one pair and records what it
-did: it is the one function a worker calls, here in a child process, later from a shared
-(PostgreSQL) queue. Processes, not threads: the engine is synchronous, and one job that
-crashes or is killed leaves the others running. Each child dies with its parent (Linux
-``PR_SET_PDEATHSIG``), so a killed batch never leaves a copy running behind a rerun; a
-job's lease (``host:pid:start``) keeps a second process off a job that is still being copied.
+did: it is the one function a worker calls, here in a child process, or from the shared
+PostgreSQL queue (``queue.py``, ``migrate worker``). Processes, not threads: the engine is
+synchronous, and one job that crashes or is killed leaves the others running. Each child
+dies with its parent (Linux ``PR_SET_PDEATHSIG``), so a killed batch never leaves a copy
+running behind a rerun; a job's lease (``host:pid:start``) keeps a second process off a job
+that is still being copied.
 
 A rerun of the same pass (same file, same dates) after a kill or Ctrl-C resumes it: the
 pairs it finished are skipped, the others resume from the state. A rerun after a pass that
@@ -77,7 +78,18 @@ def pass_key(jobs_file: str | os.PathLike, window: DateWindow) -> str:
     return f"{Path(jobs_file).resolve()}|since={since}|before={before}"
 
 
-def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int) -> JobOutcome:
+@dataclass(frozen=True)
+class Takeover:
+    """A queued job run again because its worker stopped its heartbeat (died, cut off):
+    the new run takes the lease whoever holds it, and says so in the audit log."""
+
+    queue_job: int  # the queue's id for the job
+    worker: str  # the worker taking it over (``host:pid``)
+    attempt: int
+
+
+def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int,
+            takeover: Takeover | None = None) -> JobOutcome:
     """Copy one pair of a batch and record the outcome; never raises for a job's error
     (a bad mailbox is recorded and the batch goes on), only for Ctrl-C."""
     from . import engine
@@ -88,7 +100,9 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int) -> Job
     job_id = state.job(spec.source_display, spec.target_display, spec.label)
     owner = lease_owner()
     started = time.monotonic()
-    if not state.claim_job(job_id, owner):
+    if takeover is not None:
+        take_over(state, batch_id, job_id, spec, takeover)
+    elif not state.claim_job(job_id, owner):
         error = "another process is copying this pair right now; it was left to it"
         state.update_batch_entry(batch_id, job_id, status=BatchStatus.FAILED, exit_code=1,
                                  error=error, finished=utcnow())
@@ -124,6 +138,17 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int) -> Job
         state.release_job(job_id, owner)
 
 
+def take_over(state: StateDB, batch_id: int, job_id: int, spec: JobSpec, takeover: Takeover,
+              already_done: bool = False) -> None:
+    """Take a stalled job's lease for this process, whoever holds it, and write the takeover
+    (the dead worker's lease, the new one) to the audit log."""
+    owner = lease_owner()
+    previous = state.take_over_job(job_id, owner)
+    state.audit("batch-job-taken-over", batch_id, job_id, job=spec.name,
+                queue_job=takeover.queue_job, attempt=takeover.attempt, dead_worker=previous,
+                new_worker=owner, worker=takeover.worker, already_done=already_done)
+
+
 def _job_failed(state: StateDB, batch_id: int, spec: JobSpec, job_id: int, code: int,
                 error: str, started: float) -> JobOutcome:
     state.update_job(job_id, status=JobStatus.ABORTED)
@@ -143,20 +168,8 @@ def run_batch(specs: list[JobSpec], state: StateDB, config_path: str | None,
     known), ``on_finished(outcome, finished, total)`` as each pair ends, both in this
     process.
     """
-    batch_id, resumed = state.open_batch(key, jobs_file)
-    result = BatchResult(batch_id, resumed)
-    queue: list[tuple[JobSpec, int]] = []
-    for spec in specs:
-        job_id = state.job(spec.source_display, spec.target_display, spec.label)
-        if spec.label:
-            state.update_job(job_id, label=spec.label)
-        if state.batch_entry(batch_id, job_id, spec.line, spec.to_dict()) == BatchStatus.DONE:
-            result.skipped.append(spec)
-            continue
-        state.update_job(job_id, status=JobStatus.PENDING)
-        queue.append((spec, job_id))
-    state.audit("batch-started", batch_id, jobs=len(queue), skipped=len(result.skipped),
-                resumed=resumed)
+    result, queue = open_pass(specs, state, key, jobs_file)
+    batch_id = result.batch_id
     if on_started is not None:
         on_started(result)
     queue.reverse()
@@ -190,6 +203,29 @@ def run_batch(specs: list[JobSpec], state: StateDB, config_path: str | None,
         state.finish_run(batch_id, outcome_name, sum(o.copied for o in result.outcomes),
                          sum(o.failed for o in result.outcomes))
     return result
+
+
+def open_pass(specs: list[JobSpec], state: StateDB, key: str, jobs_file: str
+              ) -> tuple[BatchResult, list[tuple[JobSpec, int]]]:
+    """Open (or resume) the pass of a jobs file: a ``batch_jobs`` row per pair; returns the
+    pass and the pairs still to run (those it finished are in ``skipped``)."""
+    batch_id, resumed = state.open_batch(key, jobs_file)
+    result = BatchResult(batch_id, resumed)
+    queue: list[tuple[JobSpec, int]] = []
+    for spec in specs:
+        job_id = state.job(spec.source_display, spec.target_display, spec.label)
+        if spec.label:
+            state.update_job(job_id, label=spec.label)
+        entry = state.batch_entry(batch_id, job_id, spec.line, spec.to_dict())
+        if entry == BatchStatus.DONE:
+            result.skipped.append(spec)
+            continue
+        if entry != BatchStatus.RUNNING:  # (a queue worker may be copying it right now)
+            state.update_job(job_id, status=JobStatus.PENDING)
+        queue.append((spec, job_id))
+    state.audit("batch-started", batch_id, jobs=len(queue), skipped=len(result.skipped),
+                resumed=resumed)
+    return result, queue
 
 
 def _raise_interrupt(_signum, _frame) -> None:

@@ -504,11 +504,18 @@ def _print_status(obj: Context, rows) -> None:
               show_default=True, help="Pairs copied at once, each in its own process.")
 @click.option("--check", is_flag=True,
               help="Check the jobs file (columns, endpoints, dates, duplicates) and stop.")
+@click.option("--queue/--no-queue", "use_queue", default=None,
+              help="Put the pairs in the shared queue of a PostgreSQL state database for "
+                   "`migrate worker` processes instead of copying here (default: yes on "
+                   "PostgreSQL, no on SQLite).")
+@click.option("--wait", "wait_done", is_flag=True,
+              help="With the queue: wait until the workers finished every pair, showing "
+                   "progress; the exit code is then the batch's.")
 @state_option
 @window_options
 @click.pass_obj
-def batch(obj: Context, jobs_file: str, parallel: int, check: bool, state_path: str,
-          since: str | None, before: str | None) -> None:
+def batch(obj: Context, jobs_file: str, parallel: int, check: bool, use_queue: bool | None,
+          wait_done: bool, state_path: str, since: str | None, before: str | None) -> None:
     """Copy every SOURCE → TARGET pair of a CSV file, N at a time; rerun to resume.
 
     The header names the columns: source and target (endpoint names from the config file,
@@ -529,6 +536,15 @@ def batch(obj: Context, jobs_file: str, parallel: int, check: bool, state_path: 
         if check:
             return 0
         state = StateDB.open(state_path)
+        from .queue import is_queue_url
+
+        queued = is_queue_url(state.url) if use_queue is None else use_queue
+        if queued and not is_queue_url(state.url):
+            click.echo(t("batch.queue_needs_postgresql"), err=True)
+            return 2
+        if queued:
+            return _enqueue_batch(obj, state, specs, pass_key(jobs_file, window), jobs_file,
+                                  wait_done)
 
         def finished(outcome, done: int, total: int) -> None:
             key = f"batch.job.{outcome.status}"
@@ -550,6 +566,70 @@ def batch(obj: Context, jobs_file: str, parallel: int, check: bool, state_path: 
                      copied=sum(o.copied for o in result.outcomes),
                      items=sum(o.failed for o in result.outcomes)))
         return result.exit_code
+
+    sys.exit(_run(run))
+
+
+def _enqueue_batch(obj: Context, state, specs, key: str, jobs_file: str, wait_done: bool
+                   ) -> int:
+    """``migrate batch`` on PostgreSQL: open the pass, queue its pairs, optionally wait."""
+    from .batch import open_pass
+    from .queue import enqueue, wait_for_pass
+
+    t = obj.texts
+    result, pending = open_pass(specs, state, key, jobs_file)
+    if result.resumed:
+        click.echo(t("batch.resumed", skipped=len(result.skipped)))
+    done = enqueue(state, result.batch_id, pending)
+    click.echo(t("batch.queued", queued=done.queued, already=done.already,
+                 skipped=len(result.skipped), state=state.safe_url))
+    if not wait_done:
+        return 0
+
+    def show(progress) -> None:
+        counts = progress.counts
+        click.echo(t("batch.progress", batch=result.batch_id, total=len(progress.entries),
+                     done=counts["done"], running=counts["running"], failed=counts["failed"],
+                     waiting=counts["pending"] + counts["interrupted"]))
+
+    progress = wait_for_pass(state, result.batch_id, show)
+    entries = progress.entries
+    click.echo(t("batch.summary", jobs=len(entries),
+                 done=sum(e.status == "done" for e in entries),
+                 failed=sum(e.status != "done" for e in entries),
+                 copied=sum(e.copied for e in entries), items=sum(e.failed for e in entries)))
+    return max((e.exit_code or 0 for e in entries), default=0)
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Pairs this worker copies at once.")
+@click.option("--stalled-after", type=click.FloatRange(2, 3600), default=60.0,
+              show_default=True, metavar="SECONDS",
+              help="A worker silent (no heartbeat) this long is taken for dead, and its "
+                   "pair is taken over by another worker.")
+@state_option
+@click.pass_obj
+def worker(obj: Context, concurrency: int, stalled_after: float, state_path: str) -> None:
+    """Copy pairs queued by `migrate batch` in a PostgreSQL state database, until stopped.
+
+    Run it on as many machines as wanted, each with its own --config holding the
+    credentials (the queue holds no secret). A pair whose worker died is taken over.
+    """
+    from .queue import is_queue_url, run_worker, worker_name
+    from .state import StateDB
+
+    def run() -> int:
+        t = obj.texts
+        state = StateDB.open(state_path)
+        if not is_queue_url(state.url):
+            click.echo(t("batch.queue_needs_postgresql"), err=True)
+            return 2
+        click.echo(t("worker.started", name=worker_name(), state=state.safe_url,
+                     concurrency=concurrency))
+        run_worker(state, obj.config_path, concurrency, stalled_after)
+        click.echo(t("worker.stopped", name=worker_name()))
+        return 0
 
     sys.exit(_run(run))
 

@@ -389,6 +389,29 @@ MESSAGES: dict[str, dict[str, str]] = {
               "copied, {items} items failed.",
         "fr": "Lot : {jobs} paires traitées, {done} terminées, {failed} non terminées ; "
               "{copied} messages copiés, {items} éléments en échec."},
+    "batch.queued": {
+        "en": "Queued {queued} pairs in {state} ({already} already queued or running, "
+              "{skipped} already done): start `migrate worker` on one or more machines.",
+        "fr": "{queued} paires mises en file dans {state} ({already} déjà en file ou en "
+              "cours, {skipped} déjà terminées) : lancez `migrate worker` sur une ou "
+              "plusieurs machines."},
+    "batch.progress": {
+        "en": "Pass {batch}: {done}/{total} done, {running} running, {waiting} waiting, "
+              "{failed} failed.",
+        "fr": "Passage {batch} : {done}/{total} terminées, {running} en cours, {waiting} en "
+              "attente, {failed} en échec."},
+    "batch.queue_needs_postgresql": {
+        "en": "--queue needs a PostgreSQL state database (--state postgresql://…): the "
+              "queue lives in it.",
+        "fr": "--queue demande une base d'état PostgreSQL (--state postgresql://…) : la "
+              "file y est tenue."},
+    "worker.started": {
+        "en": "Worker {name} takes pairs from {state} ({concurrency} at a time); Ctrl-C "
+              "stops it once its running pairs end.",
+        "fr": "Le travailleur {name} prend les paires de {state} ({concurrency} à la fois) ;"
+              " Ctrl-C l'arrête une fois ses paires en cours terminées."},
+    "worker.stopped": {"en": "Worker {name} stopped.",
+                       "fr": "Travailleur {name} arrêté."},
     "mailboxes.title": {"en": "Migration report by mailbox",
                         "fr": "Rapport de migration par boîte aux lettres"},
     "mailboxes.heading": {"en": "Mailboxes", "fr": "Boîtes aux lettres"},

@@ -31,11 +31,12 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -218,6 +219,20 @@ def state_url(value: str | os.PathLike) -> str:
     return f"sqlite:///{Path(text_value).expanduser().resolve()}"
 
 
+def _engine_url(url: str) -> str:
+    """``postgresql://`` with psycopg 3, the driver the ``postgresql`` extra installs
+    (SQLAlchemy's default for it is psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+#: PostgreSQL advisory lock key under which one process at a time sets the schema up
+#: (several workers start at once).
+_SCHEMA_LOCK = 0x6D6967726174_00
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (migrate status) never block the copy
@@ -245,12 +260,16 @@ class StateDB:
         self.url = url
         self.operator = _operator()
         try:
-            self.engine: Engine = create_engine(url, future=True)
+            self.engine: Engine = create_engine(_engine_url(url), future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            Base.metadata.create_all(self.engine)
-            self._install_append_only()
-            self._check_schema()
+            with self.engine.begin() as connection:
+                if self.engine.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                       {"key": _SCHEMA_LOCK})
+                Base.metadata.create_all(connection)
+                self._install_append_only(connection)
+                self._check_schema(connection)
         except ImportError as exc:
             raise StateError(f"the state database {self.safe_url} needs a driver that is not "
                              f"installed ({exc.name}); for PostgreSQL: pip install "
@@ -272,21 +291,24 @@ class StateDB:
 
         return make_url(self.url).render_as_string(hide_password=True)
 
-    def _install_append_only(self) -> None:
+    def _install_append_only(self, connection: Connection) -> None:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql" and connection.scalar(text(
+                "SELECT 1 FROM pg_trigger WHERE tgname = 'audit_append_only'")):
+            return  # (replacing it would lock the audit table against every writer)
         statements = {"sqlite": _APPEND_ONLY_SQLITE,
-                      "postgresql": _APPEND_ONLY_POSTGRESQL}.get(self.engine.dialect.name, [])
-        with self.engine.begin() as connection:
-            for statement in statements:
-                connection.execute(text(statement))
+                      "postgresql": _APPEND_ONLY_POSTGRESQL}.get(dialect, [])
+        for statement in statements:
+            connection.execute(text(statement))
 
-    def _check_schema(self) -> None:
-        with Session(self.engine) as session, session.begin():
-            row = session.get(Meta, "schema_version")
-            if row is None:
-                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row.value) > SCHEMA_VERSION:
-                raise StateError(f"the state database {self.safe_url} was written by a newer "
-                                 f"version (schema {row.value}); upgrade sovereign-migrate")
+    def _check_schema(self, connection: Connection) -> None:
+        version = connection.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        if version is None:
+            connection.execute(insert(Meta).values(key="schema_version",
+                                                   value=str(SCHEMA_VERSION)))
+        elif int(version) > SCHEMA_VERSION:
+            raise StateError(f"the state database {self.safe_url} was written by a newer "
+                             f"version (schema {version}); upgrade sovereign-migrate")
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -585,6 +607,53 @@ class StateDB:
             session.execute(update(Job).where(Job.id == job_id)
                             .values(lease_owner=owner, lease_expires=None))
             return True
+
+    def take_over_job(self, job_id: int, owner: str) -> str | None:
+        """Take the job's lease whoever holds it, and return the previous owner: only for a
+        job the queue found stalled (its worker stopped its heartbeat: dead or cut off)."""
+        with self.session() as session, session.begin():
+            held = session.scalar(select(Job.lease_owner).where(Job.id == job_id)
+                                  .with_for_update())
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(lease_owner=owner, lease_expires=None))
+            return held
+
+    def close_batch_if_complete(self, batch_id: int) -> bool:
+        """Finish a queued pass once every one of its jobs ended (done or failed); True for
+        the one caller that finished it. Workers call it after each job."""
+        with self.session() as session, session.begin():
+            run = session.scalar(select(Run).where(Run.id == batch_id).with_for_update())
+            if run is None or run.outcome is not None:
+                return False
+            entries = list(session.scalars(select(BatchEntry)
+                                           .where(BatchEntry.batch_id == batch_id)))
+            final = (BatchStatus.DONE, BatchStatus.FAILED)
+            if not entries or any(entry.status not in final for entry in entries):
+                return False
+            failed = any(entry.status != BatchStatus.DONE or entry.failed for entry in entries)
+            run.finished, run.outcome = utcnow(), "failed-items" if failed else "done"
+            run.copied = sum(entry.copied for entry in entries)
+            run.failed = sum(entry.failed for entry in entries)
+            session.add(AuditEntry(run_id=batch_id, operator=self.operator,
+                                   event="run-finished",
+                                   detail={"outcome": run.outcome, "copied": run.copied,
+                                           "failed": run.failed}))
+            return True
+
+    def batch_entries(self, batch_id: int) -> list[BatchEntry]:
+        """Every ``batch_jobs`` row of a pass, in jobs-file order (detached)."""
+        with self.session() as session:
+            return list(session.scalars(select(BatchEntry)
+                                        .where(BatchEntry.batch_id == batch_id)
+                                        .order_by(BatchEntry.line)))
+
+    def audit_entries(self, event_name: str | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first (detached), optionally one kind of event."""
+        with self.session() as session:
+            query = select(AuditEntry).order_by(AuditEntry.id)
+            if event_name is not None:
+                query = query.where(AuditEntry.event == event_name)
+            return list(session.scalars(query))
 
     def release_job(self, job_id: int, owner: str) -> None:
         with self.session() as session, session.begin():

@@ -141,3 +141,20 @@ def synapse(tmp_path_factory, synapse_accounts):
     server.start()
     yield server
     server.stop()
+
+
+# --- PostgreSQL: a private cluster (tests/postgres.py) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL for the whole session; tests create databases of their own
+    (``create_database``)."""
+    from postgres import PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
