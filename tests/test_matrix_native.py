@@ -240,3 +240,47 @@ def test_verify_of_the_space_names_the_encrypted_room(config, exported) -> None:
                    env=ENV)
     assert done.returncode != 0
     assert "Confidentiel" in done.stderr and "end-to-end encrypted" in done.stderr
+
+
+def test_the_appservice_bot_reads_a_room_it_joined(synapse, community, exported,
+                                                   tmp_path) -> None:
+    """Appservice mode (a self-hosted Synapse): the bot joins the room (invited by its
+    creator) and the same messages come out, with the same authors, times and files."""
+    bot = f"@{synapse.registration.sender_localpart}:localhost"
+    general = community.ids["general"]
+    synapse.request("POST", f"/_matrix/client/v3/join/{urllib.parse.quote(general)}"
+                            f"?user_id={urllib.parse.quote(bot)}", {},
+                    token=synapse.registration.as_token)
+    query = urllib.parse.urlencode({"tls": "off", "server_name": "localhost",
+                                    "registration": str(synapse.registration_path),
+                                    "rooms": "#general:localhost"})
+    archive = tmp_path / "appservice"
+    done = run_cli("copy", f"matrix://127.0.0.1:{synapse.port}?{query}", f"archive:{archive}",
+                   "--state", str(tmp_path / "state.db"), "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (_conversation, messages), = read_archive(archive).values()
+    _conversation, by_bot = read_archive(exported[0])["Général"]
+    assert messages == by_bot
+
+
+def test_reading_people_s_rooms_keeps_authors_times_and_the_event_as_record() -> None:
+    """A bot account writes everything itself, but the rooms people wrote hold their own
+    authors, times and reactions, and each Matrix event is the message's record."""
+    from migrate.connector import Feature
+
+    def keeps(url: str) -> frozenset:
+        return connector_for(parse_endpoint(url)).capabilities.source_keeps
+
+    native = keeps("matrix://exporter@example.org?space=%23mairie:example.org")
+    assert {Feature.AUTHORS, Feature.TIMESTAMPS, Feature.REACTIONS, Feature.THREADS,
+            Feature.EDITS, Feature.ATTACHMENTS, Feature.SOURCE_RECORD} <= native
+    assert Feature.AUTHORS not in keeps("matrix://exporter@example.org")
+    assert Feature.SOURCE_RECORD not in keeps("matrix://example.org?registration=r.yaml")
+
+
+def test_a_room_selection_that_is_no_room_is_refused() -> None:
+    from connectors.matrix.settings import MatrixSettings
+    from migrate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="neither a room id"):
+        MatrixSettings.from_endpoint(parse_endpoint("matrix://a@example.org?rooms=general"))
