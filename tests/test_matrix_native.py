@@ -284,3 +284,28 @@ def test_a_room_selection_that_is_no_room_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="neither a room id"):
         MatrixSettings.from_endpoint(parse_endpoint("matrix://a@example.org?rooms=general"))
+
+
+def test_a_file_the_media_repository_lacks_fails_its_message_alone(synapse, community,
+                                                                   config) -> None:
+    """One bad file never stops the room: its message is reported failed (with the file's
+    mxc URI), the messages around it are copied."""
+    room = community.room("casse", "Cassé")
+    community.send("alice", room, {"msgtype": "m.text", "body": "avant"})
+    lost = community.send("alice", room, {
+        "msgtype": "m.file", "body": "perdu.pdf", "url": "mxc://localhost/absent0000",
+        "info": {"mimetype": "application/pdf", "size": 10}})
+    community.send("alice", room, {"msgtype": "m.text", "body": "après"})
+    url = (f"matrix://exporter@127.0.0.1:{synapse.port}?tls=off&server_name=localhost"
+           "&rooms=%23casse:localhost")
+    archive = config.with_name("broken")
+    broken = config.with_name("broken.toml")
+    broken.write_text(f'[endpoints.casse]\nurl = "{url}"\npassword_env = "MATRIX_PASSWORD"\n',
+                      encoding="utf-8")
+    done = run_cli("--config", str(broken), "copy", "casse", f"archive:{archive}",
+                   "--state", str(config.with_name("broken.db")), env=ENV)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "mxc://localhost/absent0000" in done.stdout + done.stderr
+    (_conversation, messages), = read_archive(archive).values()
+    assert [m.body_text for m in messages.values()] == ["avant", "après"]
+    assert lost not in messages

@@ -29,6 +29,8 @@ from migrate.model import BlobRef, ChatMessage, Content, Edit, Identity, Reactio
 #: Message types whose event is a file in the media repository.
 MEDIA_TYPES = frozenset({"m.image", "m.file", "m.video", "m.audio"})
 _HTML = "org.matrix.custom.html"
+#: The start of the reference of a file the media repository did not give.
+UNREADABLE = "unreadable:"
 _PILL = re.compile(r'href="https://matrix\.to/#/(@[^"/?]+)"')
 
 
@@ -95,6 +97,7 @@ class NativeRoomReader:
         self._timeline, self._names = timeline, names
         self._download, self._spool = download, spool
         self.blobs: dict[str, tuple[Path, BlobRef]] = {}  # sha256 → (spooled file, ref)
+        self.unreadable: dict[str, ItemError] = {}  # placeholder reference → why
 
     def identity(self, user_id: str) -> Identity:
         return Identity(user_id, self._names.get(user_id))
@@ -166,22 +169,36 @@ class NativeRoomReader:
         return tuple(self.identity(user) for user in dict.fromkeys(users))
 
     def _attachment(self, event: dict, content: dict) -> BlobRef:
-        """The file of a media message, downloaded into the spool (once per mxc URI)."""
+        """The file of a media message, downloaded into the spool (once per mxc URI). A
+        file that cannot be had gets a placeholder reference (``UNREADABLE`` + its mxc URI)
+        whose ``blob`` raises the reason: that message fails alone, and a rerun tries again."""
+        info = content.get("info") or {}
+        name = content.get("filename") or content.get("body")
         mxc = content.get("url")
         if not isinstance(mxc, str) or not mxc.startswith("mxc://"):
-            raise BadInputError(f"{self.room}: message {event['event_id']} has no readable "
-                                "file (an encrypted attachment or a broken event)")
-        info = content.get("info") or {}
+            return self._unreadable(str(mxc), name, info, BadInputError(
+                f"{self.room}: message {event['event_id']} has no readable file (an "
+                "encrypted attachment or a broken event)"))
         path = self._spool / re.sub(r"[^A-Za-z0-9]", "_", mxc)
         if not path.exists():
             partial = path.with_suffix(".part")
-            self._download(mxc, partial)
+            try:
+                self._download(mxc, partial)
+            except ItemError as exc:  # ConnectError goes up: the run stops, to be rerun
+                partial.unlink(missing_ok=True)
+                return self._unreadable(mxc, name, info, exc)
             partial.rename(path)
         data = Content.from_file(path)
-        ref = BlobRef(data.sha256, data.size, content.get("filename") or content.get("body"),
-                      info.get("mimetype"))
+        ref = BlobRef(data.sha256, data.size, name, info.get("mimetype"))
         self.blobs[ref.sha256] = (path, ref)
         return ref
+
+    def _unreadable(self, mxc: str, name: str | None, info: dict,
+                    error: ItemError) -> BlobRef:
+        key = f"{UNREADABLE}{mxc}"
+        self.unreadable[key] = error
+        size = info.get("size")
+        return BlobRef(key, size if isinstance(size, int) else 0, name, info.get("mimetype"))
 
 
 def _bodies(content: dict) -> tuple[str | None, str | None]:

@@ -334,6 +334,8 @@ class MatrixSource(ChatSource):
         if self._reader is not None and ref.sha256 in self._reader.blobs:
             path, known = self._reader.blobs[ref.sha256]
             return Blob(Content.from_file(path), known.name, known.media_type)
+        if self._reader is not None and ref.sha256 in self._reader.unreadable:
+            raise self._reader.unreadable[ref.sha256]
         mxc = self._media.get(ref.sha256)
         if not mxc:
             raise ItemError(f"{ref.name or ref.sha256}: not in any room read")
