@@ -7,6 +7,12 @@ nothing; ``verify`` matches; an encrypted room fails by its name, the others are
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.parse
 from datetime import UTC, datetime
 
@@ -309,3 +315,57 @@ def test_a_file_the_media_repository_lacks_fails_its_message_alone(synapse, comm
     (_conversation, messages), = read_archive(archive).values()
     assert [m.body_text for m in messages.values()] == ["avant", "après"]
     assert lost not in messages
+
+
+COUNT = 120
+
+
+@pytest.mark.slow
+def test_sigkill_mid_export_then_rerun(synapse, community, config) -> None:
+    """An export killed with SIGKILL in the middle, then run again: every message of the
+    room once in the archive, each with its file."""
+    room = community.room("gros", "Gros salon")
+    sent = []
+    for number in range(COUNT):
+        data = f"pièce {number}\n".encode() * 2000
+        mxc = synapse.upload(data, "text/plain", f"p{number}.txt", community.tokens["bob"])
+        sent.append(community.send("bob", room, {
+            "msgtype": "m.file", "body": f"p{number}.txt", "url": mxc,
+            "info": {"mimetype": "text/plain", "size": len(data)}}))
+    path = config.with_name("big.toml")
+    path.write_text(f'[endpoints.gros]\nurl = "matrix://exporter@127.0.0.1:{synapse.port}'
+                    '?tls=off&server_name=localhost&rooms=%23gros:localhost"\n'
+                    'password_env = "MATRIX_PASSWORD"\n', encoding="utf-8")
+    archive, state = config.with_name("big"), config.with_name("big.db")
+    command = [sys.executable, "-m", "migrate", "--config", str(path), "copy", "gros",
+               f"archive:{archive}", "--state", str(state), "-q"]
+    environment = {**os.environ, "LANG": "C.UTF-8", **ENV}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=environment)
+
+    def lines() -> int:
+        return sum(len(p.read_bytes().splitlines())
+                   for p in (archive / "data").rglob("messages.jsonl")) \
+            if (archive / "data").exists() else 0
+
+    deadline = time.monotonic() + 120
+    while lines() < COUNT // 3:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the export did not progress"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert lines() < COUNT, "killed too late: the export was already done"
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ids = [json.loads(line)["source_id"] for p in (archive / "data").rglob("messages.jsonl")
+           for line in p.read_bytes().splitlines()]
+    assert sorted(ids) == sorted(sent)  # each once, none missing
+    (_conversation, messages), = read_archive(archive).values()
+    for number, event_id in enumerate(sent):
+        (ref,) = messages[event_id].attachments
+        data = f"pièce {number}\n".encode() * 2000
+        assert ref.sha256 == hashlib.sha256(data).hexdigest()
+        blob = archive / "data" / "blobs" / "sha256" / ref.sha256[:2] / ref.sha256
+        assert blob.read_bytes() == data
+    assert validate(archive).ok
