@@ -164,6 +164,8 @@ def test_every_message_with_its_author_and_time(synapse, community, exported) ->
     ids, token = community.ids, community.tokens["exporter"]
     assert conversation.source_id == ids["general"]
     assert conversation.topic == "Tout le monde"
+    assert conversation.created is not None and conversation.created <= messages[
+        ids["hello"]].created
     assert conversation.workspace is not None and conversation.workspace.name == "Mairie"
     assert {m.source_id for m in conversation.members} >= {"@alice:localhost",
                                                            "@bob:localhost"}
@@ -282,6 +284,17 @@ def test_reading_people_s_rooms_keeps_authors_times_and_the_event_as_record() ->
             Feature.EDITS, Feature.ATTACHMENTS, Feature.SOURCE_RECORD} <= native
     assert Feature.AUTHORS not in keeps("matrix://exporter@example.org")
     assert Feature.SOURCE_RECORD not in keeps("matrix://example.org?registration=r.yaml")
+
+
+def test_an_unknown_alias_is_a_clear_error(synapse, config) -> None:
+    path = config.with_name("unknown.toml")
+    path.write_text(f'[endpoints.x]\nurl = "matrix://exporter@127.0.0.1:{synapse.port}'
+                    '?tls=off&server_name=localhost&rooms=%23nulle-part:localhost"\n'
+                    'password_env = "MATRIX_PASSWORD"\n', encoding="utf-8")
+    done = run_cli("--config", str(path), "copy", "x", f"archive:{config.with_name('none')}",
+                   "--state", str(config.with_name("none.db")), env=ENV)
+    assert done.returncode != 0
+    assert "no room is known by the alias #nulle-part:localhost" in done.stderr
 
 
 def test_a_room_selection_that_is_no_room_is_refused() -> None:

@@ -25,7 +25,7 @@ from pathlib import Path as FilePath
 from mautrix.api import Method, Path
 
 from migrate.connector import ChatSource
-from migrate.errors import BadInputError, ItemError
+from migrate.errors import BadInputError, ConfigError, ItemError
 from migrate.model import (
     Blob,
     BlobRef,
@@ -108,8 +108,11 @@ class MatrixSource(ChatSource):
         """A room id, an alias resolved through the room directory."""
         if room.startswith("!"):
             return room
-        found = self._get(f"finding room {room}", Path.v3.directory.room[room])
-        return found["room_id"]
+        try:
+            return self._get(f"finding room {room}", Path.v3.directory.room[room])["room_id"]
+        except ItemError as exc:
+            raise ConfigError(f"{self.session.settings.display}: no room is known by the "
+                              f"alias {room} ({exc})") from None
 
     def _selected(self) -> tuple[list[str], Workspace | None]:
         """The rooms the endpoint names (``rooms=``, ``space=``) and the space asked for."""
@@ -186,8 +189,10 @@ class MatrixSource(ChatSource):
             self._encrypted.add(room_id)
         label = f"{name} ({room_id})" if name else room_id
         self._native[room_id] = (label, names)
+        created = next((_time(e["origin_server_ts"]) for e in state
+                        if e.get("type") == "m.room.create" and "origin_server_ts" in e), None)
         return Conversation(room_id, ConversationKind.ROOM, name, topic, members,
-                            self._workspace(room_id, state) or space)
+                            self._workspace(room_id, state) or space, created)
 
     def _timeline(self, room_id: str, what: str = "reading the room") -> Iterator[dict]:
         token = None
