@@ -271,6 +271,21 @@ def test_the_appservice_bot_reads_a_room_it_joined(synapse, community, exported,
     assert messages == by_bot
 
 
+def test_rooms_joined_reads_every_room_of_the_account_but_spaces(synapse, community,
+                                                                 exported, config) -> None:
+    path = config.with_name("joined.toml")
+    path.write_text(f'[endpoints.all]\nurl = "matrix://exporter@127.0.0.1:{synapse.port}'
+                    '?tls=off&server_name=localhost&rooms=joined"\n'
+                    'password_env = "MATRIX_PASSWORD"\n', encoding="utf-8")
+    archive = config.with_name("joined")
+    run_cli("--config", str(path), "copy", "all", f"archive:{archive}",
+            "--state", str(config.with_name("joined.db")), env=ENV)
+    rooms = read_archive(archive)
+    assert {"Général", "Projets", "Confidentiel"} <= set(rooms)
+    assert "Mairie" not in rooms  # a space holds no messages: its rooms are read
+    assert rooms["Général"][1] == read_archive(exported[0])["Général"][1]
+
+
 def test_reading_people_s_rooms_keeps_authors_times_and_the_event_as_record() -> None:
     """A bot account writes everything itself, but the rooms people wrote hold their own
     authors, times and reactions, and each Matrix event is the message's record."""
