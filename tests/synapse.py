@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -142,6 +143,33 @@ class SynapseServer:
                             {"type": "m.login.password", "password": password,
                              "identifier": {"type": "m.id.user", "user": localpart}})
         return done["access_token"]
+
+    def upload(self, data: bytes, content_type: str, filename: str, token: str) -> str:
+        """Put a file in the media repository as ``token`` (as a client does); its mxc URI."""
+        request = urllib.request.Request(
+            f"{self.url}/_matrix/media/v3/upload?filename={urllib.parse.quote(filename)}",
+            data=data, method="POST")
+        request.add_header("Content-Type", content_type)
+        request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["content_uri"]
+
+    def send(self, room_id: str, event_type: str, content: dict, token: str) -> str:
+        """Send one room event as ``token`` (a fresh transaction id); its event id."""
+        path = (f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/send/"
+                f"{event_type}/{secrets.token_hex(8)}")
+        return self.request("PUT", path, content, token=token)["event_id"]
+
+    def redact(self, room_id: str, event_id: str, token: str) -> str:
+        """Redact (delete) one event as ``token``; the redaction's event id."""
+        path = (f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/redact/"
+                f"{urllib.parse.quote(event_id)}/{secrets.token_hex(8)}")
+        return self.request("PUT", path, {}, token=token)["event_id"]
+
+    def event(self, room_id: str, event_id: str, token: str) -> dict:
+        """One event as the homeserver serves it to ``token``."""
+        return self.request("GET", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}"
+                                   f"/event/{urllib.parse.quote(event_id)}", token=token)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -6,10 +6,14 @@ original time. The first run writes the registration file the admin installs
 (``registration=PATH``, see ``connectors.matrix.registration``) and stops until it is.
 Bot-account mode (``matrix://USER@HOST``, a hosted homeserver such as Tchap): one ordinary
 account posts everything, each message starting with its author and original time.
+As a source it reads back the rooms it wrote, or, given ``rooms=`` or ``space=``, any room
+(people's own, written in Element or Tchap: ``connectors.matrix.native``).
 Parameters: see ``connectors.matrix.settings``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
 from migrate.endpoint import Endpoint
@@ -24,6 +28,10 @@ _EXAMPLE = ("matrix://matrix.mairie-exemple.fr?registration=/etc/synapse/migrate
 _KEPT = frozenset({Feature.AUTHORS, Feature.TIMESTAMPS, Feature.THREADS, Feature.REACTIONS,
                    Feature.EDITS, Feature.ATTACHMENTS})
 _BOT_KEPT = frozenset({Feature.THREADS, Feature.EDITS, Feature.ATTACHMENTS})
+#: Reading rooms people wrote (``rooms=``, ``space=``), in either mode: each message's
+#: author and time are Matrix's own, and the Matrix event itself is the message's record
+#: (kept as ``raw``, as Graph's JSON is for Teams).
+NATIVE_KEPT = _KEPT | {Feature.SOURCE_RECORD}
 #: What Matrix cannot hold in either mode.
 _LIMITS = {
     Feature.SOURCE_RECORD: {
@@ -71,6 +79,9 @@ class MatrixConnector(Connector):
         super().__init__(endpoint)
         if endpoint.user and "registration" not in endpoint.params:
             self.capabilities = BOT_CAPABILITIES  # type: ignore[misc]
+        if "rooms" in endpoint.params or "space" in endpoint.params:
+            self.capabilities = dataclasses.replace(  # type: ignore[misc]
+                self.capabilities, source_keeps=NATIVE_KEPT)
 
     def _session(self):
         """The session, signed in (a registration not installed fails now)."""
@@ -106,7 +117,8 @@ class MatrixConnector(Connector):
         return MatrixTarget(*self._session())
 
     def open_source(self):
-        """The rooms the tool wrote, read back (for ``verify`` and ``roundtrip``)."""
+        """The rooms the tool wrote, read back (for ``verify`` and ``roundtrip``); with
+        ``rooms=`` or ``space=``, the rooms people wrote too (leaving a homeserver)."""
         from .source import MatrixSource
 
         return MatrixSource(*self._session())

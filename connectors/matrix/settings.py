@@ -13,6 +13,12 @@ e.g. ``matrix.mairie-exemple.fr`` served by ``synapse.internal``),
 ``registration=PATH`` (appservice mode: the registration file the tool wrote and the admin
 installed; its ``as_token`` is the credential), ``people=PATH`` (the people mapping sheet,
 ``target_account`` column).
+
+Reading (``copy`` or ``verify`` from Matrix): without a room selection, the rooms the tool
+made are read back. ``rooms=joined`` reads every room the account (the appservice bot, or
+the bot-mode account) has joined; ``rooms=!ID:SERVER,#ALIAS:SERVER`` those rooms;
+``space=#ALIAS:SERVER`` (or ``!ID``) a space's child rooms. Rooms people wrote are then read
+from Matrix itself (``connectors.matrix.native``); the account must be a member.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ class MatrixSettings:
     registration: Path | None  # appservice mode when set
     people: Path | None
     user: str | None = None  # bot mode: the account's user id
+    rooms: tuple[str, ...] = ()  # rooms to read: ids or aliases; ("joined",) for all
+    space: str | None = None  # read this space's child rooms
+
+    @property
+    def selects_rooms(self) -> bool:
+        """True when the endpoint names the rooms to read (native rooms included)."""
+        return bool(self.rooms or self.space)
 
     @property
     def bot_mode(self) -> bool:
@@ -58,6 +71,17 @@ class MatrixSettings:
             user = endpoint.user if endpoint.user.startswith("@") \
                 else f"@{endpoint.user}:{server_name}"
         people = endpoint.params.get("people")
+        rooms = tuple(r.strip() for r in endpoint.params.get("rooms", "").split(",")
+                      if r.strip())
+        for room in rooms:
+            if room != "joined" and room[:1] not in ("!", "#"):
+                raise ConfigError(f"{endpoint.display}: rooms={room!r} is neither a room id "
+                                  "(!ID:SERVER), an alias (#ALIAS:SERVER) nor 'joined'")
+        space = endpoint.params.get("space") or None
+        if space is not None and space[:1] not in ("!", "#"):
+            raise ConfigError(f"{endpoint.display}: space={space!r} is neither a room id "
+                              "(!ID:SERVER) nor an alias (#ALIAS:SERVER)")
         return cls(display=endpoint.display, base_url=base_url, server_name=server_name,
                    registration=Path(registration).expanduser() if registration else None,
-                   people=Path(people).expanduser() if people else None, user=user)
+                   people=Path(people).expanduser() if people else None, user=user,
+                   rooms=rooms, space=space)
