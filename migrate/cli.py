@@ -355,7 +355,9 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
     for conversation in result.conversations:
         counts = "  ".join(f"{t(f'verify.kind.{o.value}')} {conversation.count(o)}"
                            for o in CHAT_OUTCOMES if conversation.count(o))
-        click.echo(t("verify.conversation", name=conversation.name, counts=counts or "-"))
+        error = t("plan.unreadable", error=conversation.error) if conversation.error else ""
+        click.echo(t("verify.conversation", name=conversation.name, counts=counts or "-")
+                   + error)
         if conversation.visibility_change:
             click.echo(t("verify.visibility", name=conversation.name,
                          change=conversation.visibility_change))

@@ -161,6 +161,7 @@ class ConversationComparison:
     extra: int = 0
     #: "private → standard" when both sides say who may see the channel and disagree
     visibility_change: str | None = None
+    error: str | None = None  # why the conversation could not be compared (never a pass)
 
     def count(self, outcome: Outcome) -> int:
         return getattr(self, outcome.value, 0)
@@ -201,7 +202,7 @@ class Comparison:
         return all(f.missing == 0 and f.differ == 0 and f.unverifiable == 0
                    and f.error is None for f in self.folders) \
             and all(c.missing == 0 and c.differ == 0 and c.visibility_change is None
-                    for c in self.conversations) \
+                    and c.error is None for c in self.conversations) \
             and all(c.ok for c in self.collections)
 
     def pim_total(self, outcome: Outcome | str, kind: str | None = None) -> int:
@@ -630,12 +631,19 @@ def _compare_chat(left: ChatSource, right: ChatSource, checked: set[Aspect],
             paired = theirs_by_id.pop(conversation.source_id, None)
             counts.visibility_change = _visibility_change(conversation, paired)
             future = pool.submit(read, paired)
-            ours = [(m.source_id, chat_print(m), _chat_summary(m))
-                    for m in left.chat_messages(conversation)]
-            theirs = future.result()
-            for gap in left.gaps(conversation):  # a partial listing proves nothing
-                raise ItemError(f"{name}: cannot compare: the replies to message "
-                                f"{gap.thread_root_id} could not be listed ({gap.error})")
+            try:
+                ours = [(m.source_id, chat_print(m), _chat_summary(m))
+                        for m in left.chat_messages(conversation)]
+                theirs = future.result()
+                for gap in left.gaps(conversation):  # a partial listing proves nothing
+                    raise ItemError(f"the replies to message {gap.thread_root_id} could "
+                                    f"not be listed ({gap.error})")
+            except ConnectError:
+                raise
+            except MigrateError as exc:  # this conversation cannot be compared: say so, go on
+                future.exception()  # let the target's reading end first
+                counts.error = str(exc)
+                continue
             for key, fingerprint, summary in ours:
                 other = theirs.pop(key, None)
                 if other is None:

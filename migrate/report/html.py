@@ -148,11 +148,14 @@ def comparison_html(result: Comparison, t: Texts) -> str:
 
 
 def _conversation_name(conversation: ConversationComparison, t: Texts) -> str:
-    """A conversation's name, and how its channel visibility differs if it does."""
-    if conversation.visibility_change is None:
-        return conversation.name
-    return t("report.visibility", name=conversation.name,
-             change=conversation.visibility_change)
+    """A conversation's name, how its channel visibility differs if it does, and why it
+    could not be compared if it could not."""
+    name = conversation.name
+    if conversation.visibility_change is not None:
+        name = t("report.visibility", name=name, change=conversation.visibility_change)
+    if conversation.error is not None:
+        name += t("plan.unreadable", error=conversation.error)
+    return name
 
 
 def collections_table(result: Comparison, t: Texts) -> str:

@@ -36,7 +36,7 @@ def comparison_dict(result: Comparison) -> dict:
         "folders": [_folder(f) for f in result.folders],
         "conversations": [{"name": c.name, "source_id": c.source_id,
                            **{o.value: c.count(o) for o in CHAT_OUTCOMES},
-                           "visibility_change": c.visibility_change}
+                           "visibility_change": c.visibility_change, "error": c.error}
                           for c in result.conversations],
         "not_compared": [k.value for k in result.not_compared],
         "not_held": [{"feature": feature.value,
