@@ -387,7 +387,7 @@ def _print_comparison(obj: Context, result, report: str | None) -> None:
     if result.not_held:
         click.echo(t("verify.not_held", target=result.target))
         for feature, reason in result.not_held:
-            click.echo(t("plan.lost.item", feature=t(f"feature.{feature.value}"),
+            click.echo(t("verify.not_held.item", feature=t(f"feature.{feature.value}"),
                          reason=reason_text(reason, t.language)))
     if result.not_compared:
         click.echo(t("verify.not_compared",

@@ -304,6 +304,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.written": {"en": "Report written: {path}", "fr": "Rapport écrit : {path}"},
     "verify.not_held": {"en": "{target} cannot hold (named, not counted as lost):",
                         "fr": "{target} ne peut pas conserver (nommé, non compté comme perdu) :"},
+    "verify.not_held.item": {"en": "    {feature}: {reason}", "fr": "    {feature} : {reason}"},
     "verify.unverifiable": {"en": "Not comparable here (kept by only one side): {features}",
                             "fr": "Non comparable ici (conservé d'un seul côté) : {features}"},
     "archive.valid": {"en": "Archive {path} is valid and sealed.",

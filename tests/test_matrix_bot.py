@@ -113,7 +113,7 @@ def test_verify_in_bot_mode(synapse, accounts, config, archive, copied) -> None:
     # what a bot account cannot hold is named, with the reason, not counted as lost
     named = done.stdout.split("cannot hold (named, not counted as lost):", 1)[1]
     for feature in ("original authors", "original times", "reactions", "the source's own"):
-        assert f"  - {feature}" in named, done.stdout
+        assert f"\n    {feature}" in named, done.stdout
 
 
 def test_plan_names_what_bot_mode_cannot_keep(synapse, accounts, config,

@@ -213,7 +213,7 @@ def not_held_list(result: Comparison, t: Texts) -> str:
     if not result.not_held:
         return ""
     items = "".join(
-        "<li>" + escape(t("plan.lost.item", feature=t(f"feature.{feature.value}"),
-                          reason=reason_text(reason, t.language)).strip().removeprefix("- "))
+        "<li>" + escape(t("verify.not_held.item", feature=t(f"feature.{feature.value}"),
+                          reason=reason_text(reason, t.language)).strip())
         + "</li>" for feature, reason in result.not_held)
     return f"<p>{escape(t('verify.not_held', target=result.target))}</p><ul>{items}</ul>"
