@@ -594,7 +594,10 @@ def _enqueue_batch(obj: Context, state, specs, key: str, jobs_file: str, wait_do
                      done=counts["done"], running=counts["running"], failed=counts["failed"],
                      waiting=counts["pending"] + counts["interrupted"]))
 
-    progress = wait_for_pass(state, result.batch_id, show)
+    def idle(seconds: float) -> None:
+        click.echo(t("batch.no_worker", seconds=round(seconds)))
+
+    progress = wait_for_pass(state, result.batch_id, show, on_idle=idle)
     entries = progress.entries
     click.echo(t("batch.summary", jobs=len(entries),
                  done=sum(e.status == "done" for e in entries),

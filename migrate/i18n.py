@@ -396,6 +396,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "{queued} paires mises en file dans {state} ({already} déjà en file ou en "
               "cours, {skipped} déjà terminées) : lancez `migrate worker` sur une ou "
               "plusieurs machines."},
+    "batch.no_worker": {
+        "en": "No pair has started for {seconds} s: is a `migrate worker` running against "
+              "this state database? (still waiting; Ctrl-C stops waiting, not the pass)",
+        "fr": "Aucune paire n'a démarré depuis {seconds} s : un `migrate worker` tourne-t-il "
+              "sur cette base d'état ? (attente en cours ; Ctrl-C arrête l'attente, pas le "
+              "passage)"},
     "batch.progress": {
         "en": "Pass {batch}: {done}/{total} done, {running} running, {waiting} waiting, "
               "{failed} failed.",

@@ -249,14 +249,22 @@ class PassProgress:
 
 
 def wait_for_pass(state: StateDB, batch_id: int, on_change: Callable[[PassProgress], None],
-                  interval: float = 2.0) -> PassProgress:
-    """Poll the state until every pair of the pass ended; ``on_change`` on each change."""
+                  interval: float = 2.0, on_idle: Callable[[float], None] | None = None,
+                  idle_after: float = 60.0) -> PassProgress:
+    """Poll the state until every pair of the pass ended; ``on_change`` on each change, and
+    ``on_idle`` (seconds) each time ``idle_after`` passes with nothing running and nothing
+    changing (no worker is taking the pairs: the operator should hear it)."""
     last: Counter | None = None
+    changed = time.monotonic()
     while True:
         progress = PassProgress(state.batch_entries(batch_id))
         if progress.counts != last:
-            last = progress.counts
+            last, changed = progress.counts, time.monotonic()
             on_change(progress)
         if progress.finished:
             return progress
+        idle = time.monotonic() - changed
+        if on_idle is not None and idle >= idle_after and not progress.counts["running"]:
+            on_idle(idle)
+            changed = time.monotonic()
         time.sleep(interval)

@@ -236,3 +236,36 @@ def test_a_stalled_job_of_another_host_is_handed_back_and_its_lease_taken_over(p
     assert [(e.detail["dead_worker"], e.detail["already_done"]) for e in taken] == \
         [(elsewhere, True)]
     assert [e.run_id for e in state.audit_entries("run-finished")] == [result.batch_id]
+
+
+def test_waiting_without_a_worker_says_so(postgres, tmp_path):
+    """`batch --wait` with no worker running: the operator is told, again and again, that
+    nothing takes the pairs (it never fails silently into an endless wait)."""
+    from migrate.batch import open_pass
+    from migrate.endpoint import Config
+    from migrate.jobs_csv import load_jobs
+    from migrate.queue import enqueue, wait_for_pass
+
+    state = StateDB.open(postgres.create_database("noworker"))
+    write_mbox(tmp_path / "a.mbox", [synthetic_message(1)])
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"source,target,label\nmbox:{tmp_path / 'a.mbox'},"
+                    f"maildir:{tmp_path / 'a'},Accueil\n")
+    result, pending = open_pass(load_jobs(jobs, Config()), state, "idle-pass", str(jobs))
+    assert enqueue(state, result.batch_id, pending).queued == 1
+    told: list[float] = []
+
+    class Enough(Exception):
+        pass
+
+    def idle(seconds: float) -> None:
+        told.append(seconds)
+        if len(told) == 2:
+            raise Enough
+
+    seen = []
+    with pytest.raises(Enough):
+        wait_for_pass(state, result.batch_id, seen.append, interval=0.05, on_idle=idle,
+                      idle_after=0.3)
+    assert len(seen) == 1 and seen[0].counts["pending"] == 1  # shown once, then nothing
+    assert len(told) == 2 and all(s >= 0.3 for s in told)
