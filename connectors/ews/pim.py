@@ -25,12 +25,11 @@ from collections.abc import Iterator
 
 from exchangelib.folders import Folder as ExchangeFolder
 
-from migrate.errors import ItemError
 from migrate.model import CalendarEvent, Collection, CollectionKind, Contact, Entry
 
 from .folders import EwsFolder
 from .session import Session
-from .sync import Delta, InvalidSyncState, sync_page
+from .sync import Delta, InvalidSyncState, start_afresh, sync_page
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +109,7 @@ class PimSync:
                                           lambda a, state=state: sync_page(a, folder, state,
                                                                            _SYNCED))
             except InvalidSyncState:
-                if state is None:
-                    raise ItemError(f"{self._session.settings.display}: the server refused "
-                                    f"to list {name!r} from the start") from None
-                log.warning("%s: the server no longer knows the sync state of %r; listing "
-                            "it all again (what is done is skipped)",
-                            self._session.settings.display, name)
+                start_afresh(self._session.settings.display, name, state)
                 state = None
                 continue
             for key in page.deleted:

@@ -53,7 +53,7 @@ from .pim import PimSync, collection_of
 from .properties import FLAG_STATUS, LAST_VERB, REPLIED_VERBS, VERB_FORWARDED, register
 from .properties import FLAGGED as FLAG_FLAGGED
 from .session import Session
-from .sync import Delta, InvalidSyncState, Page, sync_page
+from .sync import Delta, InvalidSyncState, Page, start_afresh, sync_page
 
 log = logging.getLogger(__name__)
 
@@ -198,12 +198,7 @@ class EwsSource(MailSource, PimSource):
             try:
                 page = self._page(found, state)
             except InvalidSyncState:
-                if state is None:
-                    raise ItemError(f"{self._session.settings.display}: the server refused "
-                                    f"to list {folder.display()!r} from the start") from None
-                log.warning("%s: the server no longer knows the sync state of %r; listing "
-                            "it all again (what is done is skipped)",
-                            self._session.settings.display, folder.display())
+                start_afresh(self._session.settings.display, folder.display(), state)
                 state, resync = None, True
                 continue
             for key in page.deleted:

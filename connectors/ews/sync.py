@@ -14,6 +14,7 @@ state may carry thousands of them.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,11 @@ from exchangelib.folders import Folder as ExchangeFolder
 from exchangelib.items import ID_ONLY, Item
 from exchangelib.services import SyncFolderItems
 
+from migrate.errors import ItemError
+
 from .folders import EwsFolder
+
+log = logging.getLogger(__name__)
 
 #: Changes per SyncFolderItems response (the most Exchange returns).
 PAGE = 512
@@ -32,6 +37,16 @@ PAGE = 512
 
 class InvalidSyncState(Exception):
     """The server does not know the sync state any more (ErrorInvalidSyncStateData)."""
+
+
+def start_afresh(display: str, name: str, state: str | None) -> None:
+    """After InvalidSyncState: a forgotten state means a full pass (the state DB skips
+    what is done), said in the log; refused without any state, the folder cannot be read."""
+    if state is None:
+        raise ItemError(f"{display}: the server refused to list {name!r} from the start") \
+            from None
+    log.warning("%s: the server no longer knows the sync state of %r; listing it all again "
+                "(what is done is skipped)", display, name)
 
 
 @dataclass
