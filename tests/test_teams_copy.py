@@ -318,3 +318,11 @@ def test_an_app_without_teams_approval_exits_3_naming_the_permissions(server, te
     assert done.returncode == 3, done.stdout + done.stderr
     assert "ChannelMessage.Read.All" in done.stderr and "protected" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_team_exits_3_naming_it(server, teams, tmp_path):
+    done = copy(config(tmp_path, server, "/19-pas-une-equipe"), tmp_path / "A",
+                tmp_path / "s.db")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "no such team or user in tenant" in done.stderr
+    assert "Traceback" not in done.stderr

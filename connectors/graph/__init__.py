@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
-from migrate.errors import ConfigError, ConnectError
+from migrate.errors import ConfigError
 from migrate.model import Role
 
-from .session import NotFound, Session
+from .session import Session, opening
 from .settings import Settings
 from .source import GraphSource
 from .target import DEFAULT_MAX_SIZE, DRAFT_MODE, FTS, GraphTarget, role_paths
@@ -143,14 +143,8 @@ class GraphConnector(Connector):
         """A session signed in, with the mailbox found: a wrong setting fails at once."""
         settings = Settings.from_endpoint(self.endpoint)
         session = Session(settings, self.endpoint.secrets)
-        try:  # sign in and find the mailbox now, so that a wrong setting fails at once
+        with opening(session, f"{settings.display}: no mailbox for {settings.user} in "
+                              f"tenant {settings.tenant}"):
             session.call("opening the mailbox", lambda c: c.users.by_user_id(settings.user)
                          .mail_folders.by_mail_folder_id("msgfolderroot").get())
-        except NotFound as exc:
-            session.close()
-            raise ConnectError(f"{settings.display}: no mailbox for {settings.user} in tenant "
-                               f"{settings.tenant} ({exc})") from None
-        except BaseException:
-            session.close()
-            raise
         return session

@@ -148,6 +148,21 @@ def plain_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=context, timeout=httpx.Timeout(120, connect=20))
 
 
+@contextmanager
+def opening(session: Session, missing: str) -> Iterator[Session]:
+    """The first requests of a new session (sign-in, the mailbox or team looked up), so
+    that a wrong setting fails at once: NotFound becomes ConnectError(``missing``), and
+    the session is closed on any failure."""
+    try:
+        yield session
+    except NotFound as exc:
+        session.close()
+        raise ConnectError(f"{missing} ({exc})") from None
+    except BaseException:
+        session.close()
+        raise
+
+
 def _mailbox_slots(settings: Settings) -> threading.BoundedSemaphore:
     key = (settings.graph_url, settings.tenant.lower(), settings.user.lower())
     with _MAILBOXES_LOCK:

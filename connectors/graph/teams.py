@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from migrate.connector import Capabilities, Connector, Feature, Kind
 from migrate.endpoint import Endpoint
-from migrate.errors import ConfigError, ConnectError
+from migrate.errors import ConfigError
 
-from .session import NotFound, Session
+from .session import Session, opening
 from .settings import Settings, _number
 from .teams_source import FULL_PASS_DAYS, Scope, TeamsSource
 
@@ -84,7 +84,8 @@ class TeamsConnector(Connector):
         scope = scope_of(self.endpoint)
         settings = Settings.from_endpoint(self.endpoint, user=scope.user or scope.team)
         session = Session(settings, self.endpoint.secrets, TEAMS_PERMISSIONS)
-        try:  # sign in now, so that a wrong setting or credential fails at once
+        missing = f"{settings.display}: no such team or user in tenant {settings.tenant}"
+        with opening(session, missing):  # a wrong setting or credential fails at once
             if scope.user is not None:
                 session.get_json(f"opening the chats of {scope.user}",
                                  lambda c: c.users.by_user_id(scope.user)
@@ -93,13 +94,6 @@ class TeamsConnector(Connector):
                 session.get_json(f"opening team {scope.team}",
                                  lambda c: c.teams.by_team_id(scope.team)
                                  .to_get_request_information())
-        except NotFound as exc:
-            session.close()
-            raise ConnectError(f"{settings.display}: no such team or user in tenant "
-                               f"{settings.tenant} ({exc})") from None
-        except BaseException:
-            session.close()
-            raise
         full_pass_days = _number(self.endpoint.params, "full_pass_days", FULL_PASS_DAYS,
                                  self.endpoint.display, 0, 3650)
         return TeamsSource(session, scope, full_pass_days)
