@@ -104,7 +104,8 @@ def test_forty_pairs_eight_at_a_time_all_complete_verify_and_are_reported(doveco
 
 
 def test_a_killed_batch_rerun_leaves_every_mailbox_complete_exactly_once(dovecot, tmp_path):
-    messages = [synthetic_message(1000 + n, 2000) for n in range(120)]
+    # enough per mailbox (about a second) for `migrate status` to see a job at work
+    messages = [synthetic_message(1000 + n, 2000) for n in range(500)]
     config, jobs, pairs = make_pairs(dovecot, tmp_path, "k", 8, messages)
     state = tmp_path / "state.db"
     batch = start_batch(config, jobs, state, 2)
@@ -146,6 +147,10 @@ def wait_until_running(batch: subprocess.Popen, state: Path, also_done: bool = F
     returns that status output and the lease owners (``host:pid``) of the running jobs."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and batch.poll() is None:
+        statuses = {job.status for job in StateDB.open(state).jobs()}  # quick look first
+        if "running" not in statuses or (also_done and "done" not in statuses):
+            time.sleep(0.02)
+            continue
         status = run_cli("status", "--state", str(state))
         if " running " in status.stdout and (" done " in status.stdout or not also_done):
             owners = [job.lease_owner for job in StateDB.open(state).jobs()
@@ -161,7 +166,7 @@ def wait_until_running(batch: subprocess.Popen, state: Path, also_done: bool = F
 
 
 def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_resumes_it(dovecot, tmp_path):
-    messages = [synthetic_message(3000 + n, 2000) for n in range(150)]
+    messages = [synthetic_message(3000 + n, 2000) for n in range(500)]
     config, jobs, pairs = make_pairs(dovecot, tmp_path, "c", 8, messages)
     state = tmp_path / "state.db"
     batch = start_batch(config, jobs, state, 1)
