@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, synthetic_message, write_mbox
+from tcp_gate import TcpGate
 
 from migrate.endpoint import Config, parse_endpoint
 from migrate.engine import CopyOptions
@@ -27,10 +28,11 @@ PASSWORD = "batch-secret-Pw"
 ENV = {"DOVE_PW": PASSWORD}
 
 
-def make_pairs(dovecot, tmp_path: Path, prefix: str, count: int,
-               messages: list) -> tuple[Path, Path, list[tuple[str, str]]]:
+def make_pairs(dovecot, tmp_path: Path, prefix: str, count: int, messages: list,
+               gate: TcpGate | None = None) -> tuple[Path, Path, list[tuple[str, str]]]:
     """``count`` source users seeded with ``messages`` (and an empty target each), a config
-    file naming them (the password by environment variable) and a jobs file."""
+    file naming them (the password by environment variable) and a jobs file; the sources
+    are read through ``gate`` when one is given."""
     config = tmp_path / "migrate.toml"
     jobs = tmp_path / "jobs.csv"
     pairs = []
@@ -42,7 +44,10 @@ def make_pairs(dovecot, tmp_path: Path, prefix: str, count: int,
         dovecot.seed(source, "INBOX", messages[:len(messages) // 2 + 1], PASSWORD)
         dovecot.seed(source, "Dossiers/Élus", messages[len(messages) // 2 + 1:], PASSWORD)
         for user in (source, target):
-            entries.append(f'[endpoints.{user}]\nurl = "{dovecot.url(user, None)}"\n'
+            url = dovecot.url(user, None)
+            if gate is not None and user == source:
+                url = gate.url(url, dovecot.port)
+            entries.append(f'[endpoints.{user}]\nurl = "{url}"\n'
                            'password_env = "DOVE_PW"\n')
         lines.append(f"{source},{target},Agent {prefix}{n:02d}")
         pairs.append((source, target))
@@ -103,10 +108,22 @@ def test_forty_pairs_eight_at_a_time_all_complete_verify_and_are_reported(doveco
 
 
 
-def test_a_killed_batch_rerun_leaves_every_mailbox_complete_exactly_once(dovecot, tmp_path):
-    # enough per mailbox (about a second) for `migrate status` to see a job at work
-    messages = [synthetic_message(1000 + n, 2000) for n in range(500)]
-    config, jobs, pairs = make_pairs(dovecot, tmp_path, "k", 8, messages)
+@pytest.fixture
+def slow_link(dovecot):
+    """The sources' side of Dovecot behind a throttled link: a pair takes seconds to copy,
+    so a job is at work when the test looks, however fast the machine."""
+    gate = TcpGate(dovecot.port, rate=SLOW_RATE)
+    yield gate
+    gate.close()
+
+
+SLOW_RATE = 40_000  # bytes a second: about 6 s for a mailbox of 120 messages of 2 kB
+
+
+def test_a_killed_batch_rerun_leaves_every_mailbox_complete_exactly_once(dovecot, slow_link,
+                                                                         tmp_path):
+    messages = [synthetic_message(1000 + n, 2000) for n in range(120)]
+    config, jobs, pairs = make_pairs(dovecot, tmp_path, "k", 8, messages, slow_link)
     state = tmp_path / "state.db"
     batch = start_batch(config, jobs, state, 2)
     seen_running, owners = wait_until_running(batch, state, also_done=True)
@@ -123,6 +140,7 @@ def test_a_killed_batch_rerun_leaves_every_mailbox_complete_exactly_once(dovecot
     unfinished = [job for job in StateDB.open(state).jobs() if job.status != "done"]
     assert unfinished, "the batch finished before it was killed: nothing was resumed"
 
+    slow_link.set_rate(None)
     rerun = run_cli("--config", str(config), "batch", str(jobs), "--jobs", "3",
                     "--state", str(state), env=ENV)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
@@ -165,9 +183,9 @@ def wait_until_running(batch: subprocess.Popen, state: Path, also_done: bool = F
     raise AssertionError("the batch never showed a running job within 60 s")
 
 
-def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_resumes_it(dovecot, tmp_path):
-    messages = [synthetic_message(3000 + n, 2000) for n in range(500)]
-    config, jobs, pairs = make_pairs(dovecot, tmp_path, "c", 8, messages)
+def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_resumes_it(dovecot, slow_link, tmp_path):
+    messages = [synthetic_message(3000 + n, 2000) for n in range(120)]
+    config, jobs, pairs = make_pairs(dovecot, tmp_path, "c", 8, messages, slow_link)
     state = tmp_path / "state.db"
     batch = start_batch(config, jobs, state, 1)
     wait_until_running(batch, state)
@@ -181,6 +199,7 @@ def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_resumes_it(dovecot, tmp_path
     assert any(job.status == "interrupted" for job in jobs_now)
     assert "interrupted" in run_cli("status", "--state", str(state)).stdout
 
+    slow_link.set_rate(None)
     rerun = run_cli("--config", str(config), "batch", str(jobs), "--jobs", "2",
                     "--state", str(state), env=ENV)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
