@@ -469,8 +469,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "sovereign-migrate : la pièce jointe « {name} » de ce message n'a pas été "
               "conservée : {why}."},
     "pst.lost.embedded": {
-        "en": "it is an attached message that libpff-python cannot open",
-        "fr": "c'est un message joint que libpff-python ne sait pas ouvrir"},
+        "en": "it is an attached message that cannot be read ({why})",
+        "fr": "c'est un message joint qui ne peut pas être lu ({why})"},
     "pst.lost.damaged": {
         "en": "its data is in a part of the Outlook file that is missing or damaged ({why})",
         "fr": "ses données sont dans une partie du fichier Outlook manquante ou abîmée "

@@ -1,12 +1,15 @@
 """The real Outlook files the PST tests read, from the npm package ``pst-extractor``:
 ``enron.pst`` (a PST of the public Enron corpus) and an Outlook.com OST with meetings,
 holidays and attachments. ``npm pack`` fetches the package once into ``.cache/pst/``;
-the files are reused after."""
+the files are reused after. What no public file holds (attached messages, a password)
+is written by a real PST writer, Aspose.Email, in a venv of its own (``aspose_pst.py``)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -16,6 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "pst"
 FOLDER = "package/example/testdata/"
 FILES = ("enron.pst", "pstextractortest@outlook.com.ost")
+WRITTEN = ("embedded.pst", "password.pst")
+ASPOSE = "Aspose.Email-for-Python-via-NET==26.10"
+ASPOSE_VENV = REPO / ".cache" / "aspose-venv"
 
 
 def pst_file(name: str) -> Path:
@@ -42,4 +48,27 @@ def pst_file(name: str) -> Path:
                 shutil.copyfileobj(source, out)
             partial.replace(CACHE / wanted)
     tarball.unlink()
+    return target
+
+
+def written_pst(name: str) -> Path:
+    """One of ``WRITTEN``, made once by ``aspose_pst.py`` (the writer and its .NET runtime,
+    about 90 MB from PyPI, go into ``.cache/aspose-venv`` the first time)."""
+    target = CACHE / name
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    python = ASPOSE_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(ASPOSE_VENV)], check=True)
+        installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", ASPOSE],
+                                   capture_output=True, text=True, timeout=900)
+        if installed.returncode != 0:
+            shutil.rmtree(ASPOSE_VENV)
+            raise RuntimeError(f"pip install {ASPOSE} failed: {installed.stderr.strip()}")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DOTNET_SYSTEM_GLOBALIZATION_INVARIANT": "1"}  # no ICU needed
+    done = subprocess.run([str(python), str(REPO / "tests" / "aspose_pst.py"), str(CACHE)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"writing the PST test files failed: {done.stderr.strip()}")
     return target

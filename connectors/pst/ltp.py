@@ -1,8 +1,10 @@
-"""Property contexts read straight from a PST's blocks (MS-PST 2.3): the heap-on-node
-(2.3.1), its B-tree (2.3.2) and the property context on top (2.3.3), with node data that
+"""Property contexts and tables read straight from a PST's blocks (MS-PST 2.3): the
+heap-on-node (2.3.1), its B-tree (2.3.2), the property context (2.3.3) and the table
+context (2.3.4, for recipients) on top, with node data that
 spans several blocks (XBLOCK/XXBLOCK, 2.2.2.8.3.2) and values kept in subnodes
-(SLBLOCK/SIBLOCK, 2.2.2.8.3.3), all found by block id among the intact blocks a scan
-found (``ndb.BlockFile``), so the file's B-trees are not needed."""
+(SLBLOCK/SIBLOCK, 2.2.2.8.3.3), all found by block id through an ``ndb.BlockReader``:
+the file's block B-tree (``IndexedFile``) or, in a damaged file, the intact blocks a scan
+found (``BlockFile``)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,15 @@ from dataclasses import dataclass
 
 from migrate.errors import BadInputError
 
-from .ndb import BlockFile, is_internal
+from .ndb import BlockReader, is_internal
 
-_HN_SIG, PC_SIG, _BTH_SIG = 0xEC, 0xBC, 0xB5
+_HN_SIG, PC_SIG, _BTH_SIG, _TC_SIG = 0xEC, 0xBC, 0xB5, 0x7C
+_BLOCK_DATA = 8192 - 16  # what a data block holds at most: table rows never span two
 _XBLOCK, _SLBLOCK = 0x01, 0x02
 #: Property types whose value sits in the B-tree record itself (2.3.3.3).
 _INLINE = {0x0002: 2, 0x0003: 4, 0x0004: 4, 0x000A: 4, 0x000B: 1}
+#: Fixed-size types a table row holds in itself (2.3.4.4.1); others are heap or node ids.
+_IN_ROW = {0x0002, 0x0003, 0x0004, 0x0005, 0x0006, 0x0007, 0x000A, 0x000B, 0x0014, 0x0040}
 
 
 class MissingBlock(BadInputError):
@@ -28,7 +33,7 @@ def missing(bid: int, what: str) -> MissingBlock:
                         f"or damaged (CRC mismatch)")
 
 
-def node_blocks(blocks: BlockFile, bid: int, what: str) -> list[bytes]:
+def node_blocks(blocks: BlockReader, bid: int, what: str) -> list[bytes]:
     """A node's data as its data blocks (decoded), following XBLOCK and XXBLOCK."""
     data = blocks.read(bid)
     if data is None:
@@ -59,7 +64,7 @@ class Subnode:
     bid_sub: int
 
 
-def subnodes(blocks: BlockFile, bid: int, what: str) -> dict[int, Subnode]:
+def subnodes(blocks: BlockReader, bid: int, what: str) -> dict[int, Subnode]:
     """A node's subnodes by node id, from its SLBLOCK (or SIBLOCK over SLBLOCKs)."""
     if not bid:
         return {}
@@ -125,7 +130,7 @@ class RawProperty:
         raise ValueError("decoded by Properties.text")
 
 
-def property_context(blocks: BlockFile, pages: list[bytes], bid_sub: int | None,
+def property_context(blocks: BlockReader, pages: list[bytes], bid_sub: int | None,
                      what: str, wanted: set[int] | None = None) -> dict[int, RawProperty]:
     """The properties of a property context (2.3.3) whose node data is ``pages``; values
     in subnodes are read through the subnode tree at ``bid_sub`` (None: unknown, so such
@@ -145,25 +150,72 @@ def property_context(blocks: BlockFile, pages: list[bytes], bid_sub: int | None,
             continue
         if value_type in _INLINE:
             data = struct.pack("<I", hnid)[:_INLINE[value_type]]
-        elif hnid == 0:
-            data = b""
-        elif hnid & 0x1F == 0:
-            data = heap.item(hnid)
         else:
-            if children is None:
+            if children is None and hnid & 0x1F:
                 if bid_sub is None:
                     raise MissingBlock(f"{what}: property {tag:#06x} is in a subnode, and "
                                        f"the index page naming the message's subnodes is "
                                        f"past the end of the file or damaged")
                 children = subnodes(blocks, bid_sub, what)
-            child = children.get(hnid)
-            if child is None:
-                raise BadInputError(f"{what}: property {tag:#06x} names subnode {hnid:#x}, "
-                                    f"which the message does not have")
-            data = b"".join(node_blocks(blocks, child.bid_data, f"{what}, property "
-                                        f"{tag:#06x}"))
+            data = _value(blocks, heap, hnid, children or {}, f"{what}, property {tag:#06x}")
         found[tag] = RawProperty(tag, value_type, data)
     return found
+
+
+def _value(blocks: BlockReader, heap: Heap, hnid: int, children: dict[int, Subnode],
+           what: str) -> bytes:
+    """A value kept outside the record: in the heap (HID) or in a subnode (NID)."""
+    if hnid == 0:
+        return b""
+    if hnid & 0x1F == 0:
+        return heap.item(hnid)
+    child = children.get(hnid)
+    if child is None:
+        raise BadInputError(f"{what}: a value names subnode {hnid:#x}, which is not there")
+    return b"".join(node_blocks(blocks, child.bid_data, what))
+
+
+def table_rows(blocks: BlockReader, bid_data: int, bid_sub: int | None,
+               what: str) -> list[dict[int, RawProperty]]:
+    """The rows of the table context (2.3.4) whose node data is at ``bid_data``, each as
+    its properties by tag (a cell left empty is absent)."""
+    heap = Heap(node_blocks(blocks, bid_data, what))
+    info = heap.item(heap.user_root)
+    if len(info) < 22 or info[0] != _TC_SIG:
+        raise BadInputError(f"{what}: not a table context")
+    columns = info[1]
+    ends = struct.unpack_from("<4H", info, 2)  # 4-, 2-, 1-byte values, then the bitmap
+    rows_hnid = struct.unpack_from("<I", info, 14)[0]
+    children = subnodes(blocks, bid_sub, what) if bid_sub else {}
+    if rows_hnid == 0:
+        return []
+    if rows_hnid & 0x1F == 0:
+        chunks = [heap.item(rows_hnid)]
+    else:
+        child = children.get(rows_hnid)
+        if child is None:
+            raise BadInputError(f"{what}: its rows are in subnode {rows_hnid:#x}, which is "
+                                f"not there")
+        chunks = node_blocks(blocks, child.bid_data, what)
+    size = ends[3]
+    if size == 0:
+        return []
+    described = [struct.unpack_from("<IHBB", info, 22 + 8 * n) for n in range(columns)]
+    rows: list[dict[int, RawProperty]] = []
+    for chunk in chunks:
+        for at in range(0, len(chunk) - size + 1, size):
+            row, found = chunk[at:at + size], {}
+            for tag, offset, width, bit in described:
+                if not row[ends[2] + bit // 8] & (0x80 >> (bit % 8)):
+                    continue
+                tag_id, value_type = tag >> 16, tag & 0xFFFF
+                cell = row[offset:offset + width]
+                if value_type not in _IN_ROW:
+                    cell = _value(blocks, heap, struct.unpack_from("<I", cell)[0], children,
+                                  what)
+                found[tag_id] = RawProperty(tag_id, value_type, cell)
+            rows.append(found)
+    return rows
 
 
 def _records(heap: Heap, hid: int, levels: int, into: list[tuple[int, int, int]]) -> None:

@@ -8,7 +8,7 @@ header is built from the properties. Bodies: plain text and HTML (multipart/alte
 when both); an RTF body that encapsulates HTML gives the HTML; any other RTF body
 (authored in RTF) is kept, as it is, as a ``message.rtf`` attachment beside the text.
 Attachments follow, an attached message as ``message/rfc822`` (where libpff can open
-it; see ``reader.lost_attachment`` for what stands in otherwise). The output is
+it; see ``fields.lost_attachment`` for what stands in otherwise). The output is
 deterministic: boundaries derive from the item's identifier, no "now" anywhere.
 """
 

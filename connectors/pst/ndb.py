@@ -1,11 +1,14 @@
-"""The node database layer of a Unicode PST read without its B-trees (MS-PST 2.2.2).
+"""The node database layer of a Unicode PST (MS-PST 2.2.2): blocks by id, nodes by id.
 
-A truncated file usually lacks the roots of its node and block B-trees (they sit near the
-end), so libpff cannot open it. Every block still carries its own trailer (BLOCKTRAILER,
-2.2.2.8.1: size, signature, CRC, block id), and every B-tree page its page trailer
-(2.2.2.7.1): scanning the file at the 64-byte (block) and 512-byte (page) boundaries finds
-the ones that are intact, so blocks can be looked up by id without the block B-tree, and
-the surviving leaf pages of the node B-tree still say which node a block belongs to.
+Two ways in. ``IndexedFile`` follows the file's own node and block B-trees (an intact
+file: it reads what libpff does not give, such as the message attached to another).
+``BlockFile`` does without them: a truncated file usually lacks their roots (they sit
+near the end), so libpff cannot open it, but every block still carries its own trailer
+(BLOCKTRAILER, 2.2.2.8.1: size, signature, CRC, block id), and every B-tree page its page
+trailer (2.2.2.7.1): scanning the file at the 64-byte (block) and 512-byte (page)
+boundaries finds the ones that are intact, so blocks can be looked up by id without the
+block B-tree, and the surviving leaf pages of the node B-tree still say which node a
+block belongs to.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from migrate.errors import BadInputError
 
 _BLOCK_ALIGN, _PAGE_SIZE, _TRAILER = 64, 512, 16
 _MAX_BLOCK_DATA = 8192 - _TRAILER
-_PTYPE_NBT = 0x81
+_PTYPE_NBT, _PTYPE_BBT = 0x81, 0x80
+_NBT_ROOT_AT, _BBT_ROOT_AT = 0xD8, 0xE8  # BREFNBT, BREFBBT in the header's ROOT
 _CRYPT_AT = 0x201  # bCryptMethod in the Unicode header (2.2.2.6)
 CRYPT_NONE, CRYPT_PERMUTE, CRYPT_CYCLIC = 0, 1, 2
 
@@ -93,32 +98,106 @@ class Damage:
     bytes_missing: int = 0  # what the header says the file should have and it lacks
 
 
+class BlockReader(Protocol):
+    """What the property-context reader (``ltp``) needs: a block's data by id."""
+
+    def read(self, bid: int) -> bytes | None: ...
+
+
+def _open_unicode(path: Path, purpose: str) -> tuple[bytes, int, mmap.mmap]:
+    """The header, encoding and a read-only map of a Unicode PST; a clear error for the
+    formats this layer does not read (``purpose`` says what was being done)."""
+    with open(path, "rb") as stream:
+        head = stream.read(0x204)
+        if len(head) < 0x204 or not head.startswith(b"!BDN"):
+            raise BadInputError(f"{path.name}: not an Outlook data file, or too short "
+                                f"to hold its header")
+        version = struct.unpack_from("<H", head, 10)[0]
+        if version < 23:
+            raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
+                                f"(Outlook 2003 and later); this one is an older ANSI file")
+        if version != 23:
+            raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
+                                f"(format version 23); this one is version {version} (an "
+                                f".ost of Outlook 2013 or later, with 4 KB pages)")
+        crypt = head[_CRYPT_AT]
+        if crypt not in (CRYPT_NONE, CRYPT_PERMUTE):
+            raise BadInputError(f"{path.name}: its blocks use the 'cyclic' encoding, "
+                                f"which {purpose} does not read")
+        return head, crypt, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _decoded(data: bytes, bid: int, crypt: int) -> bytes:
+    if crypt == CRYPT_PERMUTE and not is_internal(bid):
+        return data.translate(DECODE_PERMUTE)
+    return data
+
+
+class IndexedFile:
+    """An intact Unicode PST read through its own B-trees: a node's entry by node id, a
+    block's data by block id (memory-mapped, each lookup a walk down one B-tree)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        head, self.crypt, self._map = _open_unicode(path, "reading an attached message")
+        self._nbt_root = struct.unpack_from("<Q", head, _NBT_ROOT_AT + 8)[0]
+        self._bbt_root = struct.unpack_from("<Q", head, _BBT_ROOT_AT + 8)[0]
+
+    def node(self, nid: int) -> NodeEntry | None:
+        """The node B-tree's entry for ``nid`` (its data and subnode blocks), if any."""
+        entry = self._leaf(self._nbt_root, _PTYPE_NBT, nid, 0xFFFFFFFF)
+        if entry is None:
+            return None
+        nid, bid_data, bid_sub, parent = struct.unpack_from("<QQQI", entry)
+        return NodeEntry(nid & 0xFFFFFFFF, bid_data & ~0x1, bid_sub & ~0x1, parent)
+
+    def read(self, bid: int) -> bytes | None:
+        """A block's data by id, decoded; None when the block B-tree has no such block or
+        its bytes are not intact (their CRC does not match)."""
+        entry = self._leaf(self._bbt_root, _PTYPE_BBT, bid & ~0x1, ~0x1)
+        if entry is None:
+            return None
+        found, offset, size = struct.unpack_from("<QQH", entry)
+        end = offset + ((size + _TRAILER + _BLOCK_ALIGN - 1) // _BLOCK_ALIGN) * _BLOCK_ALIGN
+        if end > len(self._map):
+            return None
+        found_crc = struct.unpack_from("<I", self._map, end - _TRAILER + 4)[0]
+        data = self._map[offset:offset + size]
+        if crc(data) != found_crc:
+            return None
+        return _decoded(data, found, self.crypt)
+
+    def _leaf(self, page_at: int, ptype: int, key: int, mask: int) -> bytes | None:
+        """The leaf entry whose key (its first 8 bytes, masked) is ``key``, found by walking
+        down from the page at ``page_at`` (2.2.2.7.7); None when there is none."""
+        for _ in range(16):  # a B-tree of a real file is a few levels deep
+            if page_at + _PAGE_SIZE > len(self._map):
+                return None
+            page = self._map[page_at:page_at + _PAGE_SIZE]
+            if page[496] != ptype or crc(page[:496]) != struct.unpack_from("<I", page, 500)[0]:
+                return None
+            count, size, level = page[488], page[490], page[491]
+            entries = [page[at:at + size] for at in range(0, min(count * size, 488), size)]
+            if level == 0:
+                return next((entry for entry in entries
+                             if struct.unpack_from("<Q", entry)[0] & mask == key), None)
+            below = [entry for entry in entries if struct.unpack_from("<Q", entry)[0] <= key]
+            if not below:
+                return None
+            page_at = struct.unpack_from("<Q", below[-1], 16)[0]
+        return None
+
+    def close(self) -> None:
+        self._map.close()
+
+
 class BlockFile:
     """The intact blocks and node B-tree leaf entries of one Unicode PST, found by
     scanning it (memory-mapped: the file is never read whole into memory)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with open(path, "rb") as stream:
-            head = stream.read(0x204)
-            if len(head) < 0x204 or not head.startswith(b"!BDN"):
-                raise BadInputError(f"{path.name}: not an Outlook data file, or too short "
-                                    f"to hold its header")
-            version = struct.unpack_from("<H", head, 10)[0]
-            if version < 23:
-                raise BadInputError(f"{path.name}: the recovery of a damaged file reads only "
-                                    f"Unicode PST files (Outlook 2003 and later); this one "
-                                    f"is an older ANSI file")
-            if version != 23:
-                raise BadInputError(f"{path.name}: the recovery of a damaged file reads only "
-                                    f"Unicode PST files (format version 23); this one is "
-                                    f"version {version} (an .ost of Outlook 2013 or later, "
-                                    f"with 4 KB pages)")
-            self.crypt = head[_CRYPT_AT]
-            if self.crypt not in (CRYPT_NONE, CRYPT_PERMUTE):
-                raise BadInputError(f"{path.name}: its blocks use the 'cyclic' encoding, "
-                                    f"which the recovery does not read")
-            self._map = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+        head, self.crypt, self._map = _open_unicode(path, "the recovery of a damaged file")
         expected = struct.unpack_from("<Q", head, 0xB8)[0]
         self.damage = Damage(bytes_missing=max(0, expected - len(self._map)))
         self.blocks: dict[int, Block] = {}
@@ -177,10 +256,8 @@ class BlockFile:
         block = self.blocks.get(bid & ~0x1)
         if block is None:
             return None
-        data = self._map[block.offset:block.offset + block.size]
-        if self.crypt == CRYPT_PERMUTE and not is_internal(block.bid):
-            data = data.translate(DECODE_PERMUTE)
-        return data
+        return _decoded(self._map[block.offset:block.offset + block.size], block.bid,
+                        self.crypt)
 
     def data_blocks(self) -> Iterator[Block]:
         """The intact data (not internal) blocks, in file order."""

@@ -22,24 +22,17 @@ from migrate.errors import BadInputError
 from migrate.i18n import MESSAGES
 
 from . import props as P
-from .ltp import (
-    PC_SIG,
-    client_signature,
-    node_blocks,
-    property_context,
-    subnodes,
-)
+from .blockmessage import message_from_blocks
+from .fields import lost_attachment
+from .ltp import PC_SIG, client_signature, node_blocks, property_context
 from .ndb import BlockFile, is_internal
-from .parts import Address, Attachment, MessageParts
+from .parts import MessageParts
 from .props import Properties
-from .reader import lost_attachment, parts_of
 
 log = logging.getLogger(__name__)
 
 FOLDER = "Recovered (truncated file)"
-_NID_TYPE_MESSAGE, _NID_TYPE_ATTACHMENT = 0x04, 0x05
-_EMBEDDED, _OBJECT = 5, 0x000D
-_DISPLAY_TO, _DISPLAY_CC = 0x0E04, 0x0E03
+_NID_TYPE_MESSAGE = 0x04
 _MSGFLAG_HASATTACH = 0x10
 
 
@@ -139,61 +132,14 @@ class Recovery:
     def parts(self, message: RecoveredMessage) -> MessageParts:
         """The message ready to be written as MIME (attachments whose blocks are gone
         are replaced by the note saying so)."""
-        parts = parts_of(message.props, message.key)
-        _recipients(message.props, parts)
+        parts = message_from_blocks(self.blocks, message.props, message.bid_sub,
+                                    message.key)
         if message.bid_sub is None and \
                 (message.props.integer(P.MESSAGE_FLAGS) or 0) & _MSGFLAG_HASATTACH:
             parts.attachments.append(lost_attachment(None, "pst.lost.damaged", why=(
                 "the index page naming the message's attachments is past the end of the "
                 "file or damaged")))
-        elif message.bid_sub:
-            children = subnodes(self.blocks, message.bid_sub, message.key)
-            attached = sorted(n for n in children if n & 0x1F == _NID_TYPE_ATTACHMENT)
-            for number, nid in enumerate(attached):
-                parts.attachments.append(self._attachment(
-                    children[nid].bid_data, children[nid].bid_sub,
-                    f"{message.key}/{number}"))
         return parts
-
-    def _attachment(self, bid_data: int, bid_sub: int, seed: str) -> Attachment:
-        try:
-            pages = node_blocks(self.blocks, bid_data, f"attachment {seed}")
-            props = Properties(property_context(self.blocks, pages, bid_sub or None, seed))
-        except BadInputError as exc:
-            return lost_attachment(None, "pst.lost.damaged", why=str(exc))
-        filename = (props.text(P.ATTACH_LONG_FILENAME) or props.text(P.ATTACH_FILENAME)
-                    or props.text(P.DISPLAY_NAME_ATTACH))
-        if props.integer(P.ATTACH_METHOD) == _EMBEDDED:
-            return self._embedded(props, bid_sub, filename, seed)
-        data = props.binary(P.ATTACH_DATA)
-        if data is None:
-            where = props.text(P.ATTACH_LONG_PATHNAME) or "?"
-            return lost_attachment(filename, "pst.lost.link", where=where)
-        return Attachment(filename=filename, mime_type=props.text(P.ATTACH_MIME_TAG),
-                          content_id=props.text(P.ATTACH_CONTENT_ID), size=len(data),
-                          read=lambda: iter([data]),
-                          inline=bool(props.boolean(P.ATTACHMENT_HIDDEN)))
-
-    def _embedded(self, props: Properties, bid_sub: int, filename: str | None,
-                  seed: str) -> Attachment:
-        """An attached message: PidTagAttachDataObject names the attachment's subnode
-        that holds the message (2.4.6.2.2)."""
-        reference = props.binary(P.ATTACH_DATA) or b""
-        try:
-            if len(reference) < 4:
-                raise BadInputError("the attached message's reference is missing")
-            nid = struct.unpack_from("<I", reference)[0]
-            child = subnodes(self.blocks, bid_sub, seed).get(nid)
-            if child is None:
-                raise BadInputError(f"the attached message's node {nid:#x} is not there")
-            pages = node_blocks(self.blocks, child.bid_data, f"attached message {seed}")
-            inner = Properties(property_context(self.blocks, pages, child.bid_sub or None,
-                                                seed))
-        except BadInputError as exc:
-            return lost_attachment(filename, "pst.lost.damaged", why=str(exc))
-        embedded = parts_of(inner, seed)
-        _recipients(inner, embedded)
-        return Attachment(filename=None, embedded=embedded)
 
     def close(self) -> None:
         self.blocks.close()
@@ -218,12 +164,3 @@ def _referenced(blocks: BlockFile) -> tuple[dict[int, list[int]], set[int]]:
             for at in range(8, 8 + count * 24, 24):
                 subnode_data.add(struct.unpack_from("<Q", data, at + 8)[0] & ~0x1)
     return trees, subnode_data
-
-
-def _recipients(props: Properties, parts: MessageParts) -> None:
-    """To and Cc by display name (PidTagDisplayTo/Cc): the recipient table is not read
-    by the recovery; the transport headers, when present, give the addresses."""
-    for tag, people in ((_DISPLAY_TO, parts.to), (_DISPLAY_CC, parts.cc)):
-        for name in (props.text(tag) or "").split(";"):
-            if name.strip():
-                people.append(Address(name.strip(), None))

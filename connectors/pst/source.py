@@ -194,7 +194,8 @@ class PstSource(MailSource, PimSource):
                     raise ItemError(f"{pst.path.name}: message {ident} was not read before "
                                     f"the file was closed")
                 try:
-                    return Content.from_chunks(render(message_parts(item, ident, pst.names)))
+                    parts = message_parts(item, ident, pst.names, pst.blocks)
+                    return Content.from_chunks(render(parts))
                 except OSError as exc:
                     raise BadInputError(
                         f"{pst.path.name}: message {ident} of folder {folder.display()!r} "

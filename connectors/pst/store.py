@@ -27,6 +27,7 @@ from migrate.errors import BadInputError, ConnectError
 from migrate.model import Role
 
 from . import props as P
+from .ndb import IndexedFile
 from .props import NameMap, Properties, entry_id_nid
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class PstFile:
         self.names = NameMap.of(self._file)
         self._store = Properties.of(self._file.message_store)
         self._identity: FileIdentity | None = None
+        self._blocks: IndexedFile | None = None
         if path.suffix.lower() == ".pst" and self._store.integer(P.PST_PASSWORD):
             log.warning("%s is password-protected in Outlook; that password is only a "
                         "checksum, not encryption: the file is read all the same", path)
@@ -201,6 +203,14 @@ class PstFile:
                 found.add(role)
         return roles
 
+    def blocks(self) -> IndexedFile:
+        """The file read through its own B-trees (opened on first use), for what libpff
+        does not give: attached messages. A BadInputError for a format it does not read."""
+        with self.lock:
+            if self._blocks is None:
+                self._blocks = IndexedFile(self.path)
+            return self._blocks
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -210,6 +220,8 @@ class PstFile:
             if not self._closed:
                 self._closed = True
                 self._file.close()
+                if self._blocks is not None:
+                    self._blocks.close()
 
 
 #: Top folder names Outlook gives special folders (English, French): only for a role no

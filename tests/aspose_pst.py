@@ -1,0 +1,55 @@
+"""Writes the PST test files no public Outlook file provides: a message with attached
+messages two levels deep, and a password-protected store. Run by ``pst_data.written_pst``
+with the Python of its own venv, where Aspose.Email for Python (a PST writer, from PyPI, in
+its free evaluation mode: it adds "(Aspose.Email Evaluation)" to subjects and a notice to
+bodies) is installed; never imported by the tests.
+
+Usage: python aspose_pst.py OUTPUT_DIRECTORY
+"""
+
+import sys
+from pathlib import Path
+
+from aspose.email.mapi import BodyContentType, MapiMessage, MapiRecipientType
+from aspose.email.storage.pst import FileFormatVersion, PersonalStorage, StandardIpmFolder
+
+#: What the tests check against (kept in step with tests/test_pst_embedded.py).
+REPORT = b"%PDF-1.4 report of the council " * 64
+NOTES = bytes(range(256)) * 40
+
+
+def embedded(path: Path) -> None:
+    """Inbox/Outer: HTML body, report.pdf, and Middle attached; Middle has a To, a Cc,
+    notes.bin and Deepest attached."""
+    store = PersonalStorage.create(str(path), FileFormatVersion.UNICODE)
+    inbox = store.create_predefined_folder("Inbox", StandardIpmFolder.INBOX)
+    deepest = MapiMessage("c@example.org", "b@example.org", "Deepest", "Deepest body")
+    middle = MapiMessage("b@example.org", "a@example.org", "Middle", "Middle body")
+    middle.recipients.add("cc@example.org", "Carbon Copy", MapiRecipientType.CC)
+    middle.attachments.add("notes.bin", NOTES)
+    middle.attachments.add("deepest.msg", deepest)
+    outer = MapiMessage("a@example.org", "me@example.org", "Outer", "Outer body")
+    outer.set_body_content("<html><body><p>Outer <b>HTML</b></p></body></html>",
+                           BodyContentType.HTML)
+    outer.attachments.add("report.pdf", REPORT)
+    outer.attachments.add("middle.msg", middle)
+    inbox.add_message(outer)
+    del store  # written out when released
+
+
+def password(path: Path) -> None:
+    """Inbox/Locked, in a store Outlook would open only with the password "s3cret"."""
+    store = PersonalStorage.create(str(path), FileFormatVersion.UNICODE)
+    inbox = store.create_predefined_folder("Inbox", StandardIpmFolder.INBOX)
+    inbox.add_message(MapiMessage("a@example.org", "me@example.org", "Locked", "Locked body"))
+    store.store.change_password("s3cret")
+    del store
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    for name, write in (("embedded.pst", embedded), ("password.pst", password)):
+        partial = out / f"{name}.part"
+        partial.unlink(missing_ok=True)
+        write(partial)
+        partial.replace(out / name)
