@@ -6,6 +6,7 @@ Exit codes: 0 all done; 1 some items failed or differ; 2 usage or configuration 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -467,6 +468,51 @@ def status(obj: Context, state_path: str) -> None:
             click.echo(obj.texts("status.none", state=state_path))
             return
         _print_status(obj, rows)
+
+    _run(run)
+
+
+@main.command()
+@state_option
+@click.option("--since", metavar="DATE",
+              help="Only the events on or after DATE (YYYY-MM-DD, local midnight, or ISO "
+                   "8601).")
+@click.option("--event", "events", multiple=True, metavar="KIND",
+              help="Only this kind of event (repeatable), e.g. target-deleted; "
+                   "`--event list` names them all.")
+@click.option("--job", "job_id", type=int, metavar="N",
+              help="Only the events of job N (its number in `migrate status`).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per line (times in UTC), for a log collector.")
+@click.pass_obj
+def audit(obj: Context, state_path: str, since: str | None, events: tuple[str, ...],
+          job_id: int | None, as_json: bool) -> None:
+    """Show the audit log: who ran what and when, deletions, takeovers (append-only)."""
+    from .engine import parse_pass_date
+    from .errors import ConfigError
+    from .report.audit import EVENTS, audit_lines, text_line
+    from .state import StateDB
+
+    def run() -> None:
+        if "list" in events:
+            click.echo("\n".join(EVENTS))
+            return
+        unknown = sorted(set(events) - set(EVENTS))
+        if unknown:
+            raise ConfigError(f"unknown kind of event: {', '.join(unknown)} "
+                              f"(known: {', '.join(EVENTS)})")
+        if not _state_exists(state_path):
+            click.echo(obj.texts("audit.none", state=state_path))
+            return
+        lines = audit_lines(StateDB.open(state_path), events or None,
+                            parse_pass_date(since, "--since"), job_id)
+        shown = 0
+        for line in lines:
+            click.echo(json.dumps(line.as_json(), ensure_ascii=False) if as_json
+                       else text_line(line, obj.texts))
+            shown += 1
+        if not shown and not as_json:
+            click.echo(obj.texts("audit.none", state=state_path))
 
     _run(run)
 

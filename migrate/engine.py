@@ -401,7 +401,7 @@ class Copier:
                 self.observer.item_failed(src, key, error)
                 continue
             writer.commit()
-            self.state.mark_deleted(folder_id, key)
+            self.state.mark_deleted(self.job_id, folder_id, key, target_key)
             result.deleted += 1
 
     def _prepare(self, reader: MailSource, folder_id: int, src: Folder,

@@ -342,6 +342,66 @@ MESSAGES: dict[str, dict[str, str]] = {
     "show.chat": {"en": "  chat: {messages} messages in {conversations} conversations",
                   "fr": "  conversations : {messages} messages dans {conversations} "
                         "conversations"},
+    "audit.none": {"en": "No audit event in {state} matches.",
+                   "fr": "Aucun événement du journal d'audit de {state} ne correspond."},
+    "audit.pair": {"en": "  [job {job}: {pair}]", "fr": "  [tâche {job} : {pair}]"},
+    "audit.outcome.done": {"en": "done", "fr": "terminée"},
+    "audit.outcome.failed-items": {"en": "some items failed",
+                                   "fr": "des éléments en échec"},
+    "audit.outcome.aborted": {"en": "stopped by an error", "fr": "arrêtée par une erreur"},
+    "audit.outcome.interrupted": {"en": "interrupted", "fr": "interrompue"},
+    "audit.event.run-started": {"en": "run {run}: migrate {command} started{pair}",
+                                "fr": "exécution {run} : migrate {command} lancé{pair}"},
+    "audit.event.run-finished": {
+        "en": "run {run} ended: {outcome}, {copied} copied, {failed} failed",
+        "fr": "exécution {run} terminée : {outcome}, {copied} copiés, {failed} en échec"},
+    "audit.event.job-started": {"en": "copy of the pair started (run {run})",
+                                "fr": "copie de la paire commencée (exécution {run})"},
+    "audit.event.job-finished": {
+        "en": "copy of the pair ended: {outcome}, {copied} copied, {failed} failed",
+        "fr": "copie de la paire terminée : {outcome}, {copied} copiés, {failed} en échec"},
+    "audit.event.source-deleted": {
+        "en": "{count} item(s) deleted at the source, in {folder}: their copies are kept",
+        "fr": "{count} élément(s) supprimé(s) à la source, dans {folder} : leurs copies "
+              "sont conservées"},
+    "audit.event.target-deleted": {
+        "en": "copy of {item} deleted at the target, in {folder} (deleted at the source; "
+              "copy --delete)",
+        "fr": "copie de {item} supprimée sur la cible, dans {folder} (supprimé à la "
+              "source ; copy --delete)"},
+    "audit.event.source-changed-copy-kept": {
+        "en": "{count} entry(ies) changed at the source, in {folder}: the target cannot "
+              "update them, their former copies are kept",
+        "fr": "{count} entrée(s) modifiée(s) à la source, dans {folder} : la cible ne sait "
+              "pas les mettre à jour, les copies précédentes sont conservées"},
+    "audit.event.chat-change-not-carried": {
+        "en": "a change of message {key}, in {folder}, cannot be carried to the target",
+        "fr": "la modification du message {key}, dans {folder}, ne peut pas être reportée "
+              "sur la cible"},
+    "audit.event.batch-started": {
+        "en": "batch pass (run {run}) started: {jobs} pairs to copy, {skipped} left out",
+        "fr": "passe de lot (exécution {run}) lancée : {jobs} paires à copier, {skipped} "
+              "écartées"},
+    "audit.event.batch-resumed": {
+        "en": "batch pass (run {run}) resumed: the same jobs file, unfinished",
+        "fr": "passe de lot (exécution {run}) reprise : même fichier de paires, inachevée"},
+    "audit.event.batch-enqueued": {
+        "en": "batch pass (run {run}): {queued} pairs queued for the workers ({already} "
+              "already queued)",
+        "fr": "passe de lot (exécution {run}) : {queued} paires mises en file pour les "
+              "workers ({already} déjà en file)"},
+    "audit.event.batch-job-stalled": {
+        "en": "worker {dead_worker} silent for {silent_for} s: its pair goes back to the "
+              "queue (seen by {found_by})",
+        "fr": "worker {dead_worker} muet depuis {silent_for} s : sa paire retourne dans la "
+              "file (vu par {found_by})"},
+    "audit.event.batch-job-taken-over": {
+        "en": "pair taken over by {new_worker} from {dead_worker} (attempt {attempt})",
+        "fr": "paire reprise par {new_worker} à {dead_worker} (tentative {attempt})"},
+    "audit.event.worker-started": {"en": "worker {worker} started ({concurrency} at once)",
+                                   "fr": "worker {worker} démarré ({concurrency} à la fois)"},
+    "audit.event.worker-stopped": {"en": "worker {worker} stopped",
+                                   "fr": "worker {worker} arrêté"},
     "status.none": {"en": "No job in {state}.", "fr": "Aucune tâche dans {state}."},
     "status.row": {
         "en": "{id:>4}  {status:<11} {done:>13} {size:>21} {errors:>6} {rate:>9} {eta:>12}  "

@@ -181,7 +181,7 @@ class PimCopier:
                                           f"be deleted: {exc}")
                 continue
             writer.commit()
-            self.state.mark_deleted(folder_id, key)
+            self.state.mark_deleted(self.job_id, folder_id, key, target_key)
             result.deleted += 1
 
     def _failed(self, result: FolderResult, key: str, error: str) -> None:

@@ -13,7 +13,7 @@ import itertools
 import json
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -485,8 +485,11 @@ class StateDB:
                 count += len(removed)
         return count
 
-    def mark_deleted(self, folder_id: int, key: str) -> None:
-        """Record that the copy of an item deleted at the source was deleted too."""
+    def mark_deleted(self, job_id: int, folder_id: int, key: str, target_key: str) -> None:
+        """Record that the copy of an item deleted at the source was deleted too; audited
+        first, so that a kill in between audits it twice rather than never."""
+        self.audit("target-deleted", job_id=job_id, folder_id=folder_id, item=key,
+                   copy=target_key)
         self._set_status(folder_id, [key], ItemStatus.DELETED)
 
     def _set_status(self, folder_id: int, keys: Sequence[str], status: ItemStatus) -> None:
@@ -649,11 +652,33 @@ class StateDB:
 
     def audit_entries(self, event_name: str | None = None) -> list[AuditEntry]:
         """The audit log, oldest first (detached), optionally one kind of event."""
+        return list(self.audit_log([event_name] if event_name else None))
+
+    def audit_log(self, events: Sequence[str] | None = None, since: datetime | None = None,
+                  job_id: int | None = None) -> Iterator[AuditEntry]:
+        """The audit log, oldest first, streamed (it grows with every deletion), filtered
+        by kinds of event, time (``since``, inclusive) and job."""
+        query = select(AuditEntry).order_by(AuditEntry.id)
+        if events:
+            query = query.where(AuditEntry.event.in_(list(events)))
+        if since is not None:
+            query = query.where(AuditEntry.at >= since.astimezone(UTC))
+        if job_id is not None:
+            query = query.where(AuditEntry.job_id == job_id)
         with self.session() as session:
-            query = select(AuditEntry).order_by(AuditEntry.id)
-            if event_name is not None:
-                query = query.where(AuditEntry.event == event_name)
-            return list(session.scalars(query))
+            yield from session.scalars(query.execution_options(yield_per=500))
+
+    def folder_paths(self, folder_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The source paths of these folders (for what the audit names by folder id)."""
+        wanted = sorted(set(folder_ids))
+        found: dict[int, list[str]] = {}
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):
+                for folder_id, path in session.execute(
+                        select(FolderState.id, FolderState.source_path)
+                        .where(FolderState.id.in_(wanted[start:start + 500]))):
+                    found[folder_id] = json.loads(path)
+        return found
 
     def release_job(self, job_id: int, owner: str) -> None:
         with self.session() as session, session.begin():
