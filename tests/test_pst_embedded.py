@@ -129,3 +129,45 @@ def test_an_attached_message_in_damaged_blocks_is_a_note_saying_why_the_rest_is_
     assert note.get_filename().startswith("middle") and "(not kept)" in note.get_filename()
     text = note.get_content()
     assert "attached message" in text and "damaged" in text and "abîmée" in text, text
+
+
+def test_the_files_own_index_reads_every_enron_message_as_libpff_does(enron_pst):
+    """The reader of attached messages on a file Outlook wrote (B-trees of several levels):
+    every message's properties and recipient table, found through the node and block
+    B-trees, are what libpff reads."""
+    import pypff
+
+    from connectors.pst import props as P
+    from connectors.pst.ltp import node_blocks, property_context, subnodes, table_rows
+    from connectors.pst.ndb import IndexedFile
+    from connectors.pst.props import Properties
+
+    index, pst = IndexedFile(enron_pst), pypff.file()
+    pst.open(str(enron_pst))
+    compared = 0
+
+    def walk(folder) -> None:
+        nonlocal compared
+        for message in folder.sub_messages:
+            node = index.node(message.identifier)
+            assert node is not None, message.identifier
+            ours = Properties(property_context(index, node_blocks(index, node.bid_data, "m"),
+                                               node.bid_sub or None, "m"))
+            theirs = Properties.of(message)
+            for tag in (P.SUBJECT, P.BODY, P.TRANSPORT_HEADERS, P.SENDER_NAME):
+                assert ours.text(tag) == theirs.text(tag), (message.identifier, hex(tag))
+            table = subnodes(index, node.bid_sub, "m")[0x692]  # the recipient table
+            rows = table_rows(index, table.bid_data, table.bid_sub or None, "recipients")
+            assert [Properties(row).text(P.DISPLAY_NAME) for row in rows] == [
+                Properties.of(message.recipients, record_set=n).text(P.DISPLAY_NAME)
+                for n in range(message.recipients.number_of_record_sets)]
+            compared += 1
+        for child in folder.sub_folders:
+            walk(child)
+
+    try:
+        walk(pst.root_folder)
+    finally:
+        pst.close()
+        index.close()
+    assert compared == 71
