@@ -46,6 +46,7 @@ def _run(action):
     except MigrateError as exc:
         texts = click.get_current_context().find_object(Context).texts
         click.echo(texts("error.prefix", message=str(exc)), err=True)
+        click.echo(texts(exc.hint), err=True)
         sys.exit(exc.exit_code)
 
 

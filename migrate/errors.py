@@ -28,33 +28,43 @@ class MigrateError(Exception):
     """Base class of every error this tool raises on purpose."""
 
     exit_code = 1
+    #: What to do about it, as a key of ``i18n.MESSAGES`` (said in the operator's language
+    #: under the message, which is technical and in English).
+    hint = "error.hint.rerun"
 
 
 class ConfigError(MigrateError):
     """An endpoint, option, mapping or config file is wrong."""
 
     exit_code = 2
+    hint = "error.hint.config"
 
 
 class CapabilityError(MigrateError):
     """The connector cannot do what was asked (e.g. write chat to a mail-only target)."""
 
     exit_code = 2
+    hint = "error.hint.capability"
 
 
 class ConnectError(MigrateError):
     """An endpoint cannot be reached, opened or logged in to."""
 
     exit_code = 3
+    hint = "error.hint.connect"
 
 
 class AuthError(ConnectError):
     """Credentials were refused or have expired."""
 
+    hint = "error.hint.auth"
+
 
 class MailboxUnavailableError(ConnectError):
     """The server answers, but the mailbox itself cannot be read: it does not exist (any
     more), is being moved, or its database is down. The job stops; a rerun resumes it."""
+
+    hint = "error.hint.mailbox"
 
 
 class ItemError(MigrateError):
@@ -84,6 +94,8 @@ class RetryableError(MigrateError):
 class ArchiveError(MigrateError):
     """An archive is unsealed, tampered with, or cannot be read."""
 
+    hint = "error.hint.archive"
+
 
 class UnsafePathError(ArchiveError):
     """A path read from an archive would lead outside it."""
@@ -93,3 +105,4 @@ class StateError(MigrateError):
     """The state database cannot be opened or used."""
 
     exit_code = 2
+    hint = "error.hint.state"

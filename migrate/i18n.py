@@ -522,6 +522,47 @@ MESSAGES: dict[str, dict[str, str]] = {
     "feature.event-details": {"en": "event details", "fr": "détails des événements"},
     "feature.contact-details": {"en": "contact details", "fr": "détails des contacts"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
+    "error.hint.rerun": {
+        "en": "What to do: run the same command again; the copy resumes where it stopped.",
+        "fr": "À faire : relancez la même commande ; la copie reprend où elle s'est "
+              "arrêtée."},
+    "error.hint.config": {
+        "en": "What to do: correct the command, the endpoint or the config file named "
+              "above, then run it again.",
+        "fr": "À faire : corrigez la commande, le point d'accès ou le fichier de "
+              "configuration indiqué ci-dessus, puis relancez."},
+    "error.hint.capability": {
+        "en": "What to do: choose a source and target that can hold this (`migrate "
+              "connectors` lists what each can do).",
+        "fr": "À faire : choisissez une source et une cible qui le permettent (`migrate "
+              "connectors` dit ce que chacune sait faire)."},
+    "error.hint.connect": {
+        "en": "What to do: check the server's address and port, that it answers from this "
+              "machine and its certificate; run again: the copy resumes.",
+        "fr": "À faire : vérifiez l'adresse et le port du serveur, qu'il répond depuis "
+              "cette machine et son certificat ; relancez : la copie reprend."},
+    "error.hint.auth": {
+        "en": "What to do: check the account and its secret (password_file, password_env, "
+              "token_file …) or the application's rights; run again: the copy resumes.",
+        "fr": "À faire : vérifiez le compte et son secret (password_file, password_env, "
+              "token_file …) ou les droits de l'application ; relancez : la copie "
+              "reprend."},
+    "error.hint.mailbox": {
+        "en": "What to do: the mailbox is gone, being moved or its store is down: check it "
+              "with the server's administrator, then run again: the copy resumes.",
+        "fr": "À faire : la boîte n'existe plus, est en cours de déplacement ou son "
+              "stockage est arrêté : voyez-le avec l'administrateur du serveur, puis "
+              "relancez : la copie reprend."},
+    "error.hint.archive": {
+        "en": "What to do: `migrate archive validate DIR` says what is wrong with the "
+              "archive; an archive is never repaired in place.",
+        "fr": "À faire : `migrate archive validate DOSSIER` dit ce qui ne va pas dans "
+              "l'archive ; une archive n'est jamais réparée sur place."},
+    "error.hint.state": {
+        "en": "What to do: check the state database (--state: its path and rights, or the "
+              "PostgreSQL server and its URL).",
+        "fr": "À faire : vérifiez la base d'état (--state : son chemin et ses droits, ou le "
+              "serveur PostgreSQL et son URL)."},
     # Written into a message rebuilt from a .pst, in both languages (see connectors/pst).
     "pst.attachment_not_kept": {
         "en": "sovereign-migrate: the attachment \"{name}\" of this message was not kept: "
