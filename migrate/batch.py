@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from .connector import parse_kinds
 from .endpoint import Config, parse_endpoint
 from .engine import CopyOptions, DateWindow
 from .errors import MigrateError
@@ -71,11 +72,14 @@ class BatchResult:
         return max((o.exit_code for o in self.outcomes), default=0)
 
 
-def pass_key(jobs_file: str | os.PathLike, window: DateWindow) -> str:
-    """What makes two runs of ``migrate batch`` the same pass: the file and the dates."""
+def pass_key(jobs_file: str | os.PathLike, window: DateWindow,
+             only: tuple[str, ...] = ()) -> str:
+    """What makes two runs of ``migrate batch`` the same pass: the file, the dates and the
+    kinds of items (``--only``)."""
     since = window.since.isoformat() if window.since else ""
     before = window.before.isoformat() if window.before else ""
-    return f"{Path(jobs_file).resolve()}|since={since}|before={before}"
+    kinds = f"|only={','.join(sorted(only))}" if only else ""  # as before when not given
+    return f"{Path(jobs_file).resolve()}|since={since}|before={before}{kinds}"
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,8 @@ def run_job(state: StateDB, config: Config, spec: JobSpec, batch_id: int,
                              finished=None, error=None, exit_code=None)
     try:
         options = CopyOptions(mapping=FolderMapping.load(spec.maps, spec.include, spec.exclude),
-                              label=spec.label, window=DateWindow.parse(spec.since, spec.before))
+                              label=spec.label, window=DateWindow.parse(spec.since, spec.before),
+                              kinds=parse_kinds(spec.only, "only"))
         source = connector_for(parse_endpoint(spec.source, config))
         target = connector_for(parse_endpoint(spec.target, config))
         result = engine.copy(source, target, state, options, Observer(), command="batch-job")

@@ -89,6 +89,17 @@ def mapping_options(function):
     return function
 
 
+KIND_NAMES = ("mail", "calendar", "contacts", "chat")
+
+
+def kinds_option(function):
+    """``--only KIND``: copy (plan, verify) only these kinds of items."""
+    return click.option("--only", "only", multiple=True, type=click.Choice(KIND_NAMES),
+                        help="Only this kind of item (repeatable): mail, calendar, "
+                             "contacts or chat; default: every kind both ends hold."
+                        )(function)
+
+
 def window_options(function):
     """``--since`` / ``--before``: the received dates a pre-stage or delta pass copies."""
     function = click.option("--before", metavar="DATE",
@@ -106,11 +117,13 @@ def _window(since: str | None, before: str | None):
     return DateWindow.parse(since, before)
 
 
-def _options(map_files, include, exclude, label=None):
+def _options(map_files, include, exclude, label=None, only=()):
+    from .connector import parse_kinds
     from .engine import CopyOptions
     from .mapping import FolderMapping
 
-    return CopyOptions(mapping=FolderMapping.load(map_files, include, exclude), label=label)
+    return CopyOptions(mapping=FolderMapping.load(map_files, include, exclude), label=label,
+                       kinds=parse_kinds(only))
 
 
 @main.command()
@@ -146,8 +159,9 @@ def _print_plan(obj: Context, plan) -> None:
         click.echo(t("plan.folder", source=folder.source.display(),
                      target=folder.target.display(), messages=folder.stats.messages,
                      size=human_size(folder.stats.bytes), done=done))
-    click.echo(t("plan.total", folders=len(plan.folders), messages=plan.messages,
-                 size=human_size(plan.bytes)))
+    if plan.folders or not any(kind.value == "mail" for kind in plan.left_out):
+        click.echo(t("plan.total", folders=len(plan.folders), messages=plan.messages,
+                     size=human_size(plan.bytes)))
     if plan.conversations:
         click.echo(t("plan.conversations", count=plan.conversations))
     _print_plan_collections(obj, plan)
@@ -181,6 +195,9 @@ def _print_plan_collections(obj: Context, plan) -> None:
                                    for c in plan.collections),
                      books=sum(c.collection.kind.value == "contacts"
                                for c in plan.collections)))
+    if plan.left_out:
+        click.echo(t("plan.left_out", kinds=", ".join(t(f"kind.{k.value}")
+                                                      for k in plan.left_out)))
     if plan.not_held:
         click.echo(t("plan.not_held", kinds=", ".join(t(f"kind.{k.value}")
                                                       for k in plan.not_held),
@@ -188,12 +205,12 @@ def _print_plan_collections(obj: Context, plan) -> None:
 
 
 def _plan(obj: Context, source: str, target: str, state_path: str, map_files, include,
-          exclude) -> None:
+          exclude, only=()) -> None:
     from .engine import make_plan
     from .state import StateDB
 
     def run() -> None:
-        options = _options(map_files, include, exclude)
+        options = _options(map_files, include, exclude, only=only)
         src, dst = obj.connector(source), obj.connector(target)
         state = StateDB.open(state_path) if _state_exists(state_path) else None
         _print_plan(obj, make_plan(src, dst, state, options))
@@ -211,11 +228,12 @@ def _state_exists(state_path: str) -> bool:
 @click.argument("target")
 @state_option
 @mapping_options
+@kinds_option
 @click.pass_obj
 def plan(obj: Context, source: str, target: str, state_path: str, map_files, include,
-         exclude) -> None:
+         exclude, only) -> None:
     """Show what a copy would do (folders, counts, bytes, mapping, losses); write nothing."""
-    _plan(obj, source, target, state_path, map_files, include, exclude)
+    _plan(obj, source, target, state_path, map_files, include, exclude, only)
 
 
 @main.command()
@@ -234,15 +252,16 @@ def plan(obj: Context, source: str, target: str, state_path: str, map_files, inc
 @click.option("--log-json", type=click.Path(dir_okay=False),
               help="Append one JSON object per event to FILE (for a SIEM).")
 @window_options
+@kinds_option
 @report_options
 @click.pass_obj
 def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str, map_files,
          include, exclude, label: str | None, connections: int, delete: bool, quiet: bool,
-         log_json: str | None, since: str | None, before: str | None,
+         log_json: str | None, since: str | None, before: str | None, only,
          report_json: str | None, report_html: str | None) -> None:
     """Copy SOURCE to TARGET; resumable: run it again to finish or to catch up."""
     if dry_run:
-        _plan(obj, source, target, state_path, map_files, include, exclude)
+        _plan(obj, source, target, state_path, map_files, include, exclude, only)
         if since or before:
             click.echo(obj.texts("plan.window", since=since or "-", before=before or "-"))
         return
@@ -251,7 +270,7 @@ def copy(obj: Context, source: str, target: str, dry_run: bool, state_path: str,
     from .state import StateDB
 
     def run() -> int:
-        options = _options(map_files, include, exclude, label)
+        options = _options(map_files, include, exclude, label, only)
         options.connections = connections
         options.delete = delete
         options.window = _window(since, before)
@@ -312,15 +331,16 @@ def _print_copy_summary(obj: Context, result, delete: bool) -> None:
 @click.argument("source")
 @click.argument("target")
 @mapping_options
+@kinds_option
 @report_options
 @click.pass_obj
-def verify(obj: Context, source: str, target: str, map_files, include, exclude,
+def verify(obj: Context, source: str, target: str, map_files, include, exclude, only,
            report_json: str | None, report_html: str | None) -> None:
     """Compare SOURCE and TARGET; exit 1 if anything was lost or differs."""
     from .verify import compare
 
     def run() -> int:
-        options = _options(map_files, include, exclude)
+        options = _options(map_files, include, exclude, only=only)
         result = compare(obj.connector(source), obj.connector(target), options)
         _print_comparison(obj, result, report_json or report_html)
         _write_reports(obj, result, report_json, report_html)
@@ -562,14 +582,16 @@ def _print_status(obj: Context, rows) -> None:
                    "progress; the exit code is then the batch's.")
 @state_option
 @window_options
+@kinds_option
 @click.pass_obj
 def batch(obj: Context, jobs_file: str, parallel: int, check: bool, use_queue: bool | None,
-          wait_done: bool, state_path: str, since: str | None, before: str | None) -> None:
+          wait_done: bool, state_path: str, since: str | None, before: str | None,
+          only: tuple[str, ...]) -> None:
     """Copy every SOURCE → TARGET pair of a CSV file, N at a time; rerun to resume.
 
     The header names the columns: source and target (endpoint names from the config file,
-    or URLs without a password), and optionally label, include, exclude, map (several
-    values separated by ';'), since and before. The whole file is checked first; a row
+    or URLs without a password), and optionally label, include, exclude, map, only
+    (several values separated by ';'), since and before. The whole file is checked first; a row
     with a problem stops the run before anything is copied. With --since/--before this is
     a pre-stage pass; without, a full (delta) pass that copies only what is new.
     """
@@ -580,7 +602,7 @@ def batch(obj: Context, jobs_file: str, parallel: int, check: bool, use_queue: b
     def run() -> int:
         t = obj.texts
         window = _window(since, before)
-        specs = load_jobs(jobs_file, obj.config(), window)
+        specs = load_jobs(jobs_file, obj.config(), window, only)
         click.echo(t("batch.checked", path=jobs_file, jobs=len(specs)))
         if check:
             return 0
@@ -592,7 +614,7 @@ def batch(obj: Context, jobs_file: str, parallel: int, check: bool, use_queue: b
             click.echo(t("batch.queue_needs_postgresql"), err=True)
             return 2
         if queued:
-            return _enqueue_batch(obj, state, specs, pass_key(jobs_file, window), jobs_file,
+            return _enqueue_batch(obj, state, specs, pass_key(jobs_file, window, only), jobs_file,
                                   wait_done)
 
         def finished(outcome, done: int, total: int) -> None:
@@ -605,7 +627,7 @@ def batch(obj: Context, jobs_file: str, parallel: int, check: bool, use_queue: b
             if result.resumed:
                 click.echo(t("batch.resumed", skipped=len(result.skipped)))
 
-        result = run_batch(specs, state, obj.config_path, pass_key(jobs_file, window),
+        result = run_batch(specs, state, obj.config_path, pass_key(jobs_file, window, only),
                            jobs_file, parallel, finished, started)
         if result.interrupted:
             click.echo(t("batch.interrupted"))

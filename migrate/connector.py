@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from .endpoint import Endpoint
-from .errors import CapabilityError, ConnectError, ItemError, MigrateError
+from .errors import CapabilityError, ConfigError, ConnectError, ItemError, MigrateError
 from .model import (
     Blob,
     BlobRef,
@@ -43,6 +43,17 @@ class Kind(StrEnum):
     CHAT = "chat"
     CALENDAR = "calendar"
     CONTACTS = "contacts"
+
+
+def parse_kinds(names: Iterable[str], what: str = "--only") -> frozenset[Kind] | None:
+    """The kinds of items named (``--only mail``, a jobs file's ``only`` cell), None when
+    none is named (every kind). Raises ``ConfigError`` naming an unknown one."""
+    wanted = [name.strip().lower() for name in names if name.strip()]
+    unknown = [name for name in wanted if name not in Kind.__members__.values()]
+    if unknown:
+        raise ConfigError(f"{what}: unknown kind of item {', '.join(unknown)} "
+                          f"(known: {', '.join(kind.value for kind in Kind)})")
+    return frozenset(Kind(name) for name in wanted) or None
 
 
 class Feature(StrEnum):

@@ -117,6 +117,11 @@ class CopyOptions:
     connections: int = 1  # folders copied at once, each over its own reader and writer
     delete: bool = False  # carry deletions at the source to the target (else recorded only)
     window: DateWindow = field(default_factory=DateWindow)  # --since / --before
+    kinds: frozenset[Kind] | None = None  # --only: the kinds of items copied (None: all)
+
+    def selected(self, kinds: frozenset[Kind]) -> frozenset[Kind]:
+        """Those of ``kinds`` this run takes (``--only``)."""
+        return kinds if self.kinds is None else kinds & self.kinds
 
 
 @dataclass
@@ -173,6 +178,7 @@ class Plan:
     collections: list[CollectionPlan] = field(default_factory=list)
     not_held: list[Kind] = field(default_factory=list)  # read by the source, not copied
     held: list[Kind] = field(default_factory=list)  # what the target can hold
+    left_out: list[Kind] = field(default_factory=list)  # both hold it, --only leaves it
 
     def entries(self, kind: Kind) -> int:
         """Events (``Kind.CALENDAR``) or contacts (``Kind.CONTACTS``) a copy would carry."""
@@ -191,10 +197,12 @@ class Plan:
 def make_plan(source: Connector, target: Connector, state: StateDB | None,
               options: CopyOptions) -> Plan:
     """Read the source (and the state) to say what a copy would do; writes nothing."""
+    carried = source.capabilities.reads & target.capabilities.writes
+    wanted = options.selected(frozenset(Kind))
     reader = source.open_source()
     try:
         folders: list[FolderPlan] = []
-        if isinstance(reader, MailSource):
+        if isinstance(reader, MailSource) and Kind.MAIL in wanted:
             role_folder = target.role_folder
             job_id = _existing_job(state, source, target)
             for src, dst in options.mapping.plan(reader.folders(), role_folder):
@@ -204,24 +212,25 @@ def make_plan(source: Connector, target: Connector, state: StateDB | None,
                 stats, error = folder_stats(reader, src)
                 folders.append(FolderPlan(src, dst, stats, done, error))
         conversations = 0
-        if isinstance(reader, ChatSource) and Kind.CHAT in target.capabilities.writes:
+        if isinstance(reader, ChatSource) and Kind.CHAT in carried & wanted:
             conversations = sum(1 for _ in reader.conversations())
-        collections = _plan_collections(source, target, reader, state)
+        collections = _plan_collections(source, target, reader, state,
+                                        carried & wanted & {Kind.CALENDAR, Kind.CONTACTS})
     finally:
         reader.close()
-    lost = source.capabilities.lost_between(target.capabilities)
+    lost = [(feature, reason) for feature, reason
+            in source.capabilities.lost_between(target.capabilities) if feature.kind in wanted]
     not_held = sorted(source.capabilities.kinds_not_held_by(target.capabilities),
                       key=list(Kind).index)
     held = sorted(target.capabilities.writes, key=list(Kind).index)
+    left_out = sorted(carried - wanted, key=list(Kind).index)
     return Plan(source.endpoint.display, target.endpoint.display, folders, lost, conversations,
-                collections, not_held, held)
+                collections, not_held, held, left_out)
 
 
-def _plan_collections(source: Connector, target: Connector, reader, state: StateDB | None
-                      ) -> list[CollectionPlan]:
-    """The calendars and address books a copy would carry (the kinds both ends hold)."""
-    kinds = source.capabilities.reads & target.capabilities.writes \
-        & {Kind.CALENDAR, Kind.CONTACTS}
+def _plan_collections(source: Connector, target: Connector, reader, state: StateDB | None,
+                      kinds: frozenset[Kind]) -> list[CollectionPlan]:
+    """The calendars and address books (of ``kinds``) a copy would carry."""
     if not kinds or not isinstance(reader, PimSource):
         return []
     job_id = _existing_job(state, source, target)
@@ -563,10 +572,15 @@ def _safe_summary(message: MailMessage):
 def copy(source: Connector, target: Connector, state: StateDB, options: CopyOptions,
          observer: Observer, command: str = "copy") -> CopyResult:
     """Copy everything the two connectors have in common; resumable and idempotent."""
-    common = source.capabilities.reads & target.capabilities.writes
-    if not common:
+    carried = source.capabilities.reads & target.capabilities.writes
+    if not carried:
         raise CapabilityError(f"{source.endpoint.scheme} cannot be copied to "
                               f"{target.endpoint.scheme}: no kind of item in common")
+    common = options.selected(carried)
+    if not common:
+        raise CapabilityError(f"--only {', '.join(sorted(options.kinds or ()))}: "
+                              f"{source.endpoint.scheme} → {target.endpoint.scheme} carries "
+                              f"only {', '.join(sorted(carried))}")
     run_id = state.start_run(command, source.endpoint.display, target.endpoint.display,
                              {"include": options.mapping.include,
                               "exclude": options.mapping.exclude})

@@ -34,6 +34,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Not copied: {kinds}: the target cannot hold them (it holds {holds} only).",
         "fr": "Non copiés : {kinds} : la cible ne peut pas les contenir (elle ne contient "
               "que : {holds})."},
+    "plan.left_out": {"en": "Left out by --only: {kinds}.",
+                      "fr": "Écartés par --only : {kinds}."},
     "kind.mail": {"en": "mail", "fr": "courriels"},
     "kind.chat": {"en": "chat", "fr": "discussions"},
     "kind.calendar": {"en": "calendars", "fr": "agendas"},

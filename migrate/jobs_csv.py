@@ -3,7 +3,8 @@
 Columns: ``source`` and ``target`` (required: endpoint names from the config file, or URLs
 without any secret), and optionally ``label`` (the mailbox's name in reports), ``include``
 and ``exclude`` (folder globs separated by ``;``), ``map`` (mapping files separated by
-``;``), ``since`` and ``before`` (dates of this row's pass). Every problem of every row is
+``;``), ``since`` and ``before`` (dates of this row's pass), ``only`` (the kinds of items
+copied, separated by ``;``: mail, calendar, contacts, chat). Every problem of every row is
 collected and reported with its line number before anything is copied.
 """
 
@@ -15,13 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .connector import parse_kinds
 from .endpoint import _SECRET_KEYS, Config, Endpoint, parse_endpoint
 from .engine import DateWindow
 from .errors import ConfigError
 from .registry import available_schemes
 
 REQUIRED = ("source", "target")
-OPTIONAL = ("label", "include", "exclude", "map", "since", "before")
+OPTIONAL = ("label", "include", "exclude", "map", "since", "before", "only")
 #: Query parameters that would carry a credential in a URL.
 _SECRET_PARAMS = {*_SECRET_KEYS, "pass", "passwd", "secret", "access_token"}
 
@@ -41,6 +43,7 @@ class JobSpec:
     maps: tuple[str, ...] = ()
     since: str | None = None
     before: str | None = None
+    only: tuple[str, ...] = ()  # kinds of items; () for every kind
 
     @property
     def name(self) -> str:
@@ -72,8 +75,11 @@ class JobsFileError(ConfigError):
 
 
 def load_jobs(path: str | os.PathLike, config: Config,
-              default_window: DateWindow | None = None) -> list[JobSpec]:
-    """Read and check the whole jobs file; raise ``JobsFileError`` listing every problem."""
+              default_window: DateWindow | None = None,
+              default_only: tuple[str, ...] = ()) -> list[JobSpec]:
+    """Read and check the whole jobs file; raise ``JobsFileError`` listing every problem.
+    ``default_window`` and ``default_only`` (``--since``/``--before``, ``--only``) apply
+    to the rows that give none of their own."""
     try:
         with Path(path).open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
@@ -105,7 +111,7 @@ def load_jobs(path: str | os.PathLike, config: Config,
             problems.append((line, f"{len(row)} cells for {len(header)} columns"))
             continue
         cells = {name: value.strip() for name, value in zip(header, row, strict=False)}
-        spec = _row(line, cells, config, schemes, default_window, problems)
+        spec = _row(line, cells, config, schemes, default_window, default_only, problems)
         if spec is None:
             continue
         pair = (spec.source_display, spec.target_display)
@@ -124,7 +130,8 @@ def load_jobs(path: str | os.PathLike, config: Config,
 
 
 def _row(line: int, cells: dict[str, str], config: Config, schemes: set[str],
-         default_window: DateWindow | None, problems: list[tuple[int, str]]) -> JobSpec | None:
+         default_window: DateWindow | None, default_only: tuple[str, ...],
+         problems: list[tuple[int, str]]) -> JobSpec | None:
     """Check one row; append its problems and return None when it has any."""
     before = len(problems)
     ends = {}
@@ -142,6 +149,11 @@ def _row(line: int, cells: dict[str, str], config: Config, schemes: set[str],
     except ConfigError as exc:
         problems.append((line, str(exc).replace("--since", "since").replace("--before",
                                                                               "before")))
+    only = tuple(_split(cells.get("only", ""))) or default_only
+    try:
+        parse_kinds(only, "only")
+    except ConfigError as exc:
+        problems.append((line, str(exc)))
     if len(problems) > before or ends["source"] is None or ends["target"] is None:
         return None
     if ends["source"].display == ends["target"].display:
@@ -150,7 +162,7 @@ def _row(line: int, cells: dict[str, str], config: Config, schemes: set[str],
     return JobSpec(line, cells["source"], cells["target"], ends["source"].display,
                    ends["target"].display, cells.get("label") or None,
                    tuple(_split(cells.get("include", ""))),
-                   tuple(_split(cells.get("exclude", ""))), tuple(maps), since, until)
+                   tuple(_split(cells.get("exclude", ""))), tuple(maps), since, until, only)
 
 
 def _endpoint(line: int, column: str, value: str, config: Config, schemes: set[str],

@@ -256,11 +256,12 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
         left.close()
         raise
     try:
-        mail = isinstance(left, MailSource) and isinstance(right, MailSource)
+        both = options.selected(source.capabilities.reads & target.capabilities.reads)
+        mail = isinstance(left, MailSource) and isinstance(right, MailSource) and \
+            (options.kinds is None or Kind.MAIL in both)
         chat = isinstance(left, ChatSource) and isinstance(right, ChatSource) and \
-            Kind.CHAT in source.capabilities.reads & target.capabilities.reads
-        pim_kinds = source.capabilities.reads & target.capabilities.reads \
-            & {Kind.CALENDAR, Kind.CONTACTS}
+            Kind.CHAT in both
+        pim_kinds = both & {Kind.CALENDAR, Kind.CONTACTS}
         pim = isinstance(left, PimSource) and isinstance(right, PimSource) and bool(pim_kinds)
         if not mail and not chat and not pim:
             raise CapabilityError("verify compares mail, chat, calendars or contacts; these "
@@ -272,7 +273,9 @@ def compare(source: Connector, target: Connector, options: CopyOptions,
                             unverifiable_features=_unverifiable(source, target, checked))
         result.not_compared = sorted(source.capabilities.reads - target.capabilities.reads,
                                      key=list(Kind).index)
-        result.not_held = source.capabilities.lost_between(target.capabilities)
+        result.not_held = [(feature, reason) for feature, reason
+                           in source.capabilities.lost_between(target.capabilities)
+                           if options.kinds is None or feature.kind in options.kinds]
         if mail:
             walker = _Walker(left, right, checked, policy, bytes_comparable, result)
             walker.run(options, policy.role_folder or target.role_folder)
