@@ -7,6 +7,7 @@ bodies) is installed; never imported by the tests.
 Usage: python aspose_pst.py OUTPUT_DIRECTORY
 """
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -16,6 +17,12 @@ from aspose.email.storage.pst import FileFormatVersion, PersonalStorage, Standar
 #: What the tests check against (kept in step with tests/test_pst_embedded.py).
 REPORT = b"%PDF-1.4 report of the council " * 64
 NOTES = bytes(range(256)) * 40
+SCANS_MB = 40  # scans.bin: sha256 of 0, 1, 2 … (4-byte little-endian) end to end
+
+
+def scans() -> bytes:
+    return b"".join(hashlib.sha256(n.to_bytes(4, "little")).digest()
+                    for n in range(SCANS_MB * 1024 * 1024 // 32))
 
 
 def embedded(path: Path) -> None:
@@ -37,6 +44,18 @@ def embedded(path: Path) -> None:
     del store  # written out when released
 
 
+def big_embedded(path: Path) -> None:
+    """Inbox/Fwd: scans, with Scans attached, which holds scans.bin (40 MB)."""
+    store = PersonalStorage.create(str(path), FileFormatVersion.UNICODE)
+    inbox = store.create_predefined_folder("Inbox", StandardIpmFolder.INBOX)
+    middle = MapiMessage("b@example.org", "a@example.org", "Scans", "The scans")
+    middle.attachments.add("scans.bin", scans())
+    outer = MapiMessage("a@example.org", "me@example.org", "Fwd: scans", "See attached")
+    outer.attachments.add("scans.msg", middle)
+    inbox.add_message(outer)
+    del store
+
+
 def password(path: Path) -> None:
     """Inbox/Locked, in a store Outlook would open only with the password "s3cret"."""
     store = PersonalStorage.create(str(path), FileFormatVersion.UNICODE)
@@ -48,7 +67,8 @@ def password(path: Path) -> None:
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])
-    for name, write in (("embedded.pst", embedded), ("password.pst", password)):
+    for name, write in (("embedded.pst", embedded), ("password.pst", password),
+                        ("big-embedded.pst", big_embedded)):
         partial = out / f"{name}.part"
         partial.unlink(missing_ok=True)
         write(partial)

@@ -56,6 +56,18 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False,
     return done
 
 
+def peak_rss_kib(*args: str) -> tuple[subprocess.CompletedProcess, int]:
+    """Run ``python -m migrate ARGS`` under a small wrapper; the run and its peak resident
+    size (KiB), for the tests that show memory stays flat."""
+    wrapper = ("import resource, subprocess, sys\n"
+               "done = subprocess.run([sys.executable, '-m', 'migrate', *sys.argv[1:]])\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+               "sys.exit(done.returncode)\n")
+    done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True,
+                          text=True, cwd=REPO)
+    return done, int(done.stdout.strip().splitlines()[-1])
+
+
 def read_endpoint(url: str) -> dict[tuple[str, ...], Counter]:
     """Folder path → Counter of message sha256, read through the real connector."""
     reader = connector_for(parse_endpoint(url)).open_source()

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "pst"
 FOLDER = "package/example/testdata/"
 FILES = ("enron.pst", "pstextractortest@outlook.com.ost")
-WRITTEN = ("embedded.pst", "password.pst")
+WRITTEN = ("embedded.pst", "password.pst", "big-embedded.pst")
 ASPOSE = "Aspose.Email-for-Python-via-NET==26.10"
 ASPOSE_VENV = REPO / ".cache" / "aspose-venv"
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import REPO, run_cli, synthetic_message
+from conftest import peak_rss_kib, run_cli, synthetic_message
 from fake_ews import FakeEws, FakeMailbox, FakeMessage, Fault
 
 pytest.importorskip("exchangelib")
@@ -194,20 +193,9 @@ def test_corrupt_and_oversized_items_fail_alone_and_a_rerun_copies_them(
     assert archived(tmp_path) == served(mailbox)
 
 
-def _peak_rss_kib(*args: str) -> tuple[subprocess.CompletedProcess, int]:
-    """Run the CLI under a small wrapper and return its peak resident size (KiB)."""
-    wrapper = ("import resource, subprocess, sys\n"
-               "done = subprocess.run([sys.executable, '-m', 'migrate', *sys.argv[1:]])\n"
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-               "sys.exit(done.returncode)\n")
-    done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True,
-                          text=True, cwd=REPO)
-    return done, int(done.stdout.strip().splitlines()[-1])
-
-
 def test_a_30_mb_message_is_copied_byte_identical_with_bounded_memory(
         server, mailbox, tmp_path):
-    small, baseline = _peak_rss_kib("copy", url(server), f"archive:{tmp_path / 'small'}",
+    small, baseline = peak_rss_kib("copy", url(server), f"archive:{tmp_path / 'small'}",
                                     "--state", str(tmp_path / "small.db"), "--quiet")
     assert small.returncode == 0, small.stdout + small.stderr
 
@@ -216,7 +204,7 @@ def test_a_30_mb_message_is_copied_byte_identical_with_bounded_memory(
     line = bytes(range(48, 48 + 75)) + b"\r\n"  # a base64-looking attachment body
     mime = synthetic_message(7) + line * (size // len(line))
     big.messages.append(FakeMessage(mime))
-    done, peak = _peak_rss_kib("copy", url(server), f"archive:{tmp_path / 'A'}", "--state",
+    done, peak = peak_rss_kib("copy", url(server), f"archive:{tmp_path / 'A'}", "--state",
                                str(tmp_path / "state.db"), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     assert archived(tmp_path)[mime] == 1

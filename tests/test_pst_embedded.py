@@ -5,13 +5,14 @@ a real PST writer (``aspose_pst.py``): each attached message comes out whole, as
 
 from __future__ import annotations
 
+import hashlib
 import json
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import peak_rss_kib, run_cli
 
 from migrate.endpoint import parse_endpoint
 from migrate.registry import connector_for
@@ -21,6 +22,7 @@ pytest.importorskip("pypff", reason="the pst extra (libpff-python) is not instal
 #: What aspose_pst.py puts in the attachments (kept in step with it).
 REPORT = b"%PDF-1.4 report of the council " * 64
 NOTES = bytes(range(256)) * 40
+SCANS_MB = 40
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,13 @@ def embedded_pst() -> Path:
     from pst_data import written_pst
 
     return written_pst("embedded.pst")
+
+
+@pytest.fixture(scope="module")
+def big_embedded_pst() -> Path:
+    from pst_data import written_pst
+
+    return written_pst("big-embedded.pst")
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +180,24 @@ def test_the_files_own_index_reads_every_enron_message_as_libpff_does(enron_pst)
         pst.close()
         index.close()
     assert compared == 71
+
+
+def test_a_40_mb_attachment_of_an_attached_message_is_streamed_with_flat_memory(
+        embedded_pst, big_embedded_pst, tmp_path):
+    small, baseline = peak_rss_kib("copy", f"pst:{embedded_pst}", f"archive:{tmp_path / 'S'}",
+                                   "--state", str(tmp_path / "s.db"), "--quiet")
+    assert small.returncode == 0, small.stdout + small.stderr
+    done, peak = peak_rss_kib("copy", f"pst:{big_embedded_pst}", f"archive:{tmp_path / 'A'}",
+                              "--state", str(tmp_path / "a.db"), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    eml = next((tmp_path / "A" / "data").rglob("*.eml"))
+    outer = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    scans = attached(attached(outer)[0].get_content())[0]
+    assert scans.get_filename() == "scans.bin"
+    expected = hashlib.sha256(b"".join(hashlib.sha256(n.to_bytes(4, "little")).digest()
+                                       for n in range(SCANS_MB * 1024 * 1024 // 32)))
+    assert hashlib.sha256(scans.get_content()).hexdigest() == expected.hexdigest()
+    growth = (peak - baseline) * 1024
+    print(f"40 MB attachment of an attached message: peak RSS {peak // 1024} MiB, "
+          f"{growth / 2**20:.0f} MiB above a small copy's {baseline // 1024} MiB")
+    assert growth < SCANS_MB * 2**20 // 2  # read whole, it took about 8 times the file

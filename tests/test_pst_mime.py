@@ -78,7 +78,7 @@ def test_headers_built_from_properties_without_transport_headers():
 def test_text_and_html_are_alternatives_and_attachments_follow():
     photo = bytes(range(256)) * 1000
     parts = MessageParts("3", text="texte", html=b"<p>caf\xe9</p>", html_charset="windows-1252",
-                         attachments=[Attachment("photo.JPG", size=len(photo),
+                         attachments=[Attachment("photo.JPG",
                                                  read=lambda: iter([photo[:1000], photo[1000:]])),
                                       Attachment("procès-verbal.pdf", "application/pdf",
                                                  read=lambda: iter([b"%PDF-1.4"])),

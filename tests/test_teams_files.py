@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import peak_rss_kib, run_cli
 from fake_graph import FakeGraph
 from fake_graph_teams import FakeChannel, FakeChat, FakeTeam, FakeTeams, member, message, user
 from fake_graph_teams_files import (
@@ -222,22 +222,11 @@ def test_files_are_archived_once_with_their_drive_item_and_failures_retried(serv
     assert valid.returncode == 0, valid.stdout
 
 
-def _peak_rss_kib(*args: str) -> tuple[subprocess.CompletedProcess, int]:
-    """Run the CLI under a small wrapper and return its peak resident size (KiB)."""
-    wrapper = ("import resource, subprocess, sys\n"
-               "done = subprocess.run([sys.executable, '-m', 'migrate', *sys.argv[1:]])\n"
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-               "sys.exit(done.returncode)\n")
-    done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True,
-                          text=True, cwd=REPO)
-    return done, int(done.stdout.strip().splitlines()[-1])
-
-
 def test_a_30_mb_file_goes_through_with_flat_memory(tmp_path):
     small = start(big=False)
     try:
         conf = config(tmp_path, small)
-        done, baseline = _peak_rss_kib("--config", conf, "copy", "mairie",
+        done, baseline = peak_rss_kib("--config", conf, "copy", "mairie",
                                        f"archive:{tmp_path / 'small'}", "--state",
                                        str(tmp_path / "small.db"), "--quiet")
         assert done.returncode == 1, done.stdout + done.stderr
@@ -246,7 +235,7 @@ def test_a_30_mb_file_goes_through_with_flat_memory(tmp_path):
     large = start(big=True)
     try:
         conf = config(tmp_path, large)
-        done, peak = _peak_rss_kib("--config", conf, "copy", "mairie",
+        done, peak = peak_rss_kib("--config", conf, "copy", "mairie",
                                    f"archive:{tmp_path / 'A'}", "--state",
                                    str(tmp_path / "s.db"), "--quiet")
         assert done.returncode == 1, done.stdout + done.stderr

@@ -64,20 +64,23 @@ def attached_message(blocks: BlockReader, props: Properties, bid_sub: int,
 def _attachment(blocks: BlockReader, bid_data: int, bid_sub: int, seed: str) -> Attachment:
     try:
         pages = node_blocks(blocks, bid_data, f"attachment {seed}")
-        props = Properties(property_context(blocks, pages, bid_sub or None, seed))
+        raw = property_context(blocks, pages, bid_sub or None, seed,
+                               deferred=frozenset({P.ATTACH_DATA}))
     except BadInputError as exc:
         return lost_attachment(None, "pst.lost.damaged", why=str(exc))
+    props = Properties(raw)
     filename = (props.text(P.ATTACH_LONG_FILENAME) or props.text(P.ATTACH_FILENAME)
                 or props.text(P.DISPLAY_NAME_ATTACH))
     if props.integer(P.ATTACH_METHOD) == EMBEDDED:
         return attached_message(blocks, props, bid_sub, filename, seed)
-    data = props.binary(P.ATTACH_DATA)
+    data = raw.get(P.ATTACH_DATA)
     if data is None:
         where = props.text(P.ATTACH_LONG_PATHNAME) or "?"
         return lost_attachment(filename, "pst.lost.link", where=where)
+    small = data.data
     return Attachment(filename=filename, mime_type=props.text(P.ATTACH_MIME_TAG),
-                      content_id=props.text(P.ATTACH_CONTENT_ID), size=len(data),
-                      read=lambda: iter([data]),
+                      content_id=props.text(P.ATTACH_CONTENT_ID),
+                      read=data.chunks or (lambda: iter([small])),
                       inline=bool(props.boolean(P.ATTACHMENT_HIDDEN)))
 
 

@@ -90,4 +90,4 @@ def lost_attachment(filename: str | None, reason: str, **values: str) -> Attachm
     log.warning("%s", lines[0])
     note = "\r\n".join(lines).encode() + b"\r\n"
     return Attachment(filename=f"{name} (not kept).txt", mime_type="text/plain; charset=utf-8",
-                      size=len(note), read=lambda: iter([note]))
+                      read=lambda: iter([note]))

@@ -8,7 +8,9 @@ found (``BlockFile``)."""
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from migrate.errors import BadInputError
@@ -35,24 +37,29 @@ def missing(bid: int, what: str) -> MissingBlock:
 
 def node_blocks(blocks: BlockReader, bid: int, what: str) -> list[bytes]:
     """A node's data as its data blocks (decoded), following XBLOCK and XXBLOCK."""
+    return list(iter_node_blocks(blocks, bid, what))
+
+
+def iter_node_blocks(blocks: BlockReader, bid: int, what: str) -> Iterator[bytes]:
+    """A node's data blocks one at a time, for data too large to hold whole (an
+    attachment's); a block that is gone raises ``MissingBlock`` when it is reached."""
     data = blocks.read(bid)
     if data is None:
         raise missing(bid, what)
     if not is_internal(bid):
-        return [data]
+        yield data
+        return
     if len(data) < 8 or data[0] != _XBLOCK:
         raise BadInputError(f"{what}: block {bid:#x} is not a data tree (XBLOCK)")
     level, count = data[1], struct.unpack_from("<H", data, 2)[0]
-    found: list[bytes] = []
     for child in struct.unpack_from(f"<{count}Q", data, 8):
         if level == 1:
             chunk = blocks.read(child)
             if chunk is None:
                 raise missing(child, what)
-            found.append(chunk)
+            yield chunk
         else:
-            found += node_blocks(blocks, child, what)
-    return found
+            yield from iter_node_blocks(blocks, child, what)
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ class RawProperty:
     entry_type: int
     value_type: int
     data: bytes
+    #: For a value left in the file (``deferred``): its bytes, a block at a time.
+    chunks: Callable[[], Iterator[bytes]] | None = None
 
     @property
     def data_as_string(self) -> str:
@@ -131,11 +140,13 @@ class RawProperty:
 
 
 def property_context(blocks: BlockReader, pages: list[bytes], bid_sub: int | None,
-                     what: str, wanted: set[int] | None = None) -> dict[int, RawProperty]:
+                     what: str, wanted: set[int] | None = None,
+                     deferred: frozenset[int] = frozenset()) -> dict[int, RawProperty]:
     """The properties of a property context (2.3.3) whose node data is ``pages``; values
     in subnodes are read through the subnode tree at ``bid_sub`` (None: unknown, so such
     values are missing). ``wanted`` limits what is read; a value whose block is gone
-    raises ``MissingBlock``."""
+    raises ``MissingBlock``. A ``deferred`` value kept in a subnode is not read: its
+    ``chunks`` read it when asked (an attachment's data, streamed)."""
     heap = Heap(pages)
     header = heap.item(heap.user_root)
     kind, key_size, entry_size, levels, root = struct.unpack_from("<BBBBI", header)
@@ -157,7 +168,13 @@ def property_context(blocks: BlockReader, pages: list[bytes], bid_sub: int | Non
                                        f"the index page naming the message's subnodes is "
                                        f"past the end of the file or damaged")
                 children = subnodes(blocks, bid_sub, what)
-            data = _value(blocks, heap, hnid, children or {}, f"{what}, property {tag:#06x}")
+            where = f"{what}, property {tag:#06x}"
+            child = (children or {}).get(hnid)
+            if tag in deferred and hnid & 0x1F and child is not None:
+                found[tag] = RawProperty(tag, value_type, b"", functools.partial(
+                    iter_node_blocks, blocks, child.bid_data, where))
+                continue
+            data = _value(blocks, heap, hnid, children or {}, where)
         found[tag] = RawProperty(tag, value_type, data)
     return found
 

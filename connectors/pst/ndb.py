@@ -14,6 +14,7 @@ block belongs to.
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -135,11 +136,16 @@ def _decoded(data: bytes, bid: int, crypt: int) -> bytes:
 
 class IndexedFile:
     """An intact Unicode PST read through its own B-trees: a node's entry by node id, a
-    block's data by block id (memory-mapped, each lookup a walk down one B-tree)."""
+    block's data by block id, each lookup a walk down one B-tree. Read with ``pread``
+    rather than mapped, so that a large attachment streamed through it leaves no pages
+    behind in the process's memory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        head, self.crypt, self._map = _open_unicode(path, "reading an attached message")
+        head, self.crypt, mapped = _open_unicode(path, "reading an attached message")
+        mapped.close()
+        self._fd = os.open(path, os.O_RDONLY)
+        self._size = os.fstat(self._fd).st_size
         self._nbt_root = struct.unpack_from("<Q", head, _NBT_ROOT_AT + 8)[0]
         self._bbt_root = struct.unpack_from("<Q", head, _BBT_ROOT_AT + 8)[0]
 
@@ -159,10 +165,10 @@ class IndexedFile:
             return None
         found, offset, size = struct.unpack_from("<QQH", entry)
         end = offset + ((size + _TRAILER + _BLOCK_ALIGN - 1) // _BLOCK_ALIGN) * _BLOCK_ALIGN
-        if end > len(self._map):
+        if end > self._size:
             return None
-        found_crc = struct.unpack_from("<I", self._map, end - _TRAILER + 4)[0]
-        data = self._map[offset:offset + size]
+        found_crc = struct.unpack_from("<I", os.pread(self._fd, 4, end - _TRAILER + 4))[0]
+        data = os.pread(self._fd, size, offset)
         if crc(data) != found_crc:
             return None
         return _decoded(data, found, self.crypt)
@@ -171,9 +177,9 @@ class IndexedFile:
         """The leaf entry whose key (its first 8 bytes, masked) is ``key``, found by walking
         down from the page at ``page_at`` (2.2.2.7.7); None when there is none."""
         for _ in range(16):  # a B-tree of a real file is a few levels deep
-            if page_at + _PAGE_SIZE > len(self._map):
+            if page_at + _PAGE_SIZE > self._size:
                 return None
-            page = self._map[page_at:page_at + _PAGE_SIZE]
+            page = os.pread(self._fd, _PAGE_SIZE, page_at)
             if page[496] != ptype or crc(page[:496]) != struct.unpack_from("<I", page, 500)[0]:
                 return None
             count, size, level = page[488], page[490], page[491]
@@ -188,7 +194,7 @@ class IndexedFile:
         return None
 
     def close(self) -> None:
-        self._map.close()
+        os.close(self._fd)
 
 
 class BlockFile:

@@ -23,7 +23,6 @@ class Attachment:
     filename: str | None
     mime_type: str | None = None
     content_id: str | None = None
-    size: int = 0
     read: Callable[[], Iterator[bytes]] | None = None
     embedded: MessageParts | None = None
     inline: bool = False  # shown in the body (an image the HTML refers to), not listed

@@ -50,7 +50,7 @@ def _attachment(item: Any, message_nid: int, seed: str, names: NameMap,
     if method in (_BY_VALUE, _OLE) or (method is None and P.ATTACH_DATA in props):
         return Attachment(filename=filename, mime_type=props.text(P.ATTACH_MIME_TAG),
                           content_id=props.text(P.ATTACH_CONTENT_ID),
-                          size=item.size, read=lambda: _stream(item),
+                          read=lambda: _stream(item),
                           inline=bool(props.boolean(P.ATTACHMENT_HIDDEN)))
     where = props.text(P.ATTACH_LONG_PATHNAME) or "?"
     return lost_attachment(filename, "pst.lost.link", where=where)
