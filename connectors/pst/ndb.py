@@ -105,27 +105,30 @@ class BlockReader(Protocol):
     def read(self, bid: int) -> bytes | None: ...
 
 
-def _open_unicode(path: Path, purpose: str) -> tuple[bytes, int, mmap.mmap]:
-    """The header, encoding and a read-only map of a Unicode PST; a clear error for the
-    formats this layer does not read (``purpose`` says what was being done)."""
+_FOUR_K_PAGES = 36  # the format of an Outlook 2013+ .ost (2.2.2.6 wVer)
+
+
+def _read_header(path: Path, purpose: str, four_k_pages: bool = False) -> tuple[bytes, int]:
+    """The header and format version of a Unicode PST (or, when ``four_k_pages``, of an
+    Outlook 2013+ .ost too); a clear error for the formats not read (``purpose`` says
+    what was being done)."""
     with open(path, "rb") as stream:
         head = stream.read(0x204)
-        if len(head) < 0x204 or not head.startswith(b"!BDN"):
-            raise BadInputError(f"{path.name}: not an Outlook data file, or too short "
-                                f"to hold its header")
-        version = struct.unpack_from("<H", head, 10)[0]
-        if version < 23:
-            raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
-                                f"(Outlook 2003 and later); this one is an older ANSI file")
-        if version != 23:
-            raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
-                                f"(format version 23); this one is version {version} (an "
-                                f".ost of Outlook 2013 or later, with 4 KB pages)")
-        crypt = head[_CRYPT_AT]
-        if crypt not in (CRYPT_NONE, CRYPT_PERMUTE):
-            raise BadInputError(f"{path.name}: its blocks use the 'cyclic' encoding, "
-                                f"which {purpose} does not read")
-        return head, crypt, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    if len(head) < 0x204 or not head.startswith(b"!BDN"):
+        raise BadInputError(f"{path.name}: not an Outlook data file, or too short "
+                            f"to hold its header")
+    version = struct.unpack_from("<H", head, 10)[0]
+    if version < 23:
+        raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
+                            f"(Outlook 2003 and later); this one is an older ANSI file")
+    if version != 23 and not (four_k_pages and version == _FOUR_K_PAGES):
+        raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
+                            f"(format version 23); this one is version {version} (an "
+                            f".ost of Outlook 2013 or later, with 4 KB pages)")
+    if head[_CRYPT_AT] not in (CRYPT_NONE, CRYPT_PERMUTE):
+        raise BadInputError(f"{path.name}: its blocks use the 'cyclic' encoding, "
+                            f"which {purpose} does not read")
+    return head, version
 
 
 def _decoded(data: bytes, bid: int, crypt: int) -> bytes:
@@ -134,16 +137,37 @@ def _decoded(data: bytes, bid: int, crypt: int) -> bytes:
     return data
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where a B-tree page keeps its counts and trailer, and how blocks end, in one format:
+    512-byte pages and 16-byte block trailers on 64 bytes (PST, 2.2.2.7.7.1 and 2.2.2.8.1),
+    or 4 KB pages and 24-byte trailers on 512 bytes with zlib-compressed blocks (.ost of
+    Outlook 2013 and later, the layout libpff documents)."""
+
+    page: int
+    count: struct.Struct  # entries in the page: at ``count_at``
+    count_at: int
+    trailer_at: int  # ptype, ptypeRepeat, wSig, dwCRC (of the page up to here)
+    block_trailer: int
+    block_align: int
+    compressed: bool
+
+
+_PAGES_512 = _Layout(512, struct.Struct("<B"), 488, 496, 16, 64, False)
+_PAGES_4K = _Layout(4096, struct.Struct("<H"), 4056, 4072, 24, 512, True)
+
+
 class IndexedFile:
-    """An intact Unicode PST read through its own B-trees: a node's entry by node id, a
-    block's data by block id, each lookup a walk down one B-tree. Read with ``pread``
-    rather than mapped, so that a large attachment streamed through it leaves no pages
-    behind in the process's memory."""
+    """An intact Unicode PST (or Outlook 2013+ .ost) read through its own B-trees: a node's
+    entry by node id, a block's data by block id, each lookup a walk down one B-tree. Read
+    with ``pread`` rather than mapped, so that a large attachment streamed through it
+    leaves no pages behind in the process's memory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        head, self.crypt, mapped = _open_unicode(path, "reading an attached message")
-        mapped.close()
+        head, version = _read_header(path, "reading an attached message", four_k_pages=True)
+        self.crypt = head[_CRYPT_AT]
+        self._layout = _PAGES_4K if version == _FOUR_K_PAGES else _PAGES_512
         self._fd = os.open(path, os.O_RDONLY)
         self._size = os.fstat(self._fd).st_size
         self._nbt_root = struct.unpack_from("<Q", head, _NBT_ROOT_AT + 8)[0]
@@ -158,32 +182,46 @@ class IndexedFile:
         return NodeEntry(nid & 0xFFFFFFFF, bid_data & ~0x1, bid_sub & ~0x1, parent)
 
     def read(self, bid: int) -> bytes | None:
-        """A block's data by id, decoded; None when the block B-tree has no such block or
-        its bytes are not intact (their CRC does not match)."""
+        """A block's data by id, decoded (and inflated); None when the block B-tree has no
+        such block or its bytes are not intact (their CRC does not match)."""
         entry = self._leaf(self._bbt_root, _PTYPE_BBT, bid & ~0x1, ~0x1)
         if entry is None:
             return None
+        layout = self._layout
         found, offset, size = struct.unpack_from("<QQH", entry)
-        end = offset + ((size + _TRAILER + _BLOCK_ALIGN - 1) // _BLOCK_ALIGN) * _BLOCK_ALIGN
+        align, trailer = layout.block_align, layout.block_trailer
+        end = offset + (size + trailer + align - 1) // align * align
         if end > self._size:
             return None
-        found_crc = struct.unpack_from("<I", os.pread(self._fd, 4, end - _TRAILER + 4))[0]
+        tail = os.pread(self._fd, trailer, end - trailer)
         data = os.pread(self._fd, size, offset)
-        if crc(data) != found_crc:
+        if crc(data) != struct.unpack_from("<I", tail, 4)[0]:
             return None
-        return _decoded(data, found, self.crypt)
+        data = _decoded(data, found, self.crypt)
+        if layout.compressed and struct.unpack_from("<H", tail, 18)[0] != size:
+            try:
+                data = zlib.decompress(data)
+            except zlib.error:
+                return None
+        return data
 
     def _leaf(self, page_at: int, ptype: int, key: int, mask: int) -> bytes | None:
         """The leaf entry whose key (its first 8 bytes, masked) is ``key``, found by walking
         down from the page at ``page_at`` (2.2.2.7.7); None when there is none."""
+        layout = self._layout
         for _ in range(16):  # a B-tree of a real file is a few levels deep
-            if page_at + _PAGE_SIZE > self._size:
+            if page_at + layout.page > self._size:
                 return None
-            page = os.pread(self._fd, _PAGE_SIZE, page_at)
-            if page[496] != ptype or crc(page[:496]) != struct.unpack_from("<I", page, 500)[0]:
+            page = os.pread(self._fd, layout.page, page_at)
+            at = layout.trailer_at
+            if page[at] != ptype or \
+                    crc(page[:at]) != struct.unpack_from("<I", page, at + 4)[0]:
                 return None
-            count, size, level = page[488], page[490], page[491]
-            entries = [page[at:at + size] for at in range(0, min(count * size, 488), size)]
+            count = layout.count.unpack_from(page, layout.count_at)[0]
+            size = page[layout.count_at + 2 * layout.count.size]
+            level = page[layout.count_at + 2 * layout.count.size + 1]
+            entries = [page[at:at + size]
+                       for at in range(0, min(count * size, layout.count_at), size)]
             if level == 0:
                 return next((entry for entry in entries
                              if struct.unpack_from("<Q", entry)[0] & mask == key), None)
@@ -203,7 +241,10 @@ class BlockFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        head, self.crypt, self._map = _open_unicode(path, "the recovery of a damaged file")
+        head, _ = _read_header(path, "the recovery of a damaged file")
+        self.crypt = head[_CRYPT_AT]
+        with open(path, "rb") as stream:
+            self._map = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
         expected = struct.unpack_from("<Q", head, 0xB8)[0]
         self.damage = Damage(bytes_missing=max(0, expected - len(self._map)))
         self.blocks: dict[int, Block] = {}
