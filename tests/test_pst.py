@@ -325,6 +325,32 @@ def test_messages_seen_in_a_truncated_file_but_unreadable_are_failures_with_why(
     assert noted == ["Rose Rec"]
 
 
+def test_a_truncated_outlook_2013_ost_is_read_from_its_compressed_blocks(outlook_ost,
+                                                                          tmp_path):
+    """An .ost of 4 KB pages and zlib-compressed blocks, cut before its B-tree roots:
+    libpff cannot open it; the messages its intact blocks hold come out as the whole file
+    gives them, the others are named, and a rerun copies nothing twice."""
+    truncated = tmp_path / "cut.ost"
+    truncated.write_bytes(outlook_ost.read_bytes()[:2_500_000])  # of 16 MB, mostly empty
+    archive, state = tmp_path / "A", str(tmp_path / "s.db")
+    done = run_cli("copy", f"pst:{truncated}", f"archive:{archive}", "--state", state)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "6 messages were read from its intact blocks" in done.stdout
+    assert done.stdout.count("cut.ost: a message cannot be read (damaged)") == 3
+    assert run_cli("archive", "validate", str(archive)).returncode == 0
+    full = full_file_messages(outlook_ost)
+    records = [json.loads(line) for line in
+               (archive / "data/index/messages.jsonl").read_text().splitlines()]
+    assert len(records) == 6
+    for record in records:
+        data = (archive / record["path"]).read_bytes()
+        parsed = message_from_bytes(data, policy=policy.default)
+        assert not [d for part in parsed.walk() for d in part.defects], record["source_id"]
+        assert full[parsed["Message-ID"]] == (parsed["Subject"], attachment_sizes(data))
+    rerun = run_cli("copy", f"pst:{truncated}", f"archive:{archive}", "--state", state)
+    assert "Copied 0 messages" in rerun.stdout and "6 already there" in rerun.stdout
+
+
 def test_a_directory_is_a_batch_one_top_folder_per_file(enron_pst, tmp_path):
     batch = tmp_path / "partage"
     batch.mkdir()

@@ -24,8 +24,6 @@ from typing import Protocol
 
 from migrate.errors import BadInputError
 
-_BLOCK_ALIGN, _PAGE_SIZE, _TRAILER = 64, 512, 16
-_MAX_BLOCK_DATA = 8192 - _TRAILER
 _PTYPE_NBT, _PTYPE_BBT = 0x81, 0x80
 _NBT_ROOT_AT, _BBT_ROOT_AT = 0xD8, 0xE8  # BREFNBT, BREFBBT in the header's ROOT
 _CRYPT_AT = 0x201  # bCryptMethod in the Unicode header (2.2.2.6)
@@ -79,6 +77,7 @@ class Block:
     bid: int
     offset: int
     size: int
+    inflated: int = 0  # in an .ost of 4 KB pages: the size once inflated, when compressed
 
 
 @dataclass(frozen=True)
@@ -151,10 +150,37 @@ class _Layout:
     block_trailer: int
     block_align: int
     compressed: bool
+    max_block: int  # the most data a block holds
+
+    def entries_of(self, page: bytes) -> tuple[int, int, int]:
+        """A B-tree page's entry count, entry size and level."""
+        count = self.count.unpack_from(page, self.count_at)[0]
+        after = self.count_at + 2 * self.count.size  # past cEnt and cEntMax
+        return count, page[after], page[after + 1]
+
+    def inflated_size(self, trailer: bytes, stored: int) -> int:
+        """What a block holds once inflated, as its trailer says (``stored`` when blocks
+        are never compressed)."""
+        return struct.unpack_from("<H", trailer, 18)[0] if self.compressed else stored
 
 
-_PAGES_512 = _Layout(512, struct.Struct("<B"), 488, 496, 16, 64, False)
-_PAGES_4K = _Layout(4096, struct.Struct("<H"), 4056, 4072, 24, 512, True)
+def _inflated(data: bytes, size: int) -> bytes | None:
+    """A block's data as stored, inflated (zlib) when ``size`` says it is compressed; None
+    when it does not inflate."""
+    if size == len(data):
+        return data
+    try:
+        return zlib.decompress(data)
+    except zlib.error:
+        return None
+
+
+_PAGES_512 = _Layout(512, struct.Struct("<B"), 488, 496, 16, 64, False, 8192 - 16)
+_PAGES_4K = _Layout(4096, struct.Struct("<H"), 4056, 4072, 24, 512, True, 0xFFFF)
+
+
+def _layout(version: int) -> _Layout:
+    return _PAGES_4K if version == _FOUR_K_PAGES else _PAGES_512
 
 
 class IndexedFile:
@@ -167,7 +193,7 @@ class IndexedFile:
         self.path = path
         head, version = _read_header(path, "reading an attached message", four_k_pages=True)
         self.crypt = head[_CRYPT_AT]
-        self._layout = _PAGES_4K if version == _FOUR_K_PAGES else _PAGES_512
+        self._layout = _layout(version)
         self._fd = os.open(path, os.O_RDONLY)
         self._size = os.fstat(self._fd).st_size
         self._nbt_root = struct.unpack_from("<Q", head, _NBT_ROOT_AT + 8)[0]
@@ -197,13 +223,7 @@ class IndexedFile:
         data = os.pread(self._fd, size, offset)
         if crc(data) != struct.unpack_from("<I", tail, 4)[0]:
             return None
-        data = _decoded(data, found, self.crypt)
-        if layout.compressed and struct.unpack_from("<H", tail, 18)[0] != size:
-            try:
-                data = zlib.decompress(data)
-            except zlib.error:
-                return None
-        return data
+        return _inflated(_decoded(data, found, self.crypt), layout.inflated_size(tail, size))
 
     def _leaf(self, page_at: int, ptype: int, key: int, mask: int) -> bytes | None:
         """The leaf entry whose key (its first 8 bytes, masked) is ``key``, found by walking
@@ -217,9 +237,7 @@ class IndexedFile:
             if page[at] != ptype or \
                     crc(page[:at]) != struct.unpack_from("<I", page, at + 4)[0]:
                 return None
-            count = layout.count.unpack_from(page, layout.count_at)[0]
-            size = page[layout.count_at + 2 * layout.count.size]
-            level = page[layout.count_at + 2 * layout.count.size + 1]
+            count, size, level = layout.entries_of(page)
             entries = [page[at:at + size]
                        for at in range(0, min(count * size, layout.count_at), size)]
             if level == 0:
@@ -236,13 +254,16 @@ class IndexedFile:
 
 
 class BlockFile:
-    """The intact blocks and node B-tree leaf entries of one Unicode PST, found by
-    scanning it (memory-mapped: the file is never read whole into memory)."""
+    """The intact blocks and node B-tree leaf entries of one Unicode PST (or Outlook 2013+
+    .ost), found by scanning it (memory-mapped: the file is never read whole into
+    memory)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        head, _ = _read_header(path, "the recovery of a damaged file")
+        head, version = _read_header(path, "the recovery of a damaged file",
+                                     four_k_pages=True)
         self.crypt = head[_CRYPT_AT]
+        self._layout = _layout(version)
         with open(path, "rb") as stream:
             self._map = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
         expected = struct.unpack_from("<Q", head, 0xB8)[0]
@@ -256,21 +277,23 @@ class BlockFile:
         self._scan()
 
     def _scan(self) -> None:
-        data, size = self._map, len(self._map)
+        data, size, layout = self._map, len(self._map), self._layout
+        align, trailer = layout.block_align, layout.block_trailer
         versions: dict[int, list[tuple[int, NodeEntry]]] = {}  # nid → (page id, entry)
-        for end in range(_BLOCK_ALIGN, size + 1, _BLOCK_ALIGN):
-            cb, sig, found_crc, bid = struct.unpack_from("<HHIQ", data, end - _TRAILER)
-            if end % _PAGE_SIZE == 0 and self._page(end - _PAGE_SIZE, versions):
+        for end in range(align, size + 1, align):
+            cb, sig, found_crc, bid = struct.unpack_from("<HHIQ", data, end - trailer)
+            if end % layout.page == 0 and self._page(end - layout.page, versions):
                 continue
-            if not cb or cb > _MAX_BLOCK_DATA:
+            if not cb or cb > layout.max_block:
                 continue
-            start = end - ((cb + _TRAILER + _BLOCK_ALIGN - 1) // _BLOCK_ALIGN) * _BLOCK_ALIGN
+            start = end - (cb + trailer + align - 1) // align * align
             if start < 0 or sig != signature(start, bid):
                 continue
             if crc(data[start:start + cb]) != found_crc:
                 self.damage.crc_mismatch += 1
                 continue
-            self.blocks.setdefault(bid & ~0x1, Block(bid, start, cb))
+            inflated = layout.inflated_size(data[end - trailer:end], cb)
+            self.blocks.setdefault(bid & ~0x1, Block(bid, start, cb, inflated))
         for seen in versions.values():
             seen.sort(key=lambda version: version[0])
             newest = seen[-1][1]
@@ -281,30 +304,32 @@ class BlockFile:
     def _page(self, start: int, versions: dict[int, list[tuple[int, NodeEntry]]]) -> bool:
         """Read an intact leaf page of the node B-tree at ``start`` into ``versions``
         (page ids grow: the newest page says what a node is now)."""
-        trailer = self._map[start + 496:start + 512]
-        ptype, repeat, sig, found_crc, bid = struct.unpack("<BBHIQ", trailer)
+        layout = self._layout
+        at = start + layout.trailer_at
+        ptype, repeat, sig, found_crc, bid = struct.unpack_from("<BBHIQ", self._map, at)
         if ptype != _PTYPE_NBT or repeat != ptype or sig != signature(start, bid):
             return False
-        page = self._map[start:start + 496]
+        page = self._map[start:at]
         if crc(page) != found_crc:
             self.damage.crc_mismatch += 1
             return True
-        count, _, size, level = page[488], page[489], page[490], page[491]
+        count, size, level = layout.entries_of(page)
         if level != 0 or size != 32:
             return True
-        for at in range(0, min(count, 488 // 32) * 32, 32):
+        for at in range(0, min(count, layout.count_at // 32) * 32, 32):
             nid, bid_data, bid_sub, parent = struct.unpack_from("<QQQI", page, at)
             entry = NodeEntry(nid & 0xFFFFFFFF, bid_data & ~0x1, bid_sub & ~0x1, parent)
             versions.setdefault(entry.nid, []).append((bid, entry))
         return True
 
     def read(self, bid: int) -> bytes | None:
-        """A block's data by id, decoded; None when no intact block has that id."""
+        """A block's data by id, decoded (and inflated); None when no intact block has
+        that id."""
         block = self.blocks.get(bid & ~0x1)
         if block is None:
             return None
-        return _decoded(self._map[block.offset:block.offset + block.size], block.bid,
-                        self.crypt)
+        return _inflated(_decoded(self._map[block.offset:block.offset + block.size],
+                                  block.bid, self.crypt), block.inflated or block.size)
 
     def data_blocks(self) -> Iterator[Block]:
         """The intact data (not internal) blocks, in file order."""
