@@ -107,10 +107,10 @@ class BlockReader(Protocol):
 _FOUR_K_PAGES = 36  # the format of an Outlook 2013+ .ost (2.2.2.6 wVer)
 
 
-def _read_header(path: Path, purpose: str, four_k_pages: bool = False) -> tuple[bytes, int]:
-    """The header and format version of a Unicode PST (or, when ``four_k_pages``, of an
-    Outlook 2013+ .ost too); a clear error for the formats not read (``purpose`` says
-    what was being done)."""
+def _read_header(path: Path, purpose: str) -> tuple[bytes, int]:
+    """The header and format version of a Unicode PST or OST (format 23, or 36 for the
+    .ost of Outlook 2013 and later); a clear error for the formats not read (``purpose``
+    says what was being done)."""
     with open(path, "rb") as stream:
         head = stream.read(0x204)
     if len(head) < 0x204 or not head.startswith(b"!BDN"):
@@ -120,10 +120,10 @@ def _read_header(path: Path, purpose: str, four_k_pages: bool = False) -> tuple[
     if version < 23:
         raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
                             f"(Outlook 2003 and later); this one is an older ANSI file")
-    if version != 23 and not (four_k_pages and version == _FOUR_K_PAGES):
-        raise BadInputError(f"{path.name}: {purpose} reads only Unicode PST files "
-                            f"(format version 23); this one is version {version} (an "
-                            f".ost of Outlook 2013 or later, with 4 KB pages)")
+    if version not in (23, _FOUR_K_PAGES):
+        raise BadInputError(f"{path.name}: {purpose} reads Unicode PST and OST files "
+                            f"(format version 23 or 36); this one is of version {version}, "
+                            f"unknown")
     if head[_CRYPT_AT] not in (CRYPT_NONE, CRYPT_PERMUTE):
         raise BadInputError(f"{path.name}: its blocks use the 'cyclic' encoding, "
                             f"which {purpose} does not read")
@@ -191,7 +191,7 @@ class IndexedFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        head, version = _read_header(path, "reading an attached message", four_k_pages=True)
+        head, version = _read_header(path, "reading an attached message")
         self.crypt = head[_CRYPT_AT]
         self._layout = _layout(version)
         self._fd = os.open(path, os.O_RDONLY)
@@ -260,8 +260,7 @@ class BlockFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        head, version = _read_header(path, "the recovery of a damaged file",
-                                     four_k_pages=True)
+        head, version = _read_header(path, "the recovery of a damaged file")
         self.crypt = head[_CRYPT_AT]
         self._layout = _layout(version)
         with open(path, "rb") as stream:
