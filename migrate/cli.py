@@ -62,6 +62,8 @@ def main(ctx: click.Context, config_path: str | None, lang: str | None) -> None:
     """Move mail and chat to sovereign platforms, with a verifiable archive."""
     if config_path is None and Path(DEFAULT_CONFIG).is_file():
         config_path = DEFAULT_CONFIG
+    if lang:  # for what this process and its workers write far from here (transcripts)
+        os.environ["MIGRATE_LANG"] = lang
     ctx.obj = Context(Texts(detect_language(lang)), config_path)
 
 

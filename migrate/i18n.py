@@ -523,6 +523,26 @@ MESSAGES: dict[str, dict[str, str]] = {
                                     "exemple le JSON de Graph)"},
     "feature.event-details": {"en": "event details", "fr": "détails des événements"},
     "feature.contact-details": {"en": "contact details", "fr": "détails des contacts"},
+    # The HTML transcript of a conversation in an archive (migrate/archive/transcript.py).
+    "transcript.system": {"en": "system", "fr": "système"},
+    "transcript.edited": {"en": "edited", "fr": "modifié le"},
+    "transcript.deleted": {"en": "deleted", "fr": "supprimé le"},
+    "transcript.reactions": {"en": "reactions: {items}", "fr": "réactions : {items}"},
+    "transcript.earlier": {"en": "{count} earlier version(s)",
+                           "fr": "{count} version(s) antérieure(s)"},
+    "transcript.former": {"en": "{count} former archived version(s)",
+                          "fr": "{count} version(s) archivée(s) antérieure(s)"},
+    "transcript.members": {"en": "members: {names}", "fr": "membres : {names}"},
+    "transcript.bytes": {"en": "{size} bytes", "fr": "{size} octets"},
+    "transcript.unreadable": {"en": "[an unreadable line of {file} at byte {at}]",
+                              "fr": "[une ligne illisible de {file}, à l'octet {at}]"},
+    "transcript.kind.channel": {"en": "channel", "fr": "canal"},
+    "transcript.kind.group-chat": {"en": "group chat", "fr": "conversation de groupe"},
+    "transcript.kind.direct-chat": {"en": "one-to-one chat", "fr": "conversation à deux"},
+    "transcript.kind.room": {"en": "room", "fr": "salon"},
+    "transcript.visibility.standard": {"en": "standard", "fr": "standard"},
+    "transcript.visibility.private": {"en": "private", "fr": "privé"},
+    "transcript.visibility.shared": {"en": "shared", "fr": "partagé"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
     "error.hint.rerun": {
         "en": "What to do: run the same command again; the copy resumes where it stopped.",
@@ -590,6 +610,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "c'est un lien vers {where}, dont le fichier Outlook ne contient pas le "
               "contenu"},
 }
+
+
+def operator_language() -> str:
+    """The language chosen for this process and the ones it starts (``--lang``, kept in
+    MIGRATE_LANG), else the locale's: for what is written far from the command line,
+    such as an archive's transcripts."""
+    chosen = os.environ.get("MIGRATE_LANG")
+    return detect_language(chosen if chosen in ("en", "fr") else None)
 
 
 def detect_language(explicit: str | None = None) -> str:

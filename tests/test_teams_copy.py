@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -295,6 +296,28 @@ def test_the_transcript_renders_in_headless_chromium(server, tmp_path):
     assert done.returncode == 0, done.stderr
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_the_transcript_speaks_french_in_local_time_and_shows_inline_images(server,
+                                                                           tmp_path):
+    """For a French reader of the archive: labels in French (``--lang fr``), times in
+    this machine's zone with their offset, the inline image shown from the archive."""
+    archive = tmp_path / "A"
+    done = run_cli("--lang", "fr", "--config", config(tmp_path, server), "copy", "mairie",
+                   f"archive:{archive}", "--state", str(tmp_path / "s.db"), "--quiet",
+                   env={"TZ": "Europe/Paris"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = next(p for p in archive.glob("data/chat/*/transcript.html")
+                if "general" in p.parent.name).read_text("utf-8")
+    assert '<html lang="fr">' in page and "canal" in page and "membres :" in page
+    # 1002, posted 2024-03-01T10:00:00Z: 11:00 in Paris in winter
+    assert '<time datetime="2024-03-01T10:00:00+00:00">2024-03-01 11:00:00 (UTC+01:00)' \
+        '</time>' in page
+    assert "supprimé le" in page  # 1003
+    images = re.findall(r'<img src="(\.\./\.\./\.\./data/blobs/sha256/[^"]+)"', page)
+    heads = {(archive / "data/chat/x" / image).resolve().read_bytes()[:4] for image in images}
+    assert heads == {b"\x89PNG", b"\xff\xd8\xff\xe0"}  # 1002's PNG, 1102's JPEG, shown
+    assert "http" not in page.replace("http-equiv", "")  # nothing from outside
 
 
 def test_every_team_with_a_star(server, teams, tmp_path):

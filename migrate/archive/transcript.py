@@ -1,10 +1,13 @@
 """A readable, self-contained HTML transcript of one conversation, written at seal time.
 
 Everything from the archive is escaped with ``html.escape``: a body's HTML is shown as its
-text, never rendered, so a transcript cannot run a script or load anything from outside.
-Replies are nested under their thread's first message. A message with several archived
-versions (format §4.3) is shown in its current one, the former ones folded beneath it.
-Memory: a few offsets per message.
+text, never rendered, so a transcript cannot run a script or load anything from outside;
+images are shown from the archive's own blobs. Replies are nested under their thread's
+first message. A message with several archived versions (format §4.3) is shown in its
+current one, the former ones folded beneath it. Times are shown in this machine's time
+zone (each with its UTC offset; the exact instant stays in ``<time datetime>``), labels
+in the operator's language (``--lang``, else the locale). Memory: a few offsets per
+message.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import html
 import json
 import os
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TextIO
 
-from ..model import ChatMessage, ChatMessageType, Conversation
+from ..i18n import Texts, operator_language
+from ..model import BlobRef, ChatMessage, ChatMessageType, Conversation
 from .chatjson import conversation_from_dict
 from .chatversions import Versions, message_versions, read_version
 from .jsonl import MAX_CHAT_LINE, read_capped
@@ -28,6 +33,7 @@ h1{font-size:1.4em}.meta{color:#666}.msg{border-left:3px solid #ccd;margin:1em 0
 .msg header{color:#555;font-size:.9em}.body{white-space:pre-wrap;margin:.3em 0}
 .replies{margin-left:1.5em}.system{color:#777;font-style:italic}.deleted{color:#a33}
 ul{margin:.2em 0;padding-left:1.2em;font-size:.9em}
+figure{margin:.4em 0}img{max-width:100%;max-height:30em}
 """
 
 
@@ -64,16 +70,37 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _render(out: TextIO, message: ChatMessage) -> None:
+def _when(moment: datetime) -> str:
+    """A time as a reader of the archive reads it: local date and time with the UTC
+    offset, the exact instant in the ``datetime`` attribute."""
+    local = moment.astimezone()
+    offset = local.strftime("%z")
+    shown = local.strftime("%Y-%m-%d %H:%M:%S") + f" (UTC{offset[:3]}:{offset[3:]})"
+    return f'<time datetime="{_e(moment.isoformat())}">{_e(shown)}</time>'
+
+
+def _attachment(out: TextIO, ref: BlobRef, t: Texts) -> None:
+    """A link to an attachment in the archive; an image is also shown."""
+    href = _e("../../../" + blob_path(ref.sha256))
+    name = _e(ref.name or ref.sha256)
+    if (ref.media_type or "").startswith("image/"):
+        out.write(f'<li><figure><img src="{href}" alt="{name}"></figure></li>')
+    out.write(f'<li><a href="{href}">{name}</a> ({_e(t("transcript.bytes", size=ref.size))})'
+              "</li>")
+
+
+def _render(out: TextIO, message: ChatMessage, t: Texts) -> None:
     who, system = message.author, message.message_type == ChatMessageType.SYSTEM
-    author = (who.display_name or who.source_id) if who else ("system" if system else "?")
+    author = (who.display_name or who.source_id) if who else \
+        (t("transcript.system") if system else "?")
     kind = " system" if system else ""
     out.write(f'<article class="msg{kind}" id="m-{_e(message.source_id)}"><header>'
-              f'<b>{_e(author)}</b> <time>{_e(message.created.isoformat())}</time>')
+              f"<b>{_e(author)}</b> {_when(message.created)}")
     if message.edited:
-        out.write(f" · edited {_e(message.edited.isoformat())}")
+        out.write(f" · {_e(t('transcript.edited'))} {_when(message.edited)}")
     if message.deleted:
-        out.write(f' · <span class="deleted">deleted {_e(message.deleted.isoformat())}</span>')
+        out.write(f' · <span class="deleted">{_e(t("transcript.deleted"))} '
+                  f"{_when(message.deleted)}</span>")
     out.write("</header>")
     if message.subject:
         out.write(f"<p><b>{_e(message.subject)}</b></p>")
@@ -81,19 +108,18 @@ def _render(out: TextIO, message: ChatMessage) -> None:
     if message.attachments:
         out.write("<ul>")
         for ref in message.attachments:
-            href = "../../../" + blob_path(ref.sha256)
-            out.write(f'<li><a href="{_e(href)}">{_e(ref.name or ref.sha256)}</a> '
-                      f"({ref.size} bytes)</li>")
+            _attachment(out, ref, t)
         out.write("</ul>")
     if message.reactions:
-        items = ", ".join(f"{_e(r.key)} {_e(r.author.display_name or r.author.source_id)}"
+        items = ", ".join(f"{r.key} {r.author.display_name or r.author.source_id}"
                           for r in message.reactions)
-        out.write(f"<ul><li>reactions: {items}</li></ul>")
+        out.write(f"<ul><li>{_e(t('transcript.reactions', items=items))}</li></ul>")
     if message.edits:
-        out.write(f"<details><summary>{len(message.edits)} earlier version(s)</summary><ul>")
+        out.write(f"<details><summary>{_e(t('transcript.earlier', count=len(message.edits)))}"
+                  "</summary><ul>")
         for edit in message.edits:
             text = edit.body_text if edit.body_text is not None else edit.body_html or ""
-            out.write(f"<li>{_e(edit.edited.isoformat())}: {_e(text)}</li>")
+            out.write(f"<li>{_when(edit.edited)}: {_e(text)}</li>")
         out.write("</ul></details>")
 
 
@@ -132,20 +158,22 @@ def write_transcript(conversation_dir: Path) -> None:
     final = conversation_dir / TRANSCRIPT_FILE
     temp = conversation_dir / f".{TRANSCRIPT_FILE}.tmp"
     with open(temp, "w", encoding="utf-8", errors="replace") as out:
-        _write_page(out, conversation, path, title)
+        _write_page(out, conversation, path, title, Texts(operator_language()))
         out.flush()
         os.fsync(out.fileno())
     os.replace(temp, final)
 
 
-def _write_page(out: TextIO, conversation: Conversation | None, path: Path, title: str) -> None:
+def _write_page(out: TextIO, conversation: Conversation | None, path: Path, title: str,
+                t: Texts) -> None:
     tops, replies = _order(path)
-    out.write(f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{_e(title)}'
-              f"</title><style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>")
+    out.write(f'<!DOCTYPE html>\n<html lang="{t.language}"><head><meta charset="utf-8">'
+              f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
+              f"<h1>{_e(title)}</h1>")
     if conversation is not None:
-        details = [conversation.kind.value]
+        details = [t(f"transcript.kind.{conversation.kind.value}")]
         if conversation.visibility is not None:  # "channel (private)"
-            details[0] += f" ({conversation.visibility.value})"
+            details[0] += f" ({t(f'transcript.visibility.{conversation.visibility.value}')})"
         if conversation.workspace:
             details.append(conversation.workspace.name)
         if conversation.topic:
@@ -153,34 +181,36 @@ def _write_page(out: TextIO, conversation: Conversation | None, path: Path, titl
         members = ", ".join(m.display_name or m.source_id for m in conversation.members)
         out.write(f'<p class="meta">{_e(" · ".join(details))}</p>')
         if members:
-            out.write(f'<p class="meta">members: {_e(members)}</p>')
+            out.write(f'<p class="meta">{_e(t("transcript.members", names=members))}</p>')
     with open(path, "rb") if tops else open(os.devnull, "rb") as stream:
         for versions in tops:
-            _write_at(out, stream, versions)
+            _write_at(out, stream, versions, t)
             if versions.number in replies:
                 out.write('<section class="replies">')
                 for reply in replies[versions.number]:
-                    _write_at(out, stream, reply)
+                    _write_at(out, stream, reply, t)
                     out.write("</article>")
                 out.write("</section>")
             out.write("</article>")
     out.write("</body></html>\n")
 
 
-def _write_at(out: TextIO, stream, versions: Versions) -> None:
+def _write_at(out: TextIO, stream, versions: Versions, t: Texts) -> None:
     """The current version of a message, and its former archived versions folded."""
     try:
         message = read_version(stream, versions.current) if versions.error is None else None
     except ValueError:
         message = None
     if message is None:
-        out.write('<article class="msg system"><div class="body">[an unreadable line of '
-                  f'{CHAT_MESSAGES_FILE} at byte {versions.current}]</div>')
+        out.write('<article class="msg system"><div class="body">'
+                  f'{_e(t("transcript.unreadable", file=CHAT_MESSAGES_FILE, at=versions.current))}'
+                  "</div>")
         return
-    _render(out, message)
+    _render(out, message, t)
     former = versions.offsets[:-1]
     if former:
-        out.write(f"<details><summary>{len(former)} former archived version(s)</summary><ul>")
+        out.write(f"<details><summary>{_e(t('transcript.former', count=len(former)))}"
+                  "</summary><ul>")
         for offset in former:
             try:
                 old = read_version(stream, offset)
@@ -188,6 +218,7 @@ def _write_at(out: TextIO, stream, versions: Versions) -> None:
                 continue
             when = old.deleted or old.edited or old.created
             reactions = ", ".join(r.key for r in old.reactions)
-            out.write(f"<li>{_e(when.isoformat())}: {_e(body_text(old))}"
-                      f"{' · reactions: ' + _e(reactions) if reactions else ''}</li>")
+            shown = _e(t("transcript.reactions", items=reactions)) if reactions else ""
+            out.write(f"<li>{_when(when)}: {_e(body_text(old))}"
+                      f"{' · ' + shown if shown else ''}</li>")
         out.write("</ul></details>")
