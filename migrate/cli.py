@@ -91,7 +91,7 @@ def mapping_options(function):
     return function
 
 
-KIND_NAMES = ("mail", "calendar", "contacts", "chat")
+KIND_NAMES = ("mail", "calendar", "contacts", "chat")  # connector.Kind, not imported: fast start
 
 
 def kinds_option(function):
