@@ -347,11 +347,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit.none": {"en": "No audit event in {state} matches.",
                    "fr": "Aucun événement du journal d'audit de {state} ne correspond."},
     "audit.pair": {"en": "  [job {job}: {pair}]", "fr": "  [tâche {job} : {pair}]"},
-    "audit.outcome.done": {"en": "done", "fr": "terminée"},
+    "audit.outcome.done": {"en": "all done", "fr": "tout est fait"},
     "audit.outcome.failed-items": {"en": "some items failed",
                                    "fr": "des éléments en échec"},
     "audit.outcome.aborted": {"en": "stopped by an error", "fr": "arrêtée par une erreur"},
     "audit.outcome.interrupted": {"en": "interrupted", "fr": "interrompue"},
+    "audit.run_pair": {"en": ": {source} → {target}", "fr": " : {source} → {target}"},
     "audit.event.run-started": {"en": "run {run}: migrate {command} started{pair}",
                                 "fr": "exécution {run} : migrate {command} lancé{pair}"},
     "audit.event.run-finished": {

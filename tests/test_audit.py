@@ -55,13 +55,14 @@ def test_deletions_at_both_ends_are_named_with_their_folder_and_pair(copied_then
     assert all(f"in {FOLDER} (deleted at the source; copy --delete)" in line
                and "[job 1: imap://aude@127.0.0.1" in line for line in deleted_at_target)
     assert lines.index(deleted_at_source[0]) < lines.index(deleted_at_target[0])
-    assert lines[-1].endswith("run 2 ended: done, 0 copied, 0 failed")
+    assert lines[-1].endswith("run 2 ended: all done, 0 copied, 0 failed")
     assert PASSWORD not in shown.stdout + shown.stderr
 
     french = audit(state, lang="fr")
     assert f"supprimée sur la cible, dans {FOLDER}" in french.stdout
     assert f"2 élément(s) supprimé(s) à la source, dans {FOLDER}" in french.stdout
-    assert "exécution 2 terminée : terminée, 0 copiés, 0 en échec" in french.stdout
+    assert "exécution 2 terminée : tout est fait, 0 copiés, 0 en échec" in french.stdout
+    assert "migrate copy lancé : imap://aude@" in french.stdout
 
 
 def test_json_lines_filtered_by_kind_job_and_date(copied_then_deleted):

@@ -66,7 +66,8 @@ def describe(line: AuditLine, texts: Texts) -> str:
     values.update(run=line.run_id, folder="/".join(line.folder) if line.folder else "?")
     if line.event == "run-started":
         source, target = line.detail.get("source"), line.detail.get("target")
-        values["pair"] = f": {source} → {target}" if source and target else ""
+        values["pair"] = texts("audit.run_pair", source=source, target=target) \
+            if source and target else ""
     outcome = f"audit.outcome.{line.detail.get('outcome')}"
     if outcome in MESSAGES:
         values["outcome"] = texts(outcome)
