@@ -405,6 +405,12 @@ class PimTarget(ABC):
         cannot, as by default."""
         raise CapabilityError("this target cannot delete an event or contact it holds")
 
+    def losses(self, collection: Collection, entry: Entry) -> tuple[str, ...]:
+        """What the copy of ``entry`` just written (or updated) does not hold, one short
+        phrase each, for the report: a target that translates entries into its own format
+        says what the translation dropped. None by default."""
+        return ()
+
     def begin(self, source: str) -> None:
         """Told, before any write, which endpoint the copy reads (its display form)."""
 

@@ -544,6 +544,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "transcript.visibility.standard": {"en": "standard", "fr": "standard"},
     "transcript.visibility.private": {"en": "private", "fr": "privé"},
     "transcript.visibility.shared": {"en": "shared", "fr": "partagé"},
+    "copy.pim.lossy.calendar": {
+        "en": "  {count} of these events were written without details the target cannot hold "
+              "(--report-html lists them).",
+        "fr": "  {count} de ces événements ont été écrits sans des détails que la cible ne sait "
+              "pas garder (--report-html les liste)."},
+    "copy.pim.lossy.contacts": {
+        "en": "  {count} of these contacts were written without details the target cannot "
+              "hold (--report-html lists them).",
+        "fr": "  {count} de ces contacts ont été écrits sans des détails que la cible ne sait "
+              "pas garder (--report-html les liste)."},
+    "copy.losses.title": {"en": "Written without some details",
+                          "fr": "Écrits sans certains détails"},
+    "copy.losses.caption": {
+        "en": "{count} entries copied without details the target cannot hold",
+        "fr": "{count} entrées copiées sans des détails que la cible ne sait pas garder"},
+    "copy.col.title": {"en": "Title", "fr": "Titre"},
+    "copy.col.lost": {"en": "Not carried", "fr": "Non repris"},
     "error.prefix": {"en": "Error: {message}", "fr": "Erreur : {message}"},
     "error.hint.rerun": {
         "en": "What to do: run the same command again; the copy resumes where it stopped.",

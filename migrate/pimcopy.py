@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from .connector import Kind, PimSource, PimTarget
 from .errors import CapabilityError, ConnectError, MigrateError
 from .model import Collection, Entry, Folder
-from .results import CopyResult, Failure, FolderResult
+from .pimtext import entry_label
+from .results import CopyResult, Failure, FolderResult, Loss
 from .state import ItemStatus, StateDB
 
 #: Entries written between two commits.
@@ -115,6 +116,7 @@ class PimCopier:
                 done.append((entry.source_id, writer.put_entry(collection, entry),
                              entry.sha256))
                 copied.append(entry)
+                self._note_losses(writer, collection, entry, result)
             except ConnectError:
                 raise
             except (MigrateError, OSError) as exc:
@@ -142,6 +144,7 @@ class PimCopier:
             try:
                 updated.append((entry.source_id,
                                 writer.update_entry(collection, key, entry), entry.sha256))
+                self._note_losses(writer, collection, entry, result)
             except CapabilityError:
                 kept.append(entry.source_id)
                 result.skipped += 1
@@ -183,6 +186,15 @@ class PimCopier:
             writer.commit()
             self.state.mark_deleted(self.job_id, folder_id, key, target_key)
             result.deleted += 1
+
+    def _note_losses(self, writer: PimTarget, collection: Collection, entry: Entry,
+                     result: FolderResult) -> None:
+        """Record what the target said its copy of ``entry`` does not hold (reported)."""
+        lost = writer.losses(collection, entry)
+        if lost:
+            result.lossy += 1
+            self.result.losses.append(Loss(result.source.path, entry.source_id,
+                                           entry_label(entry.data).summary, tuple(lost)))
 
     def _failed(self, result: FolderResult, key: str, error: str) -> None:
         result.failed += 1

@@ -18,6 +18,17 @@ class Failure:
     message_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Loss:
+    """An entry copied whole except for some details its target cannot hold (a translation
+    into another platform's format): what they are, for the report."""
+
+    folder: tuple[str, ...]
+    key: str
+    title: str | None
+    lost: tuple[str, ...]
+
+
 @dataclass
 class FolderResult:
     source: Folder
@@ -30,6 +41,7 @@ class FolderResult:
     removed: int = 0  # messages deleted at the source since the last pass (recorded)
     deleted: int = 0  # copies deleted at the target because deleted at the source (--delete)
     changed: int = 0  # chat messages copied earlier and changed since: new version written
+    lossy: int = 0  # entries written without some details the target cannot hold
     kind: str = "mail"  # "calendar" or "contacts" for a collection's entries (pimcopy)
 
 
@@ -41,6 +53,7 @@ class CopyResult:
     run_id: int
     folders: list[FolderResult] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    losses: list[Loss] = field(default_factory=list)
     seconds: float = 0.0
 
     @property

@@ -500,3 +500,23 @@ def test_collections_go_to_the_default_or_a_calendar_found_or_made_by_name(mairi
     assert sorted(name for name, _ in box(mairie).contact_folders.values()) == \
         ["Fournisseurs", "Élus"]
     assert (mairie.requests["createCalendar"], mairie.requests["createContactFolder"]) == (2, 1)
+
+
+def test_what_a_translation_leaves_out_is_listed_per_entry_in_the_copy_reports(
+        mairie, config, tmp_path):
+    archive = make_archive(tmp_path)
+    reports = tmp_path / "r.json", tmp_path / "r.html"
+    done = cli(config, "--lang", "fr", "copy", f"archive:{archive}", "cible", "--state",
+               str(tmp_path / "s.db"), "--quiet", "--report-json", str(reports[0]),
+               "--report-html", str(reports[1]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(reports[0].read_text())
+    losses = {loss["title"]: loss for loss in report["losses"]}
+    meeting = losses["Commission travaux"]
+    assert meeting["folder"] == ["calendar", "Réunions"] and meeting["key"]  # the archive's
+    assert any("attendee" in lost for lost in meeting["lost"])
+    assert "Fête nationale" not in losses  # carried whole
+    lossy = len([loss for loss in losses.values() if loss["folder"][0] == "calendar"])
+    assert f"{lossy} de ces événements ont été écrits sans des détails" in done.stdout
+    page = reports[1].read_text()
+    assert "Écrits sans certains détails" in page and "Commission travaux" in page

@@ -236,6 +236,11 @@ class GraphPimTarget(PimTarget):
         book.claimed.add(created.id)
         return created.id
 
+    def losses(self, collection: Collection, entry: Entry) -> tuple[str, ...]:
+        """What Graph's JSON could not carry of ``entry`` (the translation is pure: made
+        again here rather than kept)."""
+        return tuple(self._pim_translate(collection, entry).lost)
+
     def _pim_translate(self, collection: Collection, entry: Entry) -> Translated:
         if collection.kind is CollectionKind.CALENDAR:
             return event_json(entry.data, invite=self.invite_attendees)

@@ -36,6 +36,8 @@ def copy_dict(result: CopyResult, source: str, target: str) -> dict:
         "failures": [{"folder": list(f.folder), "key": f.key, "error": f.error,
                       "subject": f.subject, "message_id": f.message_id}
                      for f in result.failures],
+        "losses": [{"folder": list(loss.folder), "key": loss.key, "title": loss.title,
+                    "lost": list(loss.lost)} for loss in result.losses],
     }
 
 
@@ -80,6 +82,13 @@ def copy_html(result: CopyResult, source: str, target: str, t: Texts) -> str:
                              f.error) for f in result.failures]))
     else:
         parts.append(f"<p>{escape(t('copy.failures.none'))}</p>")
+    if result.losses:
+        parts += [f"<h2>{escape(t('copy.losses.title'))}</h2>",
+                  table(t("copy.losses.caption", count=len(result.losses)),
+                        [t("report.col.folder"), t("copy.col.key"), t("copy.col.title"),
+                         t("copy.col.lost")],
+                        [("/".join(loss.folder), loss.key, loss.title or "",
+                          "; ".join(loss.lost)) for loss in result.losses])]
     return page(t.language, t("copy.report.title"), "".join(parts))
 
 
@@ -97,6 +106,8 @@ def pim_lines(result: CopyResult, t: Texts) -> list[str]:
                        for name in ("updated", "removed", "deleted")}
             if any(changes.values()):  # what a pass after the first carried
                 lines.append(t("copy.pim.changes", **changes))
+            if lossy := sum(row.lossy for row in rows):
+                lines.append(t(f"copy.pim.lossy.{kind}", count=lossy))
     return lines
 
 
