@@ -173,3 +173,15 @@ def test_copy_to_archive_carries_events_and_contacts(server, tmp_path):
     again = copy(config, f"archive:{tmp_path / 'A'}", str(tmp_path / "state.db"))
     assert again.returncode == 0, again.stdout + again.stderr
     assert archived() == held  # a rerun adds no event or contact twice
+
+
+def test_an_event_graph_gives_no_time_for_has_the_same_bytes_on_every_pass():
+    """DTSTAMP is required; without Graph's times it is fixed, not the run's clock, or
+    every incremental pass would see the event changed and write it again."""
+    from msgraph.generated.models.event import Event
+
+    from connectors.graph.ical import event_ics
+
+    first = event_ics(Event(id="AAMkAbc", subject="Sans date de modification"))
+    assert b"DTSTAMP:19700101T000000Z" in first
+    assert event_ics(Event(id="AAMkAbc", subject="Sans date de modification")) == first

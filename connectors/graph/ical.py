@@ -98,12 +98,21 @@ def _address(recipient) -> tuple[str, str] | None:
     return email.address, email.name or ""
 
 
+#: DTSTAMP of an event Graph gives no time for: fixed, so that the same event always has
+#: the same bytes (a run's clock would make every pass see it changed).
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _stamp(event: Event) -> str:
+    return utc_stamp(event.last_modified_date_time or event.created_date_time or _NO_TIME)
+
+
 def event_ics(event: Event) -> bytes:
     """One event as a VCALENDAR holding its VEVENT."""
     all_day = bool(event.is_all_day)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "BEGIN:VEVENT",
              f"UID:{escape(event.i_cal_u_id or event.id or '')}",
-             f"DTSTAMP:{utc_stamp(event.last_modified_date_time or event.created_date_time) or utc_stamp(datetime.now(UTC))}"]  # noqa: E501
+             f"DTSTAMP:{_stamp(event)}"]
     lines += [line for line in (_when("DTSTART", event.start, all_day),
                                 _when("DTEND", event.end, all_day)) if line]
     if event.subject:
