@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from connectors.pst.ltp import MissingBlock, client_signature, property_context
+from connectors.pst.ltp import (
+    MissingBlock,
+    client_signature,
+    node_blocks,
+    property_context,
+    subnodes,
+)
 from connectors.pst.ndb import (
     CRYPT_PERMUTE,
     DECODE_PERMUTE,
@@ -223,5 +229,26 @@ def test_a_property_context_with_a_value_in_a_subnode(tmp_path):
         with pytest.raises(MissingBlock, match=r"block 0x28, which is past the end of the "
                                                r"file or damaged"):
             property_context(found, [found.read(0x24)], 0x26, "hand")
+    finally:
+        found.close()
+
+
+def test_hostile_trees_and_heaps_are_bad_input_not_a_hang_or_a_crash(tmp_path):
+    """A data tree or subnode list that lists itself, and a heap whose offsets point
+    outside it: each is the item's clear error."""
+    looping_tree = struct.pack("<BBHI", 0x01, 2, 1, 0) + struct.pack("<Q", 0x22)
+    looping_list = struct.pack("<BBHI", 0x02, 1, 1, 0) + struct.pack("<QQ", 0, 0x26)
+    garbage_heap = bytes([0xFF, 0x7F, 0xEC, 0xBC]) + b"\x20\x00\x00\x00" + b"\xFF" * 24
+    path = tmp_path / "hostile.pst"
+    path.write_bytes(bytes(pst_bytes([(0x22, looping_tree), (0x26, looping_list),
+                                      (0x28, garbage_heap)])))
+    found = BlockFile(path)
+    try:
+        with pytest.raises(BadInputError, match="not a data tree"):
+            node_blocks(found, 0x22, "hostile")
+        with pytest.raises(BadInputError, match="not a subnode list"):
+            subnodes(found, 0x26, "hostile")
+        with pytest.raises(BadInputError, match="hostile: "):
+            property_context(found, [found.read(0x28)], None, "hostile")
     finally:
         found.close()

@@ -18,6 +18,7 @@ from .parts import Address, Attachment, MessageParts
 from .props import Properties
 
 NID_TYPE_ATTACHMENT = 0x05
+MAX_DEPTH = 32  # attached messages within attached messages
 EMBEDDED = 5  # PidTagAttachMethod afEmbeddedMessage
 _DISPLAY_TO, _DISPLAY_CC = 0x0E04, 0x0E03
 _NID_RECIPIENTS = 0x692  # a message's recipient table (NID_RECIPIENT_TABLE, 2.4.4.1)
@@ -26,9 +27,10 @@ log = logging.getLogger(__name__)
 
 
 def message_from_blocks(blocks: BlockReader, props: Properties, bid_sub: int | None,
-                        seed: str) -> MessageParts:
+                        seed: str, depth: int = 0) -> MessageParts:
     """The message whose properties are ``props`` and whose subnode tree is at
-    ``bid_sub``, with its attachments (those whose blocks are gone are notes saying so)."""
+    ``bid_sub``, with its attachments (those whose blocks are gone are notes saying so);
+    ``depth``: how many messages it is attached in."""
     parts = parts_of(props, seed)
     children = subnodes(blocks, bid_sub, seed) if bid_sub else {}
     _recipients(blocks, props, children.get(_NID_RECIPIENTS), parts, seed)
@@ -36,17 +38,21 @@ def message_from_blocks(blocks: BlockReader, props: Properties, bid_sub: int | N
         attached = sorted(n for n in children if n & 0x1F == NID_TYPE_ATTACHMENT)
         for number, nid in enumerate(attached):
             parts.attachments.append(_attachment(
-                blocks, children[nid].bid_data, children[nid].bid_sub, f"{seed}/{number}"))
+                blocks, children[nid].bid_data, children[nid].bid_sub, f"{seed}/{number}",
+                depth))
     return parts
 
 
 def attached_message(blocks: BlockReader, props: Properties, bid_sub: int,
-                     filename: str | None, seed: str) -> Attachment:
+                     filename: str | None, seed: str, depth: int = 0) -> Attachment:
     """An attachment that is a message: PidTagAttachDataObject (``props``: the
     attachment's) names the node, among the attachment's subnodes at ``bid_sub``, that
-    holds it (2.4.6.2.2); a note saying why when it cannot be read."""
+    holds it (2.4.6.2.2); a note saying why when it cannot be read. ``depth``: how many
+    messages this one is attached in."""
     reference = props.binary(P.ATTACH_DATA) or b""
     try:
+        if depth >= MAX_DEPTH:  # a real mail is a few forwards deep; a hostile file loops
+            raise BadInputError(f"attached messages nested more than {MAX_DEPTH} deep")
         if len(reference) < 4:
             raise BadInputError("the attached message's reference is missing")
         nid = struct.unpack_from("<I", reference)[0]
@@ -55,13 +61,14 @@ def attached_message(blocks: BlockReader, props: Properties, bid_sub: int,
             raise BadInputError(f"the attached message's node {nid:#x} is not there")
         pages = node_blocks(blocks, child.bid_data, f"attached message {seed}")
         inner = Properties(property_context(blocks, pages, child.bid_sub or None, seed))
-        embedded = message_from_blocks(blocks, inner, child.bid_sub or None, seed)
+        embedded = message_from_blocks(blocks, inner, child.bid_sub or None, seed, depth + 1)
     except BadInputError as exc:
         return lost_attachment(filename, "pst.lost.damaged", why=str(exc))
     return Attachment(filename=None, embedded=embedded)
 
 
-def _attachment(blocks: BlockReader, bid_data: int, bid_sub: int, seed: str) -> Attachment:
+def _attachment(blocks: BlockReader, bid_data: int, bid_sub: int, seed: str,
+                depth: int) -> Attachment:
     try:
         pages = node_blocks(blocks, bid_data, f"attachment {seed}")
         raw = property_context(blocks, pages, bid_sub or None, seed,
@@ -72,7 +79,7 @@ def _attachment(blocks: BlockReader, bid_data: int, bid_sub: int, seed: str) -> 
     filename = (props.text(P.ATTACH_LONG_FILENAME) or props.text(P.ATTACH_FILENAME)
                 or props.text(P.DISPLAY_NAME_ATTACH))
     if props.integer(P.ATTACH_METHOD) == EMBEDDED:
-        return attached_message(blocks, props, bid_sub, filename, seed)
+        return attached_message(blocks, props, bid_sub, filename, seed, depth)
     data = raw.get(P.ATTACH_DATA)
     if data is None:
         where = props.text(P.ATTACH_LONG_PATHNAME) or "?"

@@ -40,26 +40,33 @@ def node_blocks(blocks: BlockReader, bid: int, what: str) -> list[bytes]:
     return list(iter_node_blocks(blocks, bid, what))
 
 
-def iter_node_blocks(blocks: BlockReader, bid: int, what: str) -> Iterator[bytes]:
+def iter_node_blocks(blocks: BlockReader, bid: int, what: str,
+                     level: int | None = None) -> Iterator[bytes]:
     """A node's data blocks one at a time, for data too large to hold whole (an
-    attachment's); a block that is gone raises ``MissingBlock`` when it is reached."""
+    attachment's); a block that is gone raises ``MissingBlock`` when it is reached.
+    ``level``: the tree level a parent expects of ``bid`` (an XXBLOCK lists XBLOCKs, an
+    XBLOCK data blocks), so that a damaged or hostile tree cannot loop."""
     data = blocks.read(bid)
     if data is None:
         raise missing(bid, what)
-    if not is_internal(bid):
+    if not is_internal(bid) and level is None:
         yield data
         return
-    if len(data) < 8 or data[0] != _XBLOCK:
-        raise BadInputError(f"{what}: block {bid:#x} is not a data tree (XBLOCK)")
-    level, count = data[1], struct.unpack_from("<H", data, 2)[0]
+    if len(data) < 8 or data[0] != _XBLOCK or data[1] not in ((1, 2) if level is None
+                                                              else (level,)):
+        raise BadInputError(f"{what}: block {bid:#x} is not a data tree (XBLOCK) of the "
+                            f"expected level")
+    depth, count = data[1], struct.unpack_from("<H", data, 2)[0]
+    if 8 + count * 8 > len(data):
+        raise BadInputError(f"{what}: block {bid:#x} lists more blocks than it holds")
     for child in struct.unpack_from(f"<{count}Q", data, 8):
-        if level == 1:
+        if depth == 1:
             chunk = blocks.read(child)
             if chunk is None:
                 raise missing(child, what)
             yield chunk
         else:
-            yield from iter_node_blocks(blocks, child, what)
+            yield from iter_node_blocks(blocks, child, what, depth - 1)
 
 
 @dataclass(frozen=True)
@@ -71,24 +78,29 @@ class Subnode:
     bid_sub: int
 
 
-def subnodes(blocks: BlockReader, bid: int, what: str) -> dict[int, Subnode]:
-    """A node's subnodes by node id, from its SLBLOCK (or SIBLOCK over SLBLOCKs)."""
+def subnodes(blocks: BlockReader, bid: int, what: str,
+             level: int | None = None) -> dict[int, Subnode]:
+    """A node's subnodes by node id, from its SLBLOCK (or SIBLOCK over SLBLOCKs; ``level``
+    is what a SIBLOCK expects of the blocks it lists, so that a hostile tree cannot
+    loop)."""
     if not bid:
         return {}
     data = blocks.read(bid)
     if data is None:
         raise missing(bid, what)
-    if len(data) < 8 or data[0] != _SLBLOCK:
-        raise BadInputError(f"{what}: block {bid:#x} is not a subnode list (SLBLOCK)")
+    if len(data) < 8 or data[0] != _SLBLOCK or data[1] not in ((0, 1) if level is None
+                                                               else (level,)):
+        raise BadInputError(f"{what}: block {bid:#x} is not a subnode list (SLBLOCK) of the "
+                            f"expected level")
     level, count = data[1], struct.unpack_from("<H", data, 2)[0]
     found: dict[int, Subnode] = {}
     if level == 0:
-        for at in range(8, 8 + count * 24, 24):
+        for at in range(8, min(8 + count * 24, len(data) - 23), 24):
             nid, bid_data, bid_sub = struct.unpack_from("<QQQ", data, at)
             found[nid & 0xFFFFFFFF] = Subnode(nid & 0xFFFFFFFF, bid_data, bid_sub)
         return found
-    for at in range(8, 8 + count * 16, 16):
-        found.update(subnodes(blocks, struct.unpack_from("<Q", data, at + 8)[0], what))
+    for at in range(8, min(8 + count * 16, len(data) - 15), 16):
+        found.update(subnodes(blocks, struct.unpack_from("<Q", data, at + 8)[0], what, 0))
     return found
 
 
@@ -139,6 +151,20 @@ class RawProperty:
         raise ValueError("decoded by Properties.text")
 
 
+def _malformed_is_bad_input(function):
+    """Bytes that do not hold the structure they should (a damaged or hostile file) make
+    ``struct`` or indexing fail: say so as the item's BadInputError, never a crash."""
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+            what = args[3] if len(args) > 3 else kwargs.get("what", "")
+            raise BadInputError(f"{what}: malformed structure ({exc})") from None
+    return checked
+
+
+@_malformed_is_bad_input
 def property_context(blocks: BlockReader, pages: list[bytes], bid_sub: int | None,
                      what: str, wanted: set[int] | None = None,
                      deferred: frozenset[int] = frozenset()) -> dict[int, RawProperty]:
@@ -192,6 +218,7 @@ def _value(blocks: BlockReader, heap: Heap, hnid: int, children: dict[int, Subno
     return b"".join(node_blocks(blocks, child.bid_data, what))
 
 
+@_malformed_is_bad_input
 def table_rows(blocks: BlockReader, bid_data: int, bid_sub: int | None,
                what: str) -> list[dict[int, RawProperty]]:
     """The rows of the table context (2.3.4) whose node data is at ``bid_data``, each as
