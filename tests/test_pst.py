@@ -351,6 +351,37 @@ def test_a_truncated_outlook_2013_ost_is_read_from_its_compressed_blocks(outlook
     assert "Copied 0 messages" in rerun.stdout and "6 already there" in rerun.stdout
 
 
+def test_a_pst_whose_own_properties_are_damaged_is_copied_whole_by_folder_names(
+        enron_pst, tmp_path):
+    """The message store's property context (node 0x21: which folder is the top, which
+    are special) broken: libpff cannot read it. The folders are then found by the names
+    Outlook gives them, and every message is copied where it was, with a warning."""
+    from connectors.pst.ndb import BlockFile, IndexedFile
+
+    index = IndexedFile(enron_pst)
+    store = index.node(0x21)
+    index.close()
+    blocks = BlockFile(enron_pst)
+    offset = blocks.blocks[store.bid_data].offset
+    blocks.close()
+    data = bytearray(enron_pst.read_bytes())
+    data[offset:offset + 16] = bytes(b ^ 0xFF for b in data[offset:offset + 16])
+    damaged = tmp_path / "store-damaged.pst"
+    damaged.write_bytes(bytes(data))
+    archive = tmp_path / "A"
+    done = run_cli("copy", f"pst:{damaged}", f"archive:{archive}",
+                   "--state", str(tmp_path / "s.db"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the file's own properties (which name its special folders) cannot be read" \
+        in done.stderr
+    assert f"Copied {ENRON_MESSAGES} messages" in done.stdout
+    records = [json.loads(line) for line in
+               (archive / "data/index/messages.jsonl").read_text().splitlines()]
+    expected = {path for path, messages in libpff_inventory(enron_pst).items() if messages}
+    assert {tuple(record["folder"]) for record in records} == expected
+
+
 def test_a_directory_is_a_batch_one_top_folder_per_file(enron_pst, tmp_path):
     batch = tmp_path / "partage"
     batch.mkdir()

@@ -110,7 +110,7 @@ class Properties:
             return None
         try:
             value = entry.data_as_string
-        except (OSError, ValueError):
+        except (OSError, MemoryError, ValueError):
             data = entry.data or b""
             value = data.decode("utf-16-le" if entry.value_type == _UNICODE else "cp1252",
                                 "replace").rstrip("\0")
@@ -212,7 +212,7 @@ class NameMap:
         """Read the map from an open ``pypff.file`` (empty if the file has none)."""
         try:
             props = Properties.of(pff_file.name_to_id_map)
-        except (OSError, AttributeError):
+        except (OSError, MemoryError, AttributeError):
             return cls(b"", b"", b"")
         return cls(props.binary(0x0002) or b"", props.binary(0x0003) or b"",
                    props.binary(0x0004) or b"")

@@ -40,7 +40,14 @@ from .pim import Attendee, contact_vcf, event_ics
 from .props import Properties
 from .reader import message_parts
 from .recover import FOLDER, RecoveredMessage, Recovery
-from .store import FileIdentity, PstFile, PstFolder, file_identity, first_reason
+from .store import (
+    LIBPFF_ERRORS,
+    FileIdentity,
+    PstFile,
+    PstFolder,
+    file_identity,
+    first_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +117,7 @@ class PstSource(MailSource, PimSource):
                 with pst.lock:
                     try:
                         count = handle.number_of_sub_messages
-                    except OSError:
+                    except LIBPFF_ERRORS:
                         count = 0  # not copied anyway
                 if count:
                     log.warning("%s: folder %s holds %d items of a kind not copied (%s)",
@@ -182,7 +189,7 @@ class PstSource(MailSource, PimSource):
                 item = handle.get_sub_message(index)
                 ident = str(item.identifier)
                 props = Properties.of(item, pst.names)
-            except OSError as exc:
+            except LIBPFF_ERRORS as exc:
                 error = BadInputError(
                     f"{pst.path.name}: message #{index + 1} of folder {folder.display()!r} "
                     f"cannot be read (damaged): {first_reason(exc)}")
@@ -196,7 +203,7 @@ class PstSource(MailSource, PimSource):
                 try:
                     parts = message_parts(item, ident, pst.names, pst.blocks)
                     return Content.from_chunks(render(parts))
-                except OSError as exc:
+                except LIBPFF_ERRORS as exc:
                     raise BadInputError(
                         f"{pst.path.name}: message {ident} of folder {folder.display()!r} "
                         f"cannot be read (damaged): {first_reason(exc)}") from None
@@ -249,7 +256,7 @@ class PstSource(MailSource, PimSource):
                 try:
                     item = place.handle.get_sub_message(index)
                     size += Properties.of(item).integer(P.MESSAGE_SIZE) or 0
-                except OSError:
+                except LIBPFF_ERRORS:
                     continue
         return FolderStats(count, size)
 
@@ -273,7 +280,7 @@ class PstSource(MailSource, PimSource):
             with pst.lock:
                 try:
                     entry = self._entry(pst, handle.get_sub_message(index), collection.kind)
-                except OSError as exc:
+                except LIBPFF_ERRORS as exc:
                     unreadable.append(f"#{index + 1} ({first_reason(exc)})")
                     continue
             yield entry

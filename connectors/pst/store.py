@@ -32,6 +32,10 @@ from .props import NameMap, Properties, entry_id_nid
 
 log = logging.getLogger(__name__)
 
+#: What libpff raises for a damaged file: OSError, or MemoryError when it "cannot create"
+#: the object of an item it failed to read.
+LIBPFF_ERRORS = (OSError, MemoryError)
+
 #: The first bytes of every PST/OST ("!BDN"), and where the Unicode header keeps the
 #: file size it expects (ibFileEof, MS-PST 2.2.2.6).
 _MAGIC = b"!BDN"
@@ -90,7 +94,7 @@ class PstFile:
         self._file = pypff.file()
         try:
             self._file.open(str(path))
-        except OSError as exc:
+        except LIBPFF_ERRORS as exc:
             raise BadInputError(f"{path}: this Outlook data file cannot be opened: "
                                 f"{shortfall or 'its index is damaged'} "
                                 f"(libpff: {first_reason(exc)})") from None
@@ -98,12 +102,24 @@ class PstFile:
             log.warning("%s: %s; what can still be read is copied", path, shortfall)
         self._closed = False
         self.names = NameMap.of(self._file)
-        self._store = Properties.of(self._file.message_store)
+        self._store = self._message_store()
         self._identity: FileIdentity | None = None
         self._blocks: IndexedFile | None = None
         if path.suffix.lower() == ".pst" and self._store.integer(P.PST_PASSWORD):
             log.warning("%s is password-protected in Outlook; that password is only a "
                         "checksum, not encryption: the file is read all the same", path)
+
+    def _message_store(self) -> Properties:
+        """The store's own properties (special folders, password); none when they are
+        damaged: the folders are then told by their names, and the rest is read."""
+        try:
+            store = self._file.message_store
+            return Properties.of(store) if store is not None else Properties({})
+        except LIBPFF_ERRORS as exc:
+            log.warning("%s: the file's own properties (which name its special folders) "
+                        "cannot be read: %s; its folders are recognised by their names, "
+                        "and what can be read is copied", self.path, first_reason(exc))
+            return Properties({})
 
     def identity(self) -> FileIdentity:
         """The file's name, size and sha256 (hashed once, streaming)."""
@@ -118,7 +134,7 @@ class PstFile:
         with self.lock:
             try:
                 yield
-            except OSError as exc:
+            except LIBPFF_ERRORS as exc:
                 raise BadInputError(f"{self.path.name}: {what} cannot be read (damaged): "
                                     f"{first_reason(exc)}") from None
 
@@ -126,8 +142,10 @@ class PstFile:
         """Every folder of the IPM subtree, parents first, with its libpff object."""
         with self.reading("the folder tree"):
             root = self._file.root_folder
+            if root is None:
+                raise OSError("libpff gives no root folder")
             subtree = self._find(root, entry_id_nid(self._store.binary(P.IPM_SUBTREE))) \
-                or self._inbox_parent(root)
+                or self._inbox_parent(root) or _named_subtree(root)
             if subtree is None:
                 raise BadInputError(f"{self.path}: no top of personal folders found")
             roles = self._roles(root, subtree)
@@ -224,6 +242,19 @@ class PstFile:
                     self._blocks.close()
 
 
+#: Names Outlook gives the IPM subtree under the root (English, French, older and newer):
+#: only when neither the store nor the special folders say which it is (damaged store).
+_SUBTREE_NAMES = {"top of personal folders", "top of outlook data file",
+                  "top of information store", "ipm_subtree",
+                  "début du fichier de données outlook",
+                  "haut de la banque d'informations personnelles"}
+
+
+def _named_subtree(root: Any) -> Any | None:
+    return next((child for parent, child in _below(root, 1)
+                 if (child.name or "").strip().lower() in _SUBTREE_NAMES), None)
+
+
 #: Top folder names Outlook gives special folders (English, French): only for a role no
 #: entry id gave, never before the entry ids.
 _ROLE_NAMES = {
@@ -251,8 +282,11 @@ def _subfolders(folder: Any) -> tuple[list[Any], str | None]:
     found: list[Any] = []
     try:
         for index in range(folder.number_of_sub_folders):
-            found.append(folder.get_sub_folder(index))
-    except OSError as exc:
+            child = folder.get_sub_folder(index)
+            if child is None:  # libpff's answer for some damaged entries
+                raise OSError(f"subfolder {index + 1} cannot be read")
+            found.append(child)
+    except LIBPFF_ERRORS as exc:
         return found, first_reason(exc)
     return found, None
 
@@ -272,7 +306,7 @@ def _check_header(path: Path) -> str | None:
         with open(path, "rb") as stream:
             head = stream.read(0x200)
         size = path.stat().st_size
-    except OSError as exc:
+    except LIBPFF_ERRORS as exc:
         raise ConnectError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not head.startswith(_MAGIC):
         raise BadInputError(f"{path} is not an Outlook data file (.pst/.ost)")
@@ -302,6 +336,8 @@ def _below(root: Any, depth: int = 3) -> Iterator[tuple[Any, Any]]:
         for folder in level:
             for index in range(folder.number_of_sub_folders):
                 child = folder.get_sub_folder(index)
+                if child is None:  # damaged: the special folders are looked for elsewhere
+                    continue
                 yield folder, child
                 below.append(child)
         level = below
