@@ -16,5 +16,8 @@ def test_summary_decodes_encoded_words_for_people():
 
 def test_summary_of_broken_or_missing_headers_never_fails():
     assert summarize(b"Subject: =?no-such-charset?q?x?=\n\n").subject == "=?no-such-charset?q?x?="
+    # a charset name no codec could ever have (a damaged byte): email's CharsetError
+    damaged = summarize(b"Subject: =?ut\xff-8?q?R=C3=A9union?=\n\n").subject
+    assert damaged is not None and damaged.endswith("?q?R=C3=A9union?=")
     assert summarize(b"").subject is None
     assert summarize(b"\x00\xff garbage without headers").message_id is None
