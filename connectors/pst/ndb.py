@@ -238,6 +238,8 @@ class IndexedFile:
                     crc(page[:at]) != struct.unpack_from("<I", page, at + 4)[0]:
                 return None
             count, size, level = layout.entries_of(page)
+            if size < 24:  # no entry of any B-tree is smaller: not a page to trust
+                return None
             entries = [page[at:at + size]
                        for at in range(0, min(count * size, layout.count_at), size)]
             if level == 0:
