@@ -52,8 +52,11 @@ $(MAILBAGIT):
 bench: $(BIN)/migrate $(MAILBAGIT)
 	command -v mbsync >/dev/null || (apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq isync)
+	command -v readpst >/dev/null || (apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pst-utils)
 	$(BIN)/python benchmarks/mbox_to_archive.py
 	$(BIN)/python benchmarks/imap_to_imap.py
+	$(BIN)/python benchmarks/pst_to_archive.py
 
 # state.db.example: the demo's state database, as one file, for `sqlite3 state.db.example`.
 example-state: demo

@@ -4,7 +4,8 @@ with the Python of its own venv, where Aspose.Email for Python (a PST writer, fr
 its free evaluation mode: it adds "(Aspose.Email Evaluation)" to subjects and a notice to
 bodies) is installed; never imported by the tests.
 
-Usage: python aspose_pst.py OUTPUT_DIRECTORY
+Usage: python aspose_pst.py OUTPUT_DIRECTORY          (the test files)
+       python aspose_pst.py --bench COUNT FILE         (benchmarks/pst_to_archive.py)
 """
 
 import hashlib
@@ -65,7 +66,31 @@ def password(path: Path) -> None:
     del store
 
 
-if __name__ == "__main__":
+def bench(path: Path, count: int) -> None:
+    """Inbox with ``count`` messages of 1 to 9 kB of text, one in five with an attachment
+    of 20 kB, 200 kB or 1 MB (random bytes, seeded): a mailbox of a few years."""
+    import random
+
+    rng = random.Random(count)
+    store = PersonalStorage.create(str(path), FileFormatVersion.UNICODE)
+    inbox = store.create_predefined_folder("Inbox", StandardIpmFolder.INBOX)
+    for n in range(count):
+        message = MapiMessage(f"agent{n % 40}@mairie-exemple.fr", "accueil@mairie-exemple.fr",
+                              f"Message {n}", "Corps du message. " * rng.randint(60, 500))
+        if n % 5 == 0:
+            message.attachments.add(f"piece-{n}.bin",
+                                    rng.randbytes(rng.choice([20_000, 200_000, 1_000_000])))
+        inbox.add_message(message)
+    del store
+
+
+if __name__ == "__main__" and sys.argv[1] == "--bench":
+    target = Path(sys.argv[3])
+    partial = target.with_suffix(".part")
+    partial.unlink(missing_ok=True)
+    bench(partial, int(sys.argv[2]))
+    partial.replace(target)
+elif __name__ == "__main__":
     out = Path(sys.argv[1])
     for name, write in (("embedded.pst", embedded), ("password.pst", password),
                         ("big-embedded.pst", big_embedded)):

@@ -57,6 +57,14 @@ def written_pst(name: str) -> Path:
     target = CACHE / name
     if target.is_file() and target.stat().st_size > 0:
         return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    run_writer(str(CACHE))
+    return target
+
+
+def run_writer(*args: str) -> None:
+    """Run ``aspose_pst.py ARGS`` with the Python of the writer's venv (made the first
+    time); the benchmarks write their large PST files this way too."""
     python = ASPOSE_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(ASPOSE_VENV)], check=True)
@@ -65,10 +73,8 @@ def written_pst(name: str) -> Path:
         if installed.returncode != 0:
             shutil.rmtree(ASPOSE_VENV)
             raise RuntimeError(f"pip install {ASPOSE} failed: {installed.stderr.strip()}")
-    CACHE.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DOTNET_SYSTEM_GLOBALIZATION_INVARIANT": "1"}  # no ICU needed
-    done = subprocess.run([str(python), str(REPO / "tests" / "aspose_pst.py"), str(CACHE)],
-                          capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run([str(python), str(REPO / "tests" / "aspose_pst.py"), *args],
+                          capture_output=True, text=True, timeout=1800, env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"writing the PST test files failed: {done.stderr.strip()}")
-    return target
+        raise RuntimeError(f"writing PST files failed: {done.stderr.strip()}")
