@@ -142,6 +142,15 @@ def test_three_workers_one_killed_every_mailbox_completes_exactly_once(dovecot, 
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count(" done ") == 13
     assert "13 jobs (done 13)" in status.stdout
+    # what an operator reads of the takeover: `migrate audit`, in French
+    told = run_cli("--lang", "fr", "audit", "--state", state_url, "--event",
+                   "batch-job-stalled", "--event", "batch-job-taken-over", "--job",
+                   str(big_job.id))
+    assert told.returncode == 0, told.stdout + told.stderr
+    stalled_line, taken_line = told.stdout.splitlines()
+    assert f"worker {victim_lease} muet depuis" in stalled_line
+    assert f"à {victim_lease} (tentative 1)" in taken_line and "Agent big" in taken_line
+    assert DB_PASSWORD not in told.stdout + told.stderr
     with state.engine.connect() as db:  # nor stored anywhere in the state
         assert not db.execute(text("SELECT 1 FROM runs WHERE CAST(options AS TEXT) LIKE :pw"
                                    " OR source LIKE :pw OR target LIKE :pw"),
