@@ -16,12 +16,9 @@ by a real PST writer (Aspose.Email, as the tests do; cached in .cache/bench).
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -30,16 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench"
 sys.path.insert(0, str(ROOT / "tests"))
 
-
-def timed(command: list[str]) -> tuple[float, int]:
-    """(elapsed seconds, peak RSS in KB) of ``command`` under /usr/bin/time -v."""
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"{command} failed:\n{done.stdout}\n{done.stderr}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    return elapsed, rss
+from mbox_to_archive import timed  # noqa: E402  (the same measure for every benchmark)
 
 
 def truth(pst: Path) -> Counter:
